@@ -1,0 +1,1 @@
+"""Accounts: login, users, memberships, API tokens and the audit log, on top of core.auth."""

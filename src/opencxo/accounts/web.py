@@ -1,0 +1,219 @@
+"""HTML pages: log in and out, my API tokens, my organisation's users, the audit log."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import RedirectResponse, Response
+
+from opencxo.accounts import service
+from opencxo.core.auth import service as auth
+from opencxo.core.auth.permissions import Permission, Role
+from opencxo.core.errors import OpenCXOError
+from opencxo.core.http import SESSION_USER_KEY, CsrfProtected, DbSession
+from opencxo.core.pagination import PageParams
+from opencxo.core.schemas import MemberAdd, RoleChange
+from opencxo.web.deps import FormData, PageUser, validate_form
+from opencxo.web.rendering import flash, render
+
+router = APIRouter(dependencies=[CsrfProtected])
+
+
+def _safe_next(target: str | None) -> str:
+    # Only same-site paths: never redirect a login to another host.
+    if target and target.startswith("/") and not target.startswith("//"):
+        return target
+    return "/"
+
+
+@router.get("/login")
+def login_page(request: Request, next: str | None = None) -> Response:
+    return render(
+        request, "accounts/login.html", {"next": _safe_next(next), "errors": {}, "email": ""}
+    )
+
+
+@router.post("/login")
+def login(request: Request, session: DbSession, form: FormData) -> Response:
+    email = str(form.get("email", ""))
+    target = _safe_next(form.get("next"))
+    outcome = auth.authenticate(session, email=email, password=str(form.get("password", "")))
+    # The failed attempt must be counted even though we refuse the login.
+    session.commit()
+    if outcome.error is not None or outcome.user is None:
+        message = outcome.error.message if outcome.error else "log in failed"
+        status = outcome.error.status_code if outcome.error else 401
+        return render(
+            request,
+            "accounts/login.html",
+            {"next": target, "errors": {"form": message}, "email": email},
+            status_code=status,
+        )
+    request.session.clear()
+    request.session[SESSION_USER_KEY] = str(outcome.user.id)
+    return RedirectResponse(target, status_code=303)
+
+
+@router.post("/logout")
+def logout(request: Request, session: DbSession, principal: PageUser) -> Response:
+    auth.record_logout(session, principal)
+    request.session.clear()
+    flash(request, "You have logged out.", "info")
+    return RedirectResponse("/login", status_code=303)
+
+
+@router.get("/account/tokens")
+def tokens_page(request: Request, session: DbSession, principal: PageUser) -> Response:
+    tokens = auth.list_tokens(session, principal)
+    return render(
+        request, "accounts/tokens.html", {"tokens": tokens, "active": "tokens", "errors": {}}
+    )
+
+
+@router.post("/account/tokens")
+def create_token(
+    request: Request, session: DbSession, principal: PageUser, form: FormData
+) -> Response:
+    try:
+        token, plain = auth.create_token(session, principal, name=str(form.get("name", "")))
+    except OpenCXOError as exc:
+        session.rollback()
+        tokens = auth.list_tokens(session, principal)
+        return render(
+            request,
+            "accounts/tokens.html",
+            {
+                "tokens": tokens,
+                "active": "tokens",
+                "errors": exc.field_errors or {"name": exc.message},
+            },
+            status_code=exc.status_code,
+        )
+    tokens = auth.list_tokens(session, principal)
+    return render(
+        request,
+        "accounts/tokens.html",
+        {
+            "tokens": tokens,
+            "active": "tokens",
+            "errors": {},
+            "new_token": plain,
+            "new_name": token.name,
+        },
+        status_code=201,
+    )
+
+
+@router.post("/account/tokens/{token_id}/revoke")
+def revoke_token(
+    request: Request, token_id: uuid.UUID, session: DbSession, principal: PageUser
+) -> Response:
+    token = auth.revoke_token(session, principal, token_id)
+    flash(request, f"Token “{token.name}” revoked; it no longer works.")
+    return RedirectResponse("/account/tokens", status_code=303)
+
+
+def _members_page(
+    request: Request,
+    session: DbSession,
+    principal: PageUser,
+    organization_id: uuid.UUID,
+    *,
+    errors: dict[str, str] | None = None,
+    form: dict[str, object] | None = None,
+    status_code: int = 200,
+) -> Response:
+    members = service.members(session, principal, organization_id)
+    organization = next((o for o in request.state.organizations if o.id == organization_id), None)
+    return render(
+        request,
+        "accounts/members.html",
+        {
+            "members": members,
+            "organization": organization,
+            "roles": list(Role),
+            "can_manage": principal.can(Permission.USERS_MANAGE, organization_id),
+            "errors": errors or {},
+            "form": form or {},
+            "active": "members",
+        },
+        status_code=status_code,
+    )
+
+
+@router.get("/organizations/{organization_id}/members")
+def members_page(
+    request: Request, organization_id: uuid.UUID, session: DbSession, principal: PageUser
+) -> Response:
+    return _members_page(request, session, principal, organization_id)
+
+
+@router.post("/organizations/{organization_id}/members")
+def add_member(
+    request: Request,
+    organization_id: uuid.UUID,
+    session: DbSession,
+    principal: PageUser,
+    form: FormData,
+) -> Response:
+    body, errors = validate_form(MemberAdd, form)
+    if body is not None:
+        try:
+            member = service.add_member(session, principal, organization_id, body)
+        except OpenCXOError as exc:
+            session.rollback()
+            errors = exc.field_errors or {"form": exc.message}
+        else:
+            flash(request, f"{member.email} added as {member.role}.")
+            return RedirectResponse(f"/organizations/{organization_id}/members", status_code=303)
+    form.pop("password", None)
+    return _members_page(
+        request, session, principal, organization_id, errors=errors, form=form, status_code=422
+    )
+
+
+@router.post("/memberships/{membership_id}/role")
+def change_role(
+    request: Request,
+    membership_id: uuid.UUID,
+    session: DbSession,
+    principal: PageUser,
+    form: FormData,
+) -> Response:
+    body, errors = validate_form(RoleChange, form)
+    if body is None:
+        flash(request, "; ".join(errors.values()), "danger")
+        return RedirectResponse(request.headers.get("referer", "/"), status_code=303)
+    member = service.change_role(session, principal, membership_id, body)
+    flash(request, f"{member.email} is now {member.role}.")
+    return RedirectResponse(f"/organizations/{member.organization_id}/members", status_code=303)
+
+
+@router.post("/memberships/{membership_id}/remove")
+def remove_member(
+    request: Request, membership_id: uuid.UUID, session: DbSession, principal: PageUser
+) -> Response:
+    auth.remove_member(session, principal, membership_id)
+    flash(request, "Member removed.")
+    return RedirectResponse(request.headers.get("referer", "/"), status_code=303)
+
+
+@router.get("/audit")
+def audit_page(
+    request: Request,
+    session: DbSession,
+    principal: PageUser,
+    params: Annotated[PageParams, Query()],
+    entity_type: str | None = None,
+    action: str | None = None,
+) -> Response:
+    page = service.audit_log(
+        session, principal, params=params, entity_type=entity_type or None, action=action or None
+    )
+    return render(
+        request,
+        "accounts/audit.html",
+        {"page": page, "entity_type": entity_type or "", "action": action or "", "active": "audit"},
+    )

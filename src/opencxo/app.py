@@ -1,0 +1,77 @@
+"""create_app(): database, sessions, middleware, the JSON API under /api/v1 and the web UI."""
+
+from __future__ import annotations
+
+import logging
+from importlib import resources
+
+from fastapi import FastAPI
+from fastapi.exceptions import RequestValidationError
+from fastapi.staticfiles import StaticFiles
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm.exc import StaleDataError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.middleware.sessions import SessionMiddleware
+
+from opencxo.accounts import api as accounts_api
+from opencxo.accounts import web as accounts_web
+from opencxo.core.db import make_engine, session_factory
+from opencxo.core.errors import OpenCXOError
+from opencxo.core.idempotency import IdempotencyMiddleware
+from opencxo.core.settings import Settings, get_settings
+from opencxo.parties import api as parties_api
+from opencxo.parties import web as parties_web
+from opencxo.web import errors as web_errors
+from opencxo.web import pages
+
+API_PREFIX = "/api/v1"
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    logging.basicConfig(
+        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s"
+    )
+    engine = make_engine(settings.database_url)
+    sessions = session_factory(engine)
+
+    app = FastAPI(
+        title="OpenCXO",
+        version="0.1.0",
+        description="Pharmaceutical R&D and manufacturing outsourcing: parties, sourcing, contracts, "
+        "clinical, manufacturing, process chemistry and economics. Authenticate with "
+        "`Authorization: Bearer <token>` (create one under *My tokens* or with "
+        "`opencxo tokens create`). Errors are RFC 9457 problem details.",
+        openapi_url=f"{API_PREFIX}/openapi.json",
+        docs_url=f"{API_PREFIX}/docs",
+        redoc_url=None,
+    )
+    app.state.settings = settings
+    app.state.engine = engine
+    app.state.sessions = sessions
+
+    app.add_middleware(IdempotencyMiddleware, sessions=sessions, prefix=API_PREFIX)
+    app.add_middleware(
+        SessionMiddleware,
+        secret_key=settings.secret_key,
+        session_cookie="opencxo_session",
+        max_age=settings.session_max_age_s,
+        same_site="lax",
+        https_only=settings.environment == "production",
+    )
+
+    app.add_exception_handler(OpenCXOError, web_errors.handle_opencxo_error)  # type: ignore[arg-type]
+    app.add_exception_handler(RequestValidationError, web_errors.handle_validation_error)  # type: ignore[arg-type]
+    app.add_exception_handler(StaleDataError, web_errors.handle_stale_data)
+    app.add_exception_handler(IntegrityError, web_errors.handle_integrity_error)
+    app.add_exception_handler(StarletteHTTPException, web_errors.handle_http_exception)  # type: ignore[arg-type]
+    app.add_exception_handler(Exception, web_errors.handle_unexpected)
+
+    for router in (accounts_api.router, parties_api.router):
+        app.include_router(router, prefix=API_PREFIX)
+    for router in (pages.router, accounts_web.router, parties_web.router):
+        app.include_router(router, include_in_schema=False)
+
+    static = resources.files("opencxo.web").joinpath("static")
+    app.mount("/static", StaticFiles(directory=str(static)), name="static")
+    return app

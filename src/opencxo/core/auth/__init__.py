@@ -1,0 +1,1 @@
+"""Users, memberships, passwords, API tokens and the acting principal."""

@@ -1,0 +1,364 @@
+"""Use cases of identity: users, logins with throttling, memberships and API tokens."""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import secrets
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy.orm import Session
+
+from opencxo.core import audit
+from opencxo.core.auth import repository
+from opencxo.core.auth.models import ApiToken, Membership, User
+from opencxo.core.auth.passwords import check_password_rules, hash_password, verify_password
+from opencxo.core.auth.permissions import Permission, Role
+from opencxo.core.auth.principal import Principal
+from opencxo.core.errors import (
+    Conflict,
+    Invalid,
+    NotAuthenticated,
+    NotFound,
+    OpenCXOError,
+    TooManyAttempts,
+    check_version,
+)
+from opencxo.core.settings import get_settings
+from opencxo.core.types import utcnow
+
+TOKEN_PREFIX = "ocx_"
+USER_AUDIT_FIELDS = ("email", "full_name", "is_operator", "is_active")
+
+
+def principal_for(session: Session, user: User) -> Principal:
+    roles = {
+        m.organization_id: Role(m.role) for m in repository.memberships_of_user(session, user.id)
+    }
+    return Principal(
+        user_id=user.id,
+        email=user.email,
+        full_name=user.full_name,
+        is_operator=user.is_operator,
+        roles=roles,
+    )
+
+
+def principal_for_user_id(session: Session, user_id: uuid.UUID) -> Principal | None:
+    user = repository.user_by_id(session, user_id)
+    if user is None or not user.is_active:
+        return None
+    return principal_for(session, user)
+
+
+def create_user(
+    session: Session,
+    *,
+    actor: Principal | None,
+    email: str,
+    full_name: str,
+    password: str,
+    is_operator: bool = False,
+) -> User:
+    """Create a user; ``actor`` None means the command line (an operator at the console)."""
+    if actor is not None and not actor.is_operator:
+        raise Invalid("only a platform operator creates users outside an organisation")
+    email = email.strip().lower()
+    if "@" not in email:
+        raise Invalid("email must be an e-mail address", field_errors={"email": "not an e-mail"})
+    if not full_name.strip():
+        raise Invalid("full name is required", field_errors={"full_name": "required"})
+    check_password_rules(password)
+    if repository.user_by_email(session, email) is not None:
+        raise Conflict(f"a user with e-mail {email} already exists")
+    user = User(
+        email=email,
+        full_name=full_name.strip(),
+        password_hash=hash_password(password),
+        is_operator=is_operator,
+    )
+    session.add(user)
+    session.flush()
+    audit.record(
+        session,
+        action="create",
+        entity_type="user",
+        entity_id=user.id,
+        actor=actor,
+        actor_label=None if actor else "cli",
+        after=audit.snapshot(user, USER_AUDIT_FIELDS),
+    )
+    return user
+
+
+@dataclass(frozen=True)
+class LoginOutcome:
+    """A login's result; the boundary commits (so failures are counted) before raising ``error``."""
+
+    user: User | None
+    error: OpenCXOError | None
+
+
+def _wait_seconds(user: User, now: datetime) -> int:
+    settings = get_settings()
+    if user.locked_until is not None and user.locked_until > now:
+        return math.ceil((user.locked_until - now).total_seconds())
+    excess = user.failed_login_count - settings.login_slowdown_after
+    if excess >= 0 and user.last_failed_login_at is not None:
+        earliest = user.last_failed_login_at + timedelta(seconds=2**excess)
+        if earliest > now:
+            return math.ceil((earliest - now).total_seconds())
+    return 0
+
+
+def authenticate(session: Session, *, email: str, password: str) -> LoginOutcome:
+    """Check a password; slow down, then lock, an account after repeated failures."""
+    settings = get_settings()
+    now = utcnow()
+    user = repository.user_by_email(session, email)
+    generic = NotAuthenticated("e-mail or password is wrong")
+    if user is None or not user.is_active:
+        audit.record(
+            session,
+            action="login_failed",
+            entity_type="user",
+            entity_id=user.id if user else "-",
+            actor=None,
+            actor_label=email.strip().lower()[:254] or "(empty)",
+            reason="unknown or inactive user",
+        )
+        return LoginOutcome(None, generic)
+    wait = _wait_seconds(user, now)
+    if wait > 0:
+        locked = user.locked_until is not None and user.locked_until > now
+        message = (
+            f"account locked after repeated failed logins; try again in {wait} s"
+            if locked
+            else f"too many failed logins; wait {wait} s before trying again"
+        )
+        return LoginOutcome(None, TooManyAttempts(message, retry_after_s=wait))
+    if not verify_password(user.password_hash, password):
+        user.failed_login_count += 1
+        user.last_failed_login_at = now
+        if user.failed_login_count >= settings.login_lockout_after:
+            user.locked_until = now + timedelta(minutes=settings.login_lockout_minutes)
+        audit.record(
+            session,
+            action="login_failed",
+            entity_type="user",
+            entity_id=user.id,
+            actor=None,
+            actor_label=user.email,
+            reason=f"wrong password (failure {user.failed_login_count})",
+        )
+        session.flush()
+        return LoginOutcome(None, generic)
+    user.failed_login_count = 0
+    user.last_failed_login_at = None
+    user.locked_until = None
+    audit.record(
+        session,
+        action="login",
+        entity_type="user",
+        entity_id=user.id,
+        actor=principal_for(session, user),
+    )
+    session.flush()
+    return LoginOutcome(user, None)
+
+
+def record_logout(session: Session, principal: Principal) -> None:
+    audit.record(
+        session, action="logout", entity_type="user", entity_id=principal.user_id, actor=principal
+    )
+
+
+# --- API tokens -------------------------------------------------------------------------------
+
+
+def _digest(token: str) -> str:
+    # Tokens carry 256 bits of randomness, so a fast hash is enough (no dictionary to attack).
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def create_token(session: Session, principal: Principal, *, name: str) -> tuple[ApiToken, str]:
+    """Issue a token for the acting user; the plain text is returned once and never stored."""
+    name = name.strip()
+    if not name or len(name) > 100:
+        raise Invalid(
+            "token name is required (1–100 characters)", field_errors={"name": "required"}
+        )
+    plain = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    token = ApiToken(
+        user_id=principal.user_id, name=name, token_prefix=plain[:10], token_sha256=_digest(plain)
+    )
+    session.add(token)
+    session.flush()
+    audit.record(
+        session,
+        action="create",
+        entity_type="api_token",
+        entity_id=token.id,
+        actor=principal,
+        after={"name": name, "token_prefix": token.token_prefix},
+    )
+    return token, plain
+
+
+def list_tokens(session: Session, principal: Principal) -> Sequence[ApiToken]:
+    return repository.tokens_of_user(session, principal.user_id)
+
+
+def revoke_token(session: Session, principal: Principal, token_id: uuid.UUID) -> ApiToken:
+    token = session.get(ApiToken, token_id)
+    if token is None or token.user_id != principal.user_id:
+        raise NotFound("no such API token")
+    if token.revoked_at is not None:
+        raise Conflict("this token is already revoked")
+    token.revoked_at = utcnow()
+    audit.record(
+        session,
+        action="revoke",
+        entity_type="api_token",
+        entity_id=token.id,
+        actor=principal,
+        before={"revoked_at": None},
+        after={"revoked_at": token.revoked_at.isoformat()},
+    )
+    session.flush()
+    return token
+
+
+def principal_for_token(session: Session, plain: str) -> Principal | None:
+    token = repository.token_by_digest(session, _digest(plain))
+    if token is None or token.revoked_at is not None:
+        return None
+    principal = principal_for_user_id(session, token.user_id)
+    if principal is not None:
+        token.last_used_at = utcnow()
+    return principal
+
+
+# --- memberships: "my organisation's users" ---------------------------------------------------
+
+
+def list_members(
+    session: Session, principal: Principal, organization_id: uuid.UUID
+) -> Sequence[Membership]:
+    if organization_id not in principal.organization_ids and not principal.is_operator:
+        raise NotFound("no such organisation")
+    principal.require(Permission.USERS_READ, organization_id)
+    return repository.memberships_of_organization(session, organization_id)
+
+
+def add_member(
+    session: Session,
+    principal: Principal,
+    organization_id: uuid.UUID,
+    *,
+    email: str,
+    full_name: str,
+    role: str,
+    password: str | None,
+) -> Membership:
+    """Add a user to an organisation, creating the user when the e-mail is new."""
+    if organization_id not in principal.organization_ids and not principal.is_operator:
+        raise NotFound("no such organisation")
+    principal.require(Permission.USERS_MANAGE, organization_id)
+    try:
+        role_value = Role(role)
+    except ValueError:
+        raise Invalid(
+            f"unknown role {role!r}", field_errors={"role": "choose " + ", ".join(Role)}
+        ) from None
+    user = repository.user_by_email(session, email)
+    if user is None:
+        if not password:
+            raise Invalid(
+                "a new user needs an initial password",
+                field_errors={"password": "required for a new user"},
+            )
+        user = create_user(
+            session,
+            actor=Principal(principal.user_id, principal.email, principal.full_name, True),
+            email=email,
+            full_name=full_name,
+            password=password,
+        )
+    elif repository.membership_of(session, user.id, organization_id) is not None:
+        raise Conflict(f"{user.email} is already a member of this organisation")
+    member = Membership(user_id=user.id, organization_id=organization_id, role=role_value.value)
+    session.add(member)
+    session.flush()
+    audit.record(
+        session,
+        action="create",
+        entity_type="membership",
+        entity_id=member.id,
+        actor=principal,
+        organization_id=organization_id,
+        after={"user": user.email, "role": role_value.value},
+    )
+    return member
+
+
+def _own_membership(session: Session, principal: Principal, membership_id: uuid.UUID) -> Membership:
+    member = repository.membership(session, membership_id)
+    if member is None or (
+        member.organization_id not in principal.organization_ids and not principal.is_operator
+    ):
+        raise NotFound("no such membership")
+    principal.require(Permission.USERS_MANAGE, member.organization_id)
+    return member
+
+
+def change_role(
+    session: Session,
+    principal: Principal,
+    membership_id: uuid.UUID,
+    *,
+    role: str,
+    expected_version: int | None,
+) -> Membership:
+    member = _own_membership(session, principal, membership_id)
+    check_version("membership", member.version, expected_version)
+    try:
+        new_role = Role(role)
+    except ValueError:
+        raise Invalid(f"unknown role {role!r}", field_errors={"role": "unknown role"}) from None
+    if member.user_id == principal.user_id and new_role is not Role.ADMIN:
+        raise Invalid("you cannot take the admin role away from yourself")
+    before = {"role": member.role}
+    member.role = new_role.value
+    session.flush()
+    audit.record(
+        session,
+        action="update",
+        entity_type="membership",
+        entity_id=member.id,
+        actor=principal,
+        organization_id=member.organization_id,
+        before=before,
+        after={"role": member.role},
+    )
+    return member
+
+
+def remove_member(session: Session, principal: Principal, membership_id: uuid.UUID) -> None:
+    member = _own_membership(session, principal, membership_id)
+    if member.user_id == principal.user_id:
+        raise Invalid("you cannot remove yourself from your organisation")
+    audit.record(
+        session,
+        action="delete",
+        entity_type="membership",
+        entity_id=member.id,
+        actor=principal,
+        organization_id=member.organization_id,
+        before={"user_id": str(member.user_id), "role": member.role},
+    )
+    session.delete(member)
+    session.flush()

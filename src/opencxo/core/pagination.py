@@ -1,0 +1,44 @@
+"""Page-numbered lists for the API and the web UI."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Generic, TypeVar
+
+from pydantic import BaseModel, Field
+
+T = TypeVar("T")
+MAX_PAGE_SIZE = 100
+
+
+class PageParams(BaseModel):
+    page: int = Field(1, ge=1, description="1-based page number")
+    page_size: int = Field(20, ge=1, le=MAX_PAGE_SIZE)
+
+    @property
+    def offset(self) -> int:
+        return (self.page - 1) * self.page_size
+
+
+class Page(BaseModel, Generic[T]):
+    items: list[T]
+    total: int
+    page: int
+    page_size: int
+    pages: int
+
+    @classmethod
+    def of(cls, items: Sequence[T], *, total: int, params: PageParams) -> Page[T]:
+        return cls(
+            items=list(items),
+            total=total,
+            page=params.page,
+            page_size=params.page_size,
+            pages=max(1, math.ceil(total / params.page_size)),
+        )
+
+
+def paginate(rows: Sequence[T], params: PageParams) -> tuple[Sequence[T], int]:
+    """Slice an already-ranked list; for lists whose order is computed in Python."""
+    return rows[params.offset : params.offset + params.page_size], len(rows)

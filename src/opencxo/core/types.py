@@ -1,0 +1,72 @@
+"""Column types and value objects shared by every capability: UTC timestamps and money."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+import pycountry
+from sqlalchemy import DateTime, Dialect
+from sqlalchemy.types import TypeDecorator
+
+# Every ISO 4217 code pycountry knows (funds and precious metals included, harmlessly).
+ISO_4217_CURRENCIES: frozenset[str] = frozenset(c.alpha_3 for c in pycountry.currencies)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timezone-aware UTC timestamp on every backend (SQLite stores no zone of its own)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given; OpenCXO stores timezone-aware UTC times only")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        assert isinstance(value, datetime)
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class Money:
+    """An exact amount in one ISO 4217 currency; never a float."""
+
+    amount: Decimal
+    currency: str
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.amount, Decimal):
+            raise TypeError(f"Money.amount must be a Decimal, got {type(self.amount).__name__}")
+        if not self.amount.is_finite():
+            raise ValueError(f"Money.amount must be finite, got {self.amount}")
+        if self.currency not in ISO_4217_CURRENCIES:
+            raise ValueError(f"unknown ISO 4217 currency code {self.currency!r}")
+
+    def __add__(self, other: Money) -> Money:
+        self._same_currency(other)
+        return Money(self.amount + other.amount, self.currency)
+
+    def __sub__(self, other: Money) -> Money:
+        self._same_currency(other)
+        return Money(self.amount - other.amount, self.currency)
+
+    def _same_currency(self, other: Money) -> None:
+        if other.currency != self.currency:
+            raise ValueError(f"cannot combine {self.currency} with {other.currency}")
+
+    def __str__(self) -> str:
+        return f"{self.amount:,.2f} {self.currency}"

@@ -1,0 +1,186 @@
+"""Every SELECT of the parties capability; tenant-owned rows are scoped to the principal."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Sequence
+
+from sqlalchemy import Select, func, or_, select
+from sqlalchemy.orm import Session, selectinload
+
+from opencxo.parties.models import (
+    Capability,
+    Certification,
+    Inspection,
+    Organization,
+    OrganizationKind,
+    Qualification,
+    Site,
+)
+
+
+def _with_profile(query: Select[Organization]) -> Select[Organization]:
+    return query.options(
+        selectinload(Organization.sites),
+        selectinload(Organization.capabilities).selectinload(Capability.sites),
+        selectinload(Organization.certifications),
+        selectinload(Organization.inspections),
+    )
+
+
+def organization(session: Session, organization_id: uuid.UUID) -> Organization | None:
+    return session.execute(
+        _with_profile(select(Organization).where(Organization.id == organization_id))
+    ).scalar_one_or_none()
+
+
+def organization_by_name(session: Session, name: str) -> Organization | None:
+    return session.execute(
+        select(Organization).where(func.lower(Organization.name) == name.strip().lower())
+    ).scalar_one_or_none()
+
+
+def organizations_by_ids(
+    session: Session, organization_ids: Iterable[uuid.UUID]
+) -> Sequence[Organization]:
+    ids = list(organization_ids)
+    if not ids:
+        return []
+    return (
+        session.execute(
+            select(Organization).where(Organization.id.in_(ids)).order_by(Organization.name)
+        )
+        .scalars()
+        .all()
+    )
+
+
+def organizations(
+    session: Session, *, kind: str | None, q: str | None, offset: int, limit: int
+) -> tuple[Sequence[Organization], int]:
+    query = select(Organization)
+    if kind:
+        query = query.where(Organization.kind == kind)
+    if q:
+        pattern = f"%{q.strip().lower()}%"
+        query = query.where(
+            or_(
+                func.lower(Organization.name).like(pattern),
+                func.lower(Organization.city).like(pattern),
+            )
+        )
+    total = session.execute(select(func.count()).select_from(query.subquery())).scalar_one()
+    rows = (
+        session.execute(query.order_by(Organization.name).offset(offset).limit(limit))
+        .scalars()
+        .all()
+    )
+    return rows, total
+
+
+def providers_for_directory(
+    session: Session, *, service_codes: Iterable[str] | None, standard: str | None
+) -> Sequence[Organization]:
+    """Providers with their profiles loaded, narrowed in SQL by capability and certificate."""
+    query = select(Organization).where(Organization.kind == OrganizationKind.PROVIDER.value)
+    if service_codes is not None:
+        query = query.where(
+            Organization.id.in_(
+                select(Capability.provider_id).where(
+                    Capability.service_code.in_(list(service_codes))
+                )
+            )
+        )
+    if standard:
+        query = query.where(
+            Organization.id.in_(
+                select(Certification.organization_id).where(Certification.standard == standard)
+            )
+        )
+    return (
+        session.execute(_with_profile(query).order_by(Organization.name)).scalars().unique().all()
+    )
+
+
+def site(session: Session, site_id: uuid.UUID) -> Site | None:
+    return session.get(Site, site_id)
+
+
+def sites_by_ids(session: Session, site_ids: Iterable[uuid.UUID]) -> Sequence[Site]:
+    ids = list(site_ids)
+    if not ids:
+        return []
+    return session.execute(select(Site).where(Site.id.in_(ids))).scalars().all()
+
+
+def capability(session: Session, capability_id: uuid.UUID) -> Capability | None:
+    return session.get(Capability, capability_id)
+
+
+def certification(session: Session, certification_id: uuid.UUID) -> Certification | None:
+    return session.get(Certification, certification_id)
+
+
+def inspection(session: Session, inspection_id: uuid.UUID) -> Inspection | None:
+    return session.get(Inspection, inspection_id)
+
+
+def qualification_for_sponsors(
+    session: Session, qualification_id: uuid.UUID, sponsor_ids: Iterable[uuid.UUID]
+) -> Qualification | None:
+    return session.execute(
+        select(Qualification)
+        .where(
+            Qualification.id == qualification_id, Qualification.sponsor_id.in_(list(sponsor_ids))
+        )
+        .options(selectinload(Qualification.provider))
+    ).scalar_one_or_none()
+
+
+def qualification_of_pair(
+    session: Session, sponsor_id: uuid.UUID, provider_id: uuid.UUID
+) -> Qualification | None:
+    return session.execute(
+        select(Qualification).where(
+            Qualification.sponsor_id == sponsor_id, Qualification.provider_id == provider_id
+        )
+    ).scalar_one_or_none()
+
+
+def qualifications_for_sponsors(
+    session: Session,
+    sponsor_ids: Iterable[uuid.UUID],
+    *,
+    status: str | None,
+    provider_id: uuid.UUID | None,
+    offset: int,
+    limit: int,
+) -> tuple[Sequence[Qualification], int]:
+    query = (
+        select(Qualification)
+        .join(Qualification.provider)
+        .where(Qualification.sponsor_id.in_(list(sponsor_ids)))
+    )
+    if status:
+        query = query.where(Qualification.status == status)
+    if provider_id:
+        query = query.where(Qualification.provider_id == provider_id)
+    total = session.execute(select(func.count()).select_from(query.subquery())).scalar_one()
+    rows = (
+        session.execute(
+            query.options(selectinload(Qualification.provider))
+            .order_by(Organization.name)
+            .offset(offset)
+            .limit(limit)
+        )
+        .scalars()
+        .all()
+    )
+    return rows, total
+
+
+def count_organizations(session: Session) -> dict[str, int]:
+    rows = session.execute(
+        select(Organization.kind, func.count()).group_by(Organization.kind)
+    ).all()
+    return {str(kind): int(count) for kind, count in rows}

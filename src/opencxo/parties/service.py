@@ -1,0 +1,728 @@
+"""Use cases of the parties capability: organisations, provider profiles, the directory, qualifications.
+
+Organisation profiles are public to every signed-in user (that is what a directory is for);
+qualifications are private to the sponsor that holds them.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import date
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from opencxo.core import audit
+from opencxo.core.audit import AuditEvent
+from opencxo.core.auth.permissions import Permission
+from opencxo.core.auth.principal import Principal
+from opencxo.core.errors import Conflict, Invalid, NotFound, NotPermitted, check_version
+from opencxo.core.pagination import Page, PageParams, paginate
+from opencxo.core.types import utcnow
+from opencxo.parties import repository
+from opencxo.parties.catalog import ServiceCatalog, service_catalog
+from opencxo.parties.geography import countries_in, region_of
+from opencxo.parties.models import (
+    Capability,
+    Certification,
+    Inspection,
+    InspectionOutcome,
+    Organization,
+    OrganizationKind,
+    Qualification,
+    QualificationStatus,
+    Site,
+)
+from opencxo.parties.schemas import (
+    CapabilityCreate,
+    CapabilityRead,
+    CertificationCreate,
+    CertificationRead,
+    DirectoryHit,
+    InspectionCreate,
+    InspectionRead,
+    OrganizationCreate,
+    OrganizationRead,
+    OrganizationSummary,
+    OrganizationUpdate,
+    ProviderProfile,
+    QualificationCreate,
+    QualificationRead,
+    QualificationUpdate,
+    SiteCreate,
+    SiteRead,
+)
+
+ORGANIZATION_FIELDS = (
+    "name", "kind", "sponsor_kind", "service_lines", "country", "city", "regions_served",
+    "description", "website",
+)  # fmt: skip
+QUALIFICATION_FIELDS = (
+    "status", "cda_signed_on", "msa_signed_on", "quality_agreement_signed_on", "last_audit_on",
+    "last_audit_outcome", "audit_findings", "expires_on", "notes",
+)  # fmt: skip
+SITE_FIELDS = ("name", "site_type", "country", "city")
+
+
+def catalog() -> ServiceCatalog:
+    return service_catalog()
+
+
+# --- organisations ----------------------------------------------------------------------------
+
+
+def _organization(session: Session, organization_id: uuid.UUID) -> Organization:
+    organization = repository.organization(session, organization_id)
+    if organization is None:
+        raise NotFound("no such organisation")
+    return organization
+
+
+def _require_write(principal: Principal, organization_id: uuid.UUID) -> None:
+    principal.require(Permission.ORGANIZATIONS_WRITE, organization_id)
+
+
+def list_organizations(
+    session: Session, principal: Principal, *, kind: str | None, q: str | None, params: PageParams
+) -> Page[OrganizationSummary]:
+    rows, total = repository.organizations(
+        session, kind=kind, q=q, offset=params.offset, limit=params.page_size
+    )
+    return Page.of(
+        [OrganizationSummary.model_validate(r) for r in rows], total=total, params=params
+    )
+
+
+def organization_named(session: Session, name: str) -> Organization:
+    organization = repository.organization_by_name(session, name)
+    if organization is None:
+        raise NotFound(f"no organisation named {name!r}")
+    return organization
+
+
+def my_organizations(session: Session, principal: Principal) -> Sequence[Organization]:
+    return repository.organizations_by_ids(session, principal.organization_ids)
+
+
+def get_organization(
+    session: Session, principal: Principal, organization_id: uuid.UUID
+) -> OrganizationRead:
+    return OrganizationRead.model_validate(_organization(session, organization_id))
+
+
+def _normalise_lines(kind: str, sponsor_kind: str | None, service_lines: list[str]) -> None:
+    if kind == OrganizationKind.SPONSOR and sponsor_kind is None:
+        raise Invalid(
+            "a sponsor needs a sponsor kind",
+            field_errors={
+                "sponsor_kind": "choose pharma, biotech, medical_institution or device_company"
+            },
+        )
+    if kind == OrganizationKind.PROVIDER and not service_lines:
+        raise Invalid(
+            "a provider offers at least one service line",
+            field_errors={"service_lines": "choose CRO, CMO and/or CDMO"},
+        )
+
+
+def create_organization(
+    session: Session, principal: Principal, data: OrganizationCreate
+) -> OrganizationRead:
+    if not principal.is_operator:
+        raise NotPermitted("only a platform operator registers organisations")
+    _normalise_lines(data.kind, data.sponsor_kind, list(data.service_lines))
+    if repository.organization_by_name(session, data.name) is not None:
+        raise Conflict(
+            f"an organisation named {data.name!r} already exists",
+            field_errors={"name": "already taken"},
+        )
+    organization = Organization(
+        name=data.name.strip(),
+        kind=data.kind.value,
+        sponsor_kind=data.sponsor_kind.value if data.sponsor_kind else None,
+        service_lines=[line.value for line in data.service_lines]
+        if data.kind == "provider"
+        else [],
+        country=data.country,
+        city=data.city,
+        regions_served=list(data.regions_served),
+        description=data.description,
+        website=data.website,
+    )
+    session.add(organization)
+    session.flush()
+    audit.record(
+        session,
+        action="create",
+        entity_type="organization",
+        entity_id=organization.id,
+        actor=principal,
+        organization_id=organization.id,
+        after=audit.snapshot(organization, ORGANIZATION_FIELDS),
+    )
+    return get_organization(session, principal, organization.id)
+
+
+def update_organization(
+    session: Session, principal: Principal, organization_id: uuid.UUID, data: OrganizationUpdate
+) -> OrganizationRead:
+    organization = _organization(session, organization_id)
+    _require_write(principal, organization_id)
+    check_version("organisation", organization.version, data.version)
+    changes: dict[str, Any] = data.model_dump(exclude_unset=True, exclude={"version"})
+    if "name" in changes and changes["name"] != organization.name:
+        other = repository.organization_by_name(session, changes["name"])
+        if other is not None and other.id != organization.id:
+            raise Conflict("that name is taken", field_errors={"name": "already taken"})
+    before = audit.snapshot(organization, ORGANIZATION_FIELDS)
+    for name, value in changes.items():
+        if name == "service_lines" and value is not None:
+            value = [str(v) for v in value]
+        setattr(organization, name, value)
+    _normalise_lines(organization.kind, organization.sponsor_kind, organization.service_lines)
+    session.flush()
+    audit.record(
+        session,
+        action="update",
+        entity_type="organization",
+        entity_id=organization.id,
+        actor=principal,
+        organization_id=organization.id,
+        before=before,
+        after=audit.snapshot(organization, ORGANIZATION_FIELDS),
+    )
+    return get_organization(session, principal, organization_id)
+
+
+def add_site(
+    session: Session, principal: Principal, organization_id: uuid.UUID, data: SiteCreate
+) -> SiteRead:
+    organization = _organization(session, organization_id)
+    _require_write(principal, organization_id)
+    if any(s.name.lower() == data.name.strip().lower() for s in organization.sites):
+        raise Conflict(
+            "this organisation already has a site of that name", field_errors={"name": "taken"}
+        )
+    site = Site(**data.model_dump())
+    organization.sites.append(site)
+    session.flush()
+    audit.record(
+        session,
+        action="create",
+        entity_type="site",
+        entity_id=site.id,
+        actor=principal,
+        organization_id=organization_id,
+        after=audit.snapshot(site, SITE_FIELDS),
+    )
+    return SiteRead.model_validate(site)
+
+
+def remove_site(session: Session, principal: Principal, site_id: uuid.UUID) -> None:
+    site = repository.site(session, site_id)
+    if site is None:
+        raise NotFound("no such site")
+    _require_write(principal, site.organization_id)
+    audit.record(
+        session,
+        action="delete",
+        entity_type="site",
+        entity_id=site.id,
+        actor=principal,
+        organization_id=site.organization_id,
+        before=audit.snapshot(site, SITE_FIELDS),
+    )
+    session.delete(site)
+    session.flush()
+
+
+# --- provider capabilities, certificates, inspections ----------------------------------------
+
+
+def _provider(session: Session, organization_id: uuid.UUID) -> Organization:
+    organization = _organization(session, organization_id)
+    if organization.kind != OrganizationKind.PROVIDER:
+        raise NotFound("no such provider")
+    return organization
+
+
+def _latest_inspection(
+    inspections: Sequence[Inspection], site_ids: set[uuid.UUID] | None = None
+) -> Inspection | None:
+    relevant = [
+        i for i in inspections if site_ids is None or i.site_id is None or i.site_id in site_ids
+    ]
+    return max(relevant, key=lambda i: i.inspected_on, default=None)
+
+
+def _capability_read(capability: Capability, inspections: Sequence[Inspection]) -> CapabilityRead:
+    entry = service_catalog().get(capability.service_code)
+    latest = _latest_inspection(inspections, {s.id for s in capability.sites})
+    return CapabilityRead(
+        id=capability.id,
+        service_code=capability.service_code,
+        service_name=entry.name if entry else capability.service_code,
+        stage=entry.stage if entry else "",
+        service_line=entry.service_line if entry else "CRO",
+        standards=list(capability.standards),
+        capacity_notes=capability.capacity_notes,
+        lead_time_weeks=capability.lead_time_weeks,
+        sites=[SiteRead.model_validate(s) for s in capability.sites],
+        last_inspection=InspectionRead.model_validate(latest) if latest else None,
+    )
+
+
+def provider_profile(
+    session: Session, principal: Principal, organization_id: uuid.UUID
+) -> ProviderProfile:
+    provider = _provider(session, organization_id)
+    base = OrganizationRead.model_validate(provider).model_dump()
+    order = {e.code: n for n, e in enumerate(service_catalog().entries)}
+    return ProviderProfile(
+        **base,
+        capabilities=[
+            _capability_read(c, provider.inspections)
+            for c in sorted(provider.capabilities, key=lambda c: order.get(c.service_code, 999))
+        ],
+        certifications=[
+            CertificationRead.model_validate(c)
+            for c in sorted(provider.certifications, key=lambda c: c.standard)
+        ],
+        inspections=[
+            InspectionRead.model_validate(i)
+            for i in sorted(provider.inspections, key=lambda i: i.inspected_on, reverse=True)
+        ],
+    )
+
+
+def _own_sites(organization: Organization, site_ids: Sequence[uuid.UUID]) -> list[Site]:
+    own = {s.id: s for s in organization.sites}
+    unknown = [str(i) for i in site_ids if i not in own]
+    if unknown:
+        raise Invalid(
+            "site(s) not found in this organisation: " + ", ".join(unknown),
+            field_errors={"site_ids": "choose sites of this organisation"},
+        )
+    return [own[i] for i in site_ids]
+
+
+def add_capability(
+    session: Session, principal: Principal, organization_id: uuid.UUID, data: CapabilityCreate
+) -> CapabilityRead:
+    provider = _provider(session, organization_id)
+    _require_write(principal, organization_id)
+    entry = service_catalog().get(data.service_code)
+    if entry is None:
+        raise Invalid(
+            f"unknown service code {data.service_code!r}",
+            field_errors={"service_code": "choose a code from the service catalog"},
+        )
+    if any(c.service_code == entry.code for c in provider.capabilities):
+        raise Conflict(f"this provider already offers {entry.name}")
+    capability = Capability(
+        provider_id=organization_id,
+        service_code=entry.code,
+        standards=[s.value for s in data.standards],
+        capacity_notes=data.capacity_notes,
+        lead_time_weeks=data.lead_time_weeks,
+        sites=_own_sites(provider, data.site_ids),
+    )
+    session.add(capability)
+    session.flush()
+    audit.record(
+        session,
+        action="create",
+        entity_type="capability",
+        entity_id=capability.id,
+        actor=principal,
+        organization_id=organization_id,
+        after={
+            "service_code": capability.service_code,
+            "standards": capability.standards,
+            "site_ids": [str(s.id) for s in capability.sites],
+            "lead_time_weeks": capability.lead_time_weeks,
+        },
+    )
+    return _capability_read(capability, provider.inspections)
+
+
+def remove_capability(session: Session, principal: Principal, capability_id: uuid.UUID) -> None:
+    capability = repository.capability(session, capability_id)
+    if capability is None:
+        raise NotFound("no such capability")
+    _require_write(principal, capability.provider_id)
+    audit.record(
+        session,
+        action="delete",
+        entity_type="capability",
+        entity_id=capability.id,
+        actor=principal,
+        organization_id=capability.provider_id,
+        before={"service_code": capability.service_code},
+    )
+    session.delete(capability)
+    session.flush()
+
+
+def add_certification(
+    session: Session, principal: Principal, organization_id: uuid.UUID, data: CertificationCreate
+) -> CertificationRead:
+    provider = _provider(session, organization_id)
+    _require_write(principal, organization_id)
+    if data.site_id is not None:
+        _own_sites(provider, [data.site_id])
+    if data.valid_from and data.valid_until and data.valid_until < data.valid_from:
+        raise Invalid(
+            "a certificate cannot expire before it is valid",
+            field_errors={"valid_until": "must be on or after valid_from"},
+        )
+    certification = Certification(organization_id=organization_id, **data.model_dump())
+    certification.standard = data.standard.value
+    session.add(certification)
+    session.flush()
+    audit.record(
+        session,
+        action="create",
+        entity_type="certification",
+        entity_id=certification.id,
+        actor=principal,
+        organization_id=organization_id,
+        after=audit.snapshot(certification, ("standard", "issuer", "reference", "valid_until")),
+    )
+    return CertificationRead.model_validate(certification)
+
+
+def add_inspection(
+    session: Session, principal: Principal, organization_id: uuid.UUID, data: InspectionCreate
+) -> InspectionRead:
+    provider = _provider(session, organization_id)
+    _require_write(principal, organization_id)
+    if data.site_id is not None:
+        _own_sites(provider, [data.site_id])
+    if data.inspected_on > date.today():
+        raise Invalid(
+            "an inspection date cannot be in the future",
+            field_errors={"inspected_on": "use the date the inspection closed"},
+        )
+    inspection = Inspection(organization_id=organization_id, **data.model_dump())
+    inspection.outcome = data.outcome.value
+    session.add(inspection)
+    session.flush()
+    audit.record(
+        session,
+        action="create",
+        entity_type="inspection",
+        entity_id=inspection.id,
+        actor=principal,
+        organization_id=organization_id,
+        after=audit.snapshot(inspection, ("authority", "inspected_on", "outcome")),
+    )
+    return InspectionRead.model_validate(inspection)
+
+
+# --- the provider directory -------------------------------------------------------------------
+
+_INSPECTION_POINTS = {
+    InspectionOutcome.NAI: 2.0,
+    InspectionOutcome.VAI: 1.0,
+    InspectionOutcome.OAI: -3.0,
+}
+
+
+def search_directory(
+    session: Session,
+    principal: Principal,
+    *,
+    q: str | None = None,
+    service_code: str | None = None,
+    country: str | None = None,
+    region: str | None = None,
+    certification: str | None = None,
+    service_line: str | None = None,
+    params: PageParams,
+) -> Page[DirectoryHit]:
+    """Providers that match every filter, best first.
+
+    Ranking: a name hit weighs most, then matched capabilities, valid certificates and the latest
+    inspection's outcome (an official-action-indicated inspection pulls a provider down).
+    """
+    cat = service_catalog()
+    if service_code and cat.get(service_code) is None:
+        raise Invalid(
+            f"unknown service code {service_code!r}",
+            field_errors={"service_code": "choose a code from the service catalog"},
+        )
+    text = (q or "").strip().lower()
+    codes_for_text = {
+        e.code for e in cat.entries if text and (text in e.name.lower() or text in e.code.lower())
+    }
+    wanted_codes = {service_code} if service_code else None
+    country = country.strip().upper() if country else None
+    today = date.today()
+    hits: list[DirectoryHit] = []
+    for provider in repository.providers_for_directory(
+        session, service_codes=wanted_codes, standard=certification or None
+    ):
+        site_countries = {s.country for s in provider.sites} | {provider.country}
+        if country and country not in site_countries:
+            continue
+        if (
+            region
+            and region not in provider.regions_served
+            and not (site_countries & countries_in(region))
+        ):
+            continue
+        if service_line and service_line not in provider.service_lines:
+            continue
+        valid = sorted(
+            {
+                c.standard
+                for c in provider.certifications
+                if c.valid_until is None or c.valid_until >= today
+            }
+        )
+        if certification and certification not in valid:
+            continue
+        provider_codes = [c.service_code for c in provider.capabilities]
+        score = 0.0
+        reasons: list[str] = []
+        if text:
+            in_name = text in provider.name.lower()
+            in_description = text in provider.description.lower()
+            in_city = any(text in s.city.lower() for s in provider.sites)
+            text_codes = codes_for_text.intersection(provider_codes)
+            if not (in_name or in_description or in_city or text_codes):
+                continue
+            if in_name:
+                score += 10
+                reasons.append("name matches")
+            if text_codes:
+                score += 4 * len(text_codes)
+                reasons.append(f"offers {len(text_codes)} matching service(s)")
+            if in_description:
+                score += 2
+                reasons.append("description matches")
+            if in_city:
+                score += 1
+                reasons.append("site city matches")
+        if service_code:
+            capability = next(c for c in provider.capabilities if c.service_code == service_code)
+            score += 5 + 0.5 * len(capability.sites)
+            reasons.append(f"offers {cat.get(service_code).name}")  # type: ignore[union-attr]
+        score += 0.5 * len(valid)
+        latest = _latest_inspection(provider.inspections)
+        if latest is not None:
+            score += _INSPECTION_POINTS.get(InspectionOutcome(latest.outcome), 0.0)
+            if latest.outcome == InspectionOutcome.OAI:
+                reasons.append(f"latest {latest.authority} inspection: official action indicated")
+        hits.append(
+            DirectoryHit(
+                organization=OrganizationSummary.model_validate(provider),
+                score=round(score, 2),
+                reasons=reasons,
+                capability_codes=provider_codes,
+                valid_certifications=valid,
+                latest_inspection=InspectionRead.model_validate(latest) if latest else None,
+            )
+        )
+    hits.sort(key=lambda h: (-h.score, h.organization.name))
+    page, total = paginate(hits, params)
+    return Page.of(page, total=total, params=params)
+
+
+# --- qualifications (sponsor-private) ---------------------------------------------------------
+
+
+def _qualification_read(qualification: Qualification) -> QualificationRead:
+    return QualificationRead(
+        **{f: getattr(qualification, f) for f in QUALIFICATION_FIELDS},
+        id=qualification.id,
+        sponsor_id=qualification.sponsor_id,
+        provider_id=qualification.provider_id,
+        provider_name=qualification.provider.name,
+        version=qualification.version,
+        updated_at=qualification.updated_at,
+        expired=qualification.expires_on is not None and qualification.expires_on < date.today(),
+    )
+
+
+def _readable_sponsors(principal: Principal) -> frozenset[uuid.UUID]:
+    if principal.is_operator:
+        return principal.organization_ids
+    return principal.organizations_with(Permission.QUALIFICATIONS_READ)
+
+
+def _qualification(
+    session: Session, principal: Principal, qualification_id: uuid.UUID
+) -> Qualification:
+    qualification = repository.qualification_for_sponsors(
+        session, qualification_id, principal.organization_ids
+    )
+    if qualification is None:
+        raise NotFound("no such qualification")
+    return qualification
+
+
+def list_qualifications(
+    session: Session,
+    principal: Principal,
+    *,
+    status: str | None,
+    provider_id: uuid.UUID | None = None,
+    params: PageParams,
+) -> Page[QualificationRead]:
+    rows, total = repository.qualifications_for_sponsors(
+        session,
+        _readable_sponsors(principal),
+        status=status,
+        provider_id=provider_id,
+        offset=params.offset,
+        limit=params.page_size,
+    )
+    return Page.of([_qualification_read(r) for r in rows], total=total, params=params)
+
+
+def get_qualification(
+    session: Session, principal: Principal, qualification_id: uuid.UUID
+) -> QualificationRead:
+    qualification = _qualification(session, principal, qualification_id)
+    principal.require(Permission.QUALIFICATIONS_READ, qualification.sponsor_id)
+    return _qualification_read(qualification)
+
+
+def qualification_of(
+    session: Session, principal: Principal, sponsor_id: uuid.UUID, provider_id: uuid.UUID
+) -> QualificationRead | None:
+    """The sponsor's standing of a provider, for gating invitations and awards."""
+    if sponsor_id not in principal.organization_ids:
+        return None
+    qualification = repository.qualification_of_pair(session, sponsor_id, provider_id)
+    return _qualification_read(qualification) if qualification else None
+
+
+def _acting_sponsor(
+    session: Session, principal: Principal, sponsor_id: uuid.UUID | None
+) -> uuid.UUID:
+    writable = principal.organizations_with(Permission.QUALIFICATIONS_WRITE)
+    sponsors = {
+        o.id
+        for o in repository.organizations_by_ids(session, writable)
+        if o.kind == OrganizationKind.SPONSOR
+    }
+    if sponsor_id is not None:
+        if sponsor_id not in principal.organization_ids:
+            raise NotFound("no such sponsor")
+        if sponsor_id not in sponsors:
+            if sponsor_id in writable:
+                raise Invalid("only a sponsor organisation qualifies providers")
+            raise NotPermitted("your role does not grant qualifications:write")
+        return sponsor_id
+    if len(sponsors) == 1:
+        return next(iter(sponsors))
+    if not sponsors:
+        raise NotPermitted("you need qualifications:write in a sponsor organisation")
+    raise Invalid(
+        "you belong to several sponsors; say which one",
+        field_errors={"sponsor_id": "required when you belong to several sponsors"},
+    )
+
+
+def _check_dates(data: QualificationCreate | QualificationUpdate) -> None:
+    if data.status == QualificationStatus.APPROVED and data.expires_on is None:
+        raise Invalid(
+            "an approved qualification needs an expiry date",
+            field_errors={"expires_on": "set the date the approval lapses"},
+        )
+    if (
+        data.expires_on is not None
+        and data.last_audit_on is not None
+        and data.expires_on < data.last_audit_on
+    ):
+        raise Invalid(
+            "the expiry cannot be before the last audit",
+            field_errors={"expires_on": "must be on or after the last audit"},
+        )
+    if data.status == QualificationStatus.DISQUALIFIED and not (data.audit_findings or data.notes):
+        raise Invalid(
+            "say why the provider is disqualified",
+            field_errors={"audit_findings": "record the findings or a note"},
+        )
+
+
+def create_qualification(
+    session: Session, principal: Principal, data: QualificationCreate
+) -> QualificationRead:
+    sponsor_id = _acting_sponsor(session, principal, data.sponsor_id)
+    provider = repository.organization(session, data.provider_id)
+    if provider is None or provider.kind != OrganizationKind.PROVIDER:
+        raise Invalid("no such provider", field_errors={"provider_id": "choose a provider"})
+    if repository.qualification_of_pair(session, sponsor_id, provider.id) is not None:
+        raise Conflict(
+            f"{provider.name} already has a qualification; update it instead",
+            field_errors={"provider_id": "already qualified"},
+        )
+    _check_dates(data)
+    fields = data.model_dump(include=set(QUALIFICATION_FIELDS))
+    qualification = Qualification(sponsor_id=sponsor_id, provider_id=provider.id, **fields)
+    qualification.provider = provider
+    session.add(qualification)
+    session.flush()
+    audit.record(
+        session,
+        action="create",
+        entity_type="qualification",
+        entity_id=qualification.id,
+        actor=principal,
+        organization_id=sponsor_id,
+        after=audit.snapshot(qualification, QUALIFICATION_FIELDS),
+    )
+    return _qualification_read(qualification)
+
+
+def update_qualification(
+    session: Session, principal: Principal, qualification_id: uuid.UUID, data: QualificationUpdate
+) -> QualificationRead:
+    qualification = _qualification(session, principal, qualification_id)
+    principal.require(Permission.QUALIFICATIONS_WRITE, qualification.sponsor_id)
+    check_version("qualification", qualification.version, data.version)
+    _check_dates(data)
+    before = audit.snapshot(qualification, QUALIFICATION_FIELDS)
+    for name, value in data.model_dump(include=set(QUALIFICATION_FIELDS)).items():
+        setattr(qualification, name, value)
+    after = audit.snapshot(qualification, QUALIFICATION_FIELDS)
+    if after == before:
+        return _qualification_read(qualification)
+    qualification.updated_at = utcnow()
+    session.flush()
+    audit.record(
+        session,
+        action="update",
+        entity_type="qualification",
+        entity_id=qualification.id,
+        actor=principal,
+        organization_id=qualification.sponsor_id,
+        before=before,
+        after=after,
+        reason=data.reason or None,
+    )
+    return _qualification_read(qualification)
+
+
+def qualification_history(
+    session: Session, principal: Principal, qualification_id: uuid.UUID
+) -> Sequence[AuditEvent]:
+    qualification = _qualification(session, principal, qualification_id)
+    principal.require(Permission.QUALIFICATIONS_READ, qualification.sponsor_id)
+    return audit.events_for_entity(session, "qualification", str(qualification.id))
+
+
+def organization_history(
+    session: Session, principal: Principal, organization_id: uuid.UUID
+) -> Sequence[AuditEvent]:
+    organization = _organization(session, organization_id)
+    return audit.events_for_entity(session, "organization", str(organization.id))
+
+
+def region_label(country: str) -> str:
+    return region_of(country) or "Other"

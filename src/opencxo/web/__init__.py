@@ -1,0 +1,1 @@
+"""The web UI's shared parts: layout, rendering, error pages, static assets."""
