@@ -75,9 +75,7 @@ def _clean_database(request: pytest.FixtureRequest) -> Iterator[None]:
         for table in reversed(opencxo.models.Base.metadata.sorted_tables):
             if table.name != "audit_chain_head":
                 connection.execute(table.delete())
-        connection.execute(
-            update(AuditChainHead).values(last_sequence=0, last_hash=GENESIS_HASH)
-        )
+        connection.execute(update(AuditChainHead).values(last_sequence=0, last_hash=GENESIS_HASH))
 
 
 @pytest.fixture

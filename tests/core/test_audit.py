@@ -91,7 +91,9 @@ def test_an_inserted_event_is_caught(session: Session, engine: Engine, database_
                 "'delete', 'organization', :entity, :prev, :hash)"
             ),
             {
-                "id": "0" * 32 if engine.dialect.name == "sqlite" else "00000000-0000-0000-0000-000000000000",
+                "id": "0" * 32
+                if engine.dialect.name == "sqlite"
+                else "00000000-0000-0000-0000-000000000000",
                 "at": forged.occurred_at,
                 "entity": forged.entity_id,
                 "prev": "f" * 64,
