@@ -17,11 +17,11 @@ from sqlalchemy.orm import Session
 
 os.environ.setdefault("OPENCXO_ENVIRONMENT", "test")
 
-import opencxo.models  # noqa: E402
-from opencxo.app import create_app  # noqa: E402
-from opencxo.core.audit import GENESIS_HASH, AuditChainHead  # noqa: E402
-from opencxo.core.db import make_engine  # noqa: E402
-from opencxo.core.settings import Settings  # noqa: E402
+import opencxo.models
+from opencxo.app import create_app
+from opencxo.core.audit import GENESIS_HASH, AuditChainHead
+from opencxo.core.db import make_engine
+from opencxo.core.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
 TEST_SECRET = "test-secret-key-with-enough-entropy-0123456789"
