@@ -159,18 +159,29 @@ def add_member(
     form: FormData,
 ) -> Response:
     body, errors = validate_form(MemberAdd, form)
+    status_code = 422
     if body is not None:
         try:
             member = service.add_member(session, principal, organization_id, body)
         except OpenCXOError as exc:
+            # Without users:manage the page has no form to show the message in: an error page.
+            if exc.status_code in (403, 404):
+                raise
             session.rollback()
             errors = exc.field_errors or {"form": exc.message}
+            status_code = exc.status_code
         else:
             flash(request, f"{member.email} added as {member.role}.")
             return RedirectResponse(f"/organizations/{organization_id}/members", status_code=303)
     form.pop("password", None)
     return _members_page(
-        request, session, principal, organization_id, errors=errors, form=form, status_code=422
+        request,
+        session,
+        principal,
+        organization_id,
+        errors=errors,
+        form=form,
+        status_code=status_code,
     )
 
 

@@ -10,11 +10,25 @@ from pydantic import BaseModel, Field
 
 T = TypeVar("T")
 MAX_PAGE_SIZE = 100
+# Keeps the row offset within a 64-bit integer on every backend (beyond it: 422, not a 500).
+MAX_PAGE = 100_000
 
 
 class PageParams(BaseModel):
-    page: int = Field(1, ge=1, description="1-based page number")
+    page: int = Field(1, ge=1, le=MAX_PAGE, description="1-based page number")
     page_size: int = Field(20, ge=1, le=MAX_PAGE_SIZE)
+    sort: str | None = Field(
+        None, max_length=40, description="a column name; prefix with '-' for descending"
+    )
+
+    def sort_key(self, allowed: Sequence[str], default: str) -> tuple[str, bool]:
+        """The requested column if it is sortable (else ``default``) and whether descending."""
+        raw = self.sort or default
+        descending = raw.startswith("-")
+        column = raw.removeprefix("-")
+        if column not in allowed:
+            column, descending = default.removeprefix("-"), default.startswith("-")
+        return column, descending
 
     @property
     def offset(self) -> int:

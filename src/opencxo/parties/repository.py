@@ -55,8 +55,29 @@ def organizations_by_ids(
     )
 
 
+ORGANIZATION_SORTS = {
+    "name": Organization.name,
+    "kind": Organization.kind,
+    "country": Organization.country,
+    "city": Organization.city,
+}
+QUALIFICATION_SORTS = {
+    "provider": Organization.name,
+    "status": Qualification.status,
+    "expires_on": Qualification.expires_on,
+    "last_audit_on": Qualification.last_audit_on,
+    "updated_at": Qualification.updated_at,
+}
+
+
 def organizations(
-    session: Session, *, kind: str | None, q: str | None, offset: int, limit: int
+    session: Session,
+    *,
+    kind: str | None,
+    q: str | None,
+    offset: int,
+    limit: int,
+    sort: tuple[str, bool] = ("name", False),
 ) -> tuple[Sequence[Organization], int]:
     query = select(Organization)
     if kind:
@@ -70,8 +91,10 @@ def organizations(
             )
         )
     total = session.execute(select(func.count()).select_from(query.subquery())).scalar_one()
+    column = ORGANIZATION_SORTS[sort[0]]
+    order = column.desc() if sort[1] else column.asc()
     rows = (
-        session.execute(query.order_by(Organization.name).offset(offset).limit(limit))
+        session.execute(query.order_by(order, Organization.name).offset(offset).limit(limit))
         .scalars()
         .all()
     )
@@ -155,6 +178,7 @@ def qualifications_for_sponsors(
     provider_id: uuid.UUID | None,
     offset: int,
     limit: int,
+    sort: tuple[str, bool] = ("provider", False),
 ) -> tuple[Sequence[Qualification], int]:
     query = (
         select(Qualification)
@@ -169,7 +193,12 @@ def qualifications_for_sponsors(
     rows = (
         session.execute(
             query.options(selectinload(Qualification.provider))
-            .order_by(Organization.name)
+            .order_by(
+                QUALIFICATION_SORTS[sort[0]].desc()
+                if sort[1]
+                else QUALIFICATION_SORTS[sort[0]].asc(),
+                Organization.name,
+            )
             .offset(offset)
             .limit(limit)
         )

@@ -87,7 +87,12 @@ def list_organizations(
     session: Session, principal: Principal, *, kind: str | None, q: str | None, params: PageParams
 ) -> Page[OrganizationSummary]:
     rows, total = repository.organizations(
-        session, kind=kind, q=q, offset=params.offset, limit=params.page_size
+        session,
+        kind=kind,
+        q=q,
+        offset=params.offset,
+        limit=params.page_size,
+        sort=params.sort_key(tuple(repository.ORGANIZATION_SORTS), "name"),
     )
     return Page.of(
         [OrganizationSummary.model_validate(r) for r in rows], total=total, params=params
@@ -170,7 +175,9 @@ def update_organization(
     organization = _organization(session, organization_id)
     _require_write(principal, organization_id)
     check_version("organisation", organization.version, data.version)
-    changes: dict[str, Any] = data.model_dump(exclude_unset=True, exclude={"version"})
+    changes: dict[str, Any] = data.model_dump(
+        exclude_unset=True, exclude_none=True, exclude={"version"}
+    )
     if "name" in changes and changes["name"] != organization.name:
         other = repository.organization_by_name(session, changes["name"])
         if other is not None and other.id != organization.id:
@@ -219,7 +226,8 @@ def add_site(
     return SiteRead.model_validate(site)
 
 
-def remove_site(session: Session, principal: Principal, site_id: uuid.UUID) -> None:
+def remove_site(session: Session, principal: Principal, site_id: uuid.UUID) -> uuid.UUID:
+    """Remove a site; returns the organisation it belonged to."""
     site = repository.site(session, site_id)
     if site is None:
         raise NotFound("no such site")
@@ -233,8 +241,10 @@ def remove_site(session: Session, principal: Principal, site_id: uuid.UUID) -> N
         organization_id=site.organization_id,
         before=audit.snapshot(site, SITE_FIELDS),
     )
+    organization_id = site.organization_id
     session.delete(site)
     session.flush()
+    return organization_id
 
 
 # --- provider capabilities, certificates, inspections ----------------------------------------
@@ -347,7 +357,10 @@ def add_capability(
     return _capability_read(capability, provider.inspections)
 
 
-def remove_capability(session: Session, principal: Principal, capability_id: uuid.UUID) -> None:
+def remove_capability(
+    session: Session, principal: Principal, capability_id: uuid.UUID
+) -> uuid.UUID:
+    """Remove a capability; returns the provider it belonged to."""
     capability = repository.capability(session, capability_id)
     if capability is None:
         raise NotFound("no such capability")
@@ -361,8 +374,10 @@ def remove_capability(session: Session, principal: Principal, capability_id: uui
         organization_id=capability.provider_id,
         before={"service_code": capability.service_code},
     )
+    provider_id = capability.provider_id
     session.delete(capability)
     session.flush()
+    return provider_id
 
 
 def add_certification(
@@ -423,6 +438,7 @@ def add_inspection(
 
 # --- the provider directory -------------------------------------------------------------------
 
+DIRECTORY_SORTS = ("score", "name", "country")
 _INSPECTION_POINTS = {
     InspectionOutcome.NAI: 2.0,
     InspectionOutcome.VAI: 1.0,
@@ -526,7 +542,12 @@ def search_directory(
                 latest_inspection=InspectionRead.model_validate(latest) if latest else None,
             )
         )
-    hits.sort(key=lambda h: (-h.score, h.organization.name))
+    column, descending = params.sort_key(DIRECTORY_SORTS, "score")
+    if column == "score":
+        hits.sort(key=lambda h: (-h.score if not descending else h.score, h.organization.name))
+    else:
+        hits.sort(key=lambda h: h.organization.name)  # ties broken by name
+        hits.sort(key=lambda h: str(getattr(h.organization, column)), reverse=descending)
     page, total = paginate(hits, params)
     return Page.of(page, total=total, params=params)
 
@@ -579,6 +600,7 @@ def list_qualifications(
         provider_id=provider_id,
         offset=params.offset,
         limit=params.page_size,
+        sort=params.sort_key(tuple(repository.QUALIFICATION_SORTS), "provider"),
     )
     return Page.of([_qualification_read(r) for r in rows], total=total, params=params)
 

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import RedirectResponse, Response
 
 from opencxo.core.auth.permissions import Permission
-from opencxo.core.errors import OpenCXOError
+from opencxo.core.errors import NotPermitted, OpenCXOError
 from opencxo.core.http import CsrfProtected, DbSession
 from opencxo.core.pagination import PageParams
 from opencxo.parties import service
@@ -17,12 +17,25 @@ from opencxo.parties.geography import REGIONS
 from opencxo.parties.models import (
     AuditOutcome,
     CertificationStandard,
+    InspectionOutcome,
     OrganizationKind,
     QualificationStatus,
     ServiceLine,
+    SiteType,
+    SponsorKind,
 )
-from opencxo.parties.schemas import QualificationCreate, QualificationUpdate
-from opencxo.web.deps import FormData, PageUser, validate_form
+from opencxo.parties.schemas import (
+    INSPECTION_AUTHORITIES,
+    CapabilityCreate,
+    CertificationCreate,
+    InspectionCreate,
+    OrganizationCreate,
+    OrganizationUpdate,
+    QualificationCreate,
+    QualificationUpdate,
+    SiteCreate,
+)
+from opencxo.web.deps import FormData, FormOutcome, PageUser, run_form, validate_form
 from opencxo.web.rendering import flash, render
 
 router = APIRouter(dependencies=[CsrfProtected])
@@ -45,7 +58,66 @@ def organizations_page(
     return render(
         request,
         "parties/organizations.html",
-        {"page": page, "kind": kind or "", "q": q or "", "active": "organizations"},
+        {
+            "page": page,
+            "kind": kind or "",
+            "q": q or "",
+            "sort": params.sort or "",
+            "active": "organizations",
+        },
+    )
+
+
+# --- registering an organisation (platform operator) --------------------------------------------
+
+
+def _new_organization_page(
+    request: Request,
+    principal: PageUser,
+    *,
+    errors: dict[str, str] | None = None,
+    form: dict[str, Any] | None = None,
+    status_code: int = 200,
+) -> Response:
+    if not principal.is_operator:
+        raise NotPermitted("only a platform operator registers organisations")
+    return render(
+        request,
+        "parties/organization_new.html",
+        {
+            "errors": errors or {},
+            "form": form or {"kind": "sponsor"},
+            "regions": REGIONS,
+            "service_lines": [s.value for s in ServiceLine],
+            "sponsor_kinds": [k.value for k in SponsorKind],
+            "active": "organizations",
+        },
+        status_code=status_code,
+    )
+
+
+@router.get("/organizations/new")
+def new_organization_page(request: Request, principal: PageUser) -> Response:
+    return _new_organization_page(request, principal)
+
+
+@router.post("/organizations")
+def create_organization(
+    request: Request, session: DbSession, principal: PageUser, form: FormData
+) -> Response:
+    form["service_lines"] = _as_list(form.get("service_lines"))
+    form["regions_served"] = _as_list(form.get("regions_served"))
+    outcome = run_form(
+        session,
+        OrganizationCreate,
+        form,
+        lambda body: service.create_organization(session, principal, body),
+    )
+    if outcome.result is not None:
+        flash(request, f"{outcome.result.name} registered. Add its first user under Users.")
+        return RedirectResponse(f"/organizations/{outcome.result.id}/manage", status_code=303)
+    return _new_organization_page(
+        request, principal, errors=outcome.errors, form=form, status_code=outcome.status_code
     )
 
 
@@ -115,6 +187,7 @@ def directory_page(
         "region": region,
         "certification": certification,
         "service_line": service_line,
+        "sort": params.sort or "",
     }
     context = _directory_context(session, principal, params, filters)
     # HTMX asks only for the results when a filter changes.
@@ -190,6 +263,7 @@ def qualifications_page(
         "parties/qualifications.html",
         {
             "page": page,
+            "sort": params.sort or "",
             "status": status or "",
             "statuses": [s.value for s in QualificationStatus],
             "active": "qualifications",
@@ -212,19 +286,21 @@ def create_qualification(
     request: Request, session: DbSession, principal: PageUser, form: FormData
 ) -> Response:
     body, errors = validate_form(QualificationCreate, form)
+    status_code = 422
     if body is not None:
         try:
             created = service.create_qualification(session, principal, body)
         except OpenCXOError as exc:
             session.rollback()
             errors = exc.field_errors or {"form": exc.message}
+            status_code = exc.status_code
         else:
             flash(
                 request, f"Qualification of {created.provider_name} recorded as {created.status}."
             )
             return RedirectResponse(f"/qualifications/{created.id}", status_code=303)
     context = _qualification_form_context(request, session, principal, errors=errors, form=form)
-    return render(request, "parties/qualification_form.html", context, status_code=422)
+    return render(request, "parties/qualification_form.html", context, status_code=status_code)
 
 
 def _qualification_page(
@@ -268,6 +344,7 @@ def update_qualification(
     form: FormData,
 ) -> Response:
     body, errors = validate_form(QualificationUpdate, form)
+    status_code = 422
     if body is not None:
         try:
             updated = service.update_qualification(session, principal, qualification_id, body)
@@ -276,6 +353,7 @@ def update_qualification(
                 raise
             session.rollback()
             errors = exc.field_errors or {"form": exc.message}
+            status_code = exc.status_code  # 409 for a stale version
         else:
             flash(
                 request,
@@ -283,5 +361,229 @@ def update_qualification(
             )
             return RedirectResponse(f"/qualifications/{qualification_id}", status_code=303)
     return _qualification_page(
-        request, session, principal, qualification_id, errors=errors, form=form, status_code=422
+        request,
+        session,
+        principal,
+        qualification_id,
+        errors=errors,
+        form=form,
+        status_code=status_code,
+    )
+
+
+# --- managing one's own organisation profile ----------------------------------------------------
+
+_MANAGE_SECTIONS = ("profile", "site", "capability", "certification", "inspection")
+
+
+def _manage_page(
+    request: Request,
+    session: DbSession,
+    principal: PageUser,
+    organization_id: uuid.UUID,
+    *,
+    section: str | None = None,
+    errors: dict[str, str] | None = None,
+    form: dict[str, Any] | None = None,
+    status_code: int = 200,
+) -> Response:
+    organization = service.get_organization(session, principal, organization_id)
+    if not principal.can(Permission.ORGANIZATIONS_WRITE, organization_id):
+        raise NotPermitted("your role does not grant organizations:write for this organisation")
+    profile = (
+        service.provider_profile(session, principal, organization_id)
+        if organization.kind == OrganizationKind.PROVIDER
+        else None
+    )
+    return render(
+        request,
+        "parties/manage.html",
+        {
+            "organization": organization,
+            "profile": profile,
+            "section": section,
+            "errors": errors or {},
+            "form": form or {},
+            "catalog": service.catalog(),
+            "regions": REGIONS,
+            "standards": [s.value for s in CertificationStandard],
+            "service_lines": [s.value for s in ServiceLine],
+            "site_types": [t.value for t in SiteType],
+            "outcomes": [o.value for o in InspectionOutcome],
+            "authorities": INSPECTION_AUTHORITIES,
+            "active": "my-org",
+        },
+        status_code=status_code,
+    )
+
+
+@router.get("/organizations/{organization_id}/manage")
+def manage_page(
+    request: Request, organization_id: uuid.UUID, session: DbSession, principal: PageUser
+) -> Response:
+    return _manage_page(request, session, principal, organization_id)
+
+
+def _as_list(value: Any) -> list[str]:
+    if value in (None, ""):
+        return []
+    return [str(v) for v in value] if isinstance(value, list) else [str(value)]
+
+
+def _manage_action(
+    request: Request,
+    session: DbSession,
+    principal: PageUser,
+    organization_id: uuid.UUID,
+    section: str,
+    outcome: FormOutcome[Any],
+    form: dict[str, Any],
+    done: str,
+) -> Response:
+    """Come back to the manage page: with a confirmation, or with the form's errors."""
+    if outcome.result is not None:
+        flash(request, done)
+        return RedirectResponse(
+            f"/organizations/{organization_id}/manage#{section}", status_code=303
+        )
+    return _manage_page(
+        request,
+        session,
+        principal,
+        organization_id,
+        section=section,
+        errors=outcome.errors,
+        form=form,
+        status_code=outcome.status_code,
+    )
+
+
+@router.post("/organizations/{organization_id}/profile")
+def update_profile(
+    request: Request,
+    organization_id: uuid.UUID,
+    session: DbSession,
+    principal: PageUser,
+    form: FormData,
+) -> Response:
+    form["service_lines"] = _as_list(form.get("service_lines"))
+    form["regions_served"] = _as_list(form.get("regions_served"))
+    outcome = run_form(
+        session,
+        OrganizationUpdate,
+        form,
+        lambda body: service.update_organization(session, principal, organization_id, body),
+    )
+    return _manage_action(
+        request, session, principal, organization_id, "profile", outcome, form, "Profile saved."
+    )
+
+
+@router.post("/organizations/{organization_id}/sites")
+def add_site(
+    request: Request,
+    organization_id: uuid.UUID,
+    session: DbSession,
+    principal: PageUser,
+    form: FormData,
+) -> Response:
+    outcome = run_form(
+        session,
+        SiteCreate,
+        form,
+        lambda body: service.add_site(session, principal, organization_id, body),
+    )
+    return _manage_action(
+        request, session, principal, organization_id, "site", outcome, form, "Site added."
+    )
+
+
+@router.post("/sites/{site_id}/remove")
+def remove_site(
+    request: Request, site_id: uuid.UUID, session: DbSession, principal: PageUser
+) -> Response:
+    organization_id = service.remove_site(session, principal, site_id)
+    flash(request, "Site removed.")
+    return RedirectResponse(f"/organizations/{organization_id}/manage#site", status_code=303)
+
+
+@router.post("/providers/{provider_id}/capabilities")
+def add_capability(
+    request: Request,
+    provider_id: uuid.UUID,
+    session: DbSession,
+    principal: PageUser,
+    form: FormData,
+) -> Response:
+    form["site_ids"] = _as_list(form.get("site_ids"))
+    form["standards"] = _as_list(form.get("standards"))
+    outcome = run_form(
+        session,
+        CapabilityCreate,
+        form,
+        lambda body: service.add_capability(session, principal, provider_id, body),
+    )
+    return _manage_action(
+        request, session, principal, provider_id, "capability", outcome, form, "Capability added."
+    )
+
+
+@router.post("/capabilities/{capability_id}/remove")
+def remove_capability(
+    request: Request, capability_id: uuid.UUID, session: DbSession, principal: PageUser
+) -> Response:
+    provider_id = service.remove_capability(session, principal, capability_id)
+    flash(request, "Capability removed.")
+    return RedirectResponse(f"/organizations/{provider_id}/manage#capability", status_code=303)
+
+
+@router.post("/providers/{provider_id}/certifications")
+def add_certification(
+    request: Request,
+    provider_id: uuid.UUID,
+    session: DbSession,
+    principal: PageUser,
+    form: FormData,
+) -> Response:
+    outcome = run_form(
+        session,
+        CertificationCreate,
+        form,
+        lambda body: service.add_certification(session, principal, provider_id, body),
+    )
+    return _manage_action(
+        request,
+        session,
+        principal,
+        provider_id,
+        "certification",
+        outcome,
+        form,
+        "Certificate added.",
+    )
+
+
+@router.post("/providers/{provider_id}/inspections")
+def add_inspection(
+    request: Request,
+    provider_id: uuid.UUID,
+    session: DbSession,
+    principal: PageUser,
+    form: FormData,
+) -> Response:
+    outcome = run_form(
+        session,
+        InspectionCreate,
+        form,
+        lambda body: service.add_inspection(session, principal, provider_id, body),
+    )
+    return _manage_action(
+        request,
+        session,
+        principal,
+        provider_id,
+        "inspection",
+        outcome,
+        form,
+        "Inspection recorded.",
     )

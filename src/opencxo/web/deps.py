@@ -2,19 +2,28 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, TypeVar
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Annotated, Any, Generic, TypeVar
 
 from fastapi import Depends, Request
 from pydantic import BaseModel, ValidationError
+from sqlalchemy.orm import Session
 
 from opencxo.core.auth.principal import Principal
+from opencxo.core.errors import OpenCXOError
 from opencxo.core.http import DbSession, WebPrincipal
 from opencxo.parties import service as parties
+from opencxo.parties.schemas import OrganizationSummary
 
 
 def _page_user(request: Request, session: DbSession, principal: WebPrincipal) -> Principal:
     request.state.principal = principal
-    request.state.organizations = list(parties.my_organizations(session, principal))
+    # Plain snapshots, not ORM rows: an error page renders the layout after the transaction
+    # rolled back and closed, when ORM rows can no longer be read.
+    request.state.organizations = [
+        OrganizationSummary.model_validate(o) for o in parties.my_organizations(session, principal)
+    ]
     return principal
 
 
@@ -38,17 +47,55 @@ async def _form(request: Request) -> dict[str, Any]:
 FormData = Annotated[dict[str, Any], Depends(_form)]
 
 
-def blank_to_none(data: dict[str, Any]) -> dict[str, Any]:
-    return {k: (None if v == "" else v) for k, v in data.items()}
+def blank_to_none(data: dict[str, Any], model: type[BaseModel] | None = None) -> dict[str, Any]:
+    """Empty inputs mean "no value", except for plain text fields, where they mean ""."""
+    fields = model.model_fields if model is not None else {}
+
+    def blank(name: str) -> str | None:
+        field = fields.get(name)
+        return "" if field is not None and field.annotation is str else None
+
+    return {k: (blank(k) if v == "" else v) for k, v in data.items()}
 
 
 def validate_form(model: type[M], data: dict[str, Any]) -> tuple[M | None, dict[str, str]]:
     """Validate a form against a schema; on failure, return a message per field."""
     try:
-        return model.model_validate(blank_to_none(data)), {}
+        return model.model_validate(blank_to_none(data, model)), {}
     except ValidationError as exc:
         errors: dict[str, str] = {}
         for error in exc.errors():
             field = ".".join(str(p) for p in error["loc"]) or "form"
             errors.setdefault(field.split(".")[0], str(error["msg"]).removeprefix("Value error, "))
         return None, errors
+
+
+R = TypeVar("R")
+
+
+@dataclass(frozen=True)
+class FormOutcome(Generic[R]):
+    """What a submitted form came to: the use case's result, or errors and the status to answer."""
+
+    result: R | None
+    errors: dict[str, str]
+    status_code: int
+
+
+def run_form(
+    session: Session, model: type[M], data: dict[str, Any], action: Callable[[M], R]
+) -> FormOutcome[R]:
+    """Validate a form and run its use case; a business error becomes messages for the form.
+
+    Not-found and not-permitted errors propagate (they answer with an error page, not a form).
+    """
+    body, errors = validate_form(model, data)
+    if body is None:
+        return FormOutcome(None, errors, 422)
+    try:
+        return FormOutcome(action(body), {}, 200)
+    except OpenCXOError as exc:
+        if exc.status_code in (401, 403, 404):
+            raise
+        session.rollback()
+        return FormOutcome(None, exc.field_errors or {"form": exc.message}, exc.status_code)

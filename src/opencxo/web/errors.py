@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from typing import Any
+from urllib.parse import quote
 
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
@@ -60,7 +61,8 @@ def handle_opencxo_error(request: Request, exc: OpenCXOError) -> Response:
         return problem(exc.status_code, exc.title, exc.message, extra=extra, headers=headers)
     if isinstance(exc, LoginRequired):
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-        return RedirectResponse(f"/login?next={target}", status_code=303)
+        # Quoted, so a target with several query parameters survives as one ``next`` value.
+        return RedirectResponse(f"/login?next={quote(target, safe='/')}", status_code=303)
     return _page(request, exc.status_code, exc.title, exc.message)
 
 
