@@ -76,6 +76,7 @@ def audit_log(
     params: PageParams,
     entity_type: str | None = None,
     action: str | None = None,
+    unpaged: bool = False,
 ) -> Page[AuditEventRead]:
     """The audit trail of the organisations where the principal holds audit:read."""
     principal.require(Permission.AUDIT_READ)
@@ -86,8 +87,8 @@ def audit_log(
     rows, total = audit.events_for_organizations(
         session,
         organizations,
-        offset=params.offset,
-        limit=params.page_size,
+        offset=0 if unpaged else params.offset,
+        limit=None if unpaged else params.page_size,
         entity_type=entity_type,
         action=action,
     )

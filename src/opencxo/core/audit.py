@@ -229,7 +229,7 @@ def events_for_organizations(
     organization_ids: Iterable[uuid.UUID] | None,
     *,
     offset: int,
-    limit: int,
+    limit: int | None,
     entity_type: str | None = None,
     action: str | None = None,
 ) -> tuple[Sequence[AuditEvent], int]:

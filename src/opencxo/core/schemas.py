@@ -22,6 +22,7 @@ class AuditEventRead(BaseModel):
     before: dict[str, object] | None
     after: dict[str, object] | None
     reason: str | None
+    previous_hash: str
     hash: str
 
 

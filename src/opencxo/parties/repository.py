@@ -177,7 +177,7 @@ def qualifications_for_sponsors(
     status: str | None,
     provider_id: uuid.UUID | None,
     offset: int,
-    limit: int,
+    limit: int | None,
     sort: tuple[str, bool] = ("provider", False),
 ) -> tuple[Sequence[Qualification], int]:
     query = (

@@ -457,6 +457,7 @@ def search_directory(
     certification: str | None = None,
     service_line: str | None = None,
     params: PageParams,
+    unpaged: bool = False,
 ) -> Page[DirectoryHit]:
     """Providers that match every filter, best first.
 
@@ -548,6 +549,8 @@ def search_directory(
     else:
         hits.sort(key=lambda h: h.organization.name)  # ties broken by name
         hits.sort(key=lambda h: str(getattr(h.organization, column)), reverse=descending)
+    if unpaged:  # exports take every match, in the same order
+        return Page.of(hits, total=len(hits), params=params)
     page, total = paginate(hits, params)
     return Page.of(page, total=total, params=params)
 
@@ -592,14 +595,15 @@ def list_qualifications(
     status: str | None,
     provider_id: uuid.UUID | None = None,
     params: PageParams,
+    unpaged: bool = False,
 ) -> Page[QualificationRead]:
     rows, total = repository.qualifications_for_sponsors(
         session,
         _readable_sponsors(principal),
         status=status,
         provider_id=provider_id,
-        offset=params.offset,
-        limit=params.page_size,
+        offset=0 if unpaged else params.offset,
+        limit=None if unpaged else params.page_size,
         sort=params.sort_key(tuple(repository.QUALIFICATION_SORTS), "provider"),
     )
     return Page.of([_qualification_read(r) for r in rows], total=total, params=params)

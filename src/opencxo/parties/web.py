@@ -11,9 +11,9 @@ from fastapi.responses import RedirectResponse, Response
 from opencxo.core.auth.permissions import Permission
 from opencxo.core.errors import NotPermitted, OpenCXOError
 from opencxo.core.http import CsrfProtected, DbSession
-from opencxo.core.pagination import PageParams
+from opencxo.core.pagination import MAX_PAGE_SIZE, PageParams
 from opencxo.parties import service
-from opencxo.parties.geography import REGIONS
+from opencxo.parties.geography import REGIONS, country_name
 from opencxo.parties.models import (
     AuditOutcome,
     CertificationStandard,
@@ -36,6 +36,7 @@ from opencxo.parties.schemas import (
     SiteCreate,
 )
 from opencxo.web.deps import FormData, FormOutcome, PageUser, run_form, validate_form
+from opencxo.web.exports import xlsx_response
 from opencxo.web.rendering import flash, render
 
 router = APIRouter(dependencies=[CsrfProtected])
@@ -199,6 +200,53 @@ def directory_page(
     return render(request, template, context)
 
 
+@router.get("/providers.xlsx")
+def directory_export(
+    session: DbSession,
+    principal: PageUser,
+    q: str = "",
+    service_code: str = "",
+    country: str = "",
+    region: str = "",
+    certification: str = "",
+    service_line: str = "",
+    sort: str = "",
+) -> Response:
+    """Every provider matching the filters (not only the page on screen), as a workbook."""
+    page = service.search_directory(
+        session,
+        principal,
+        q=q or None,
+        service_code=service_code or None,
+        country=country or None,
+        region=region or None,
+        certification=certification or None,
+        service_line=service_line or None,
+        params=PageParams(page=1, page_size=MAX_PAGE_SIZE, sort=sort or None),
+        unpaged=True,
+    )
+    rows = [
+        (
+            hit.organization.name,
+            hit.organization.service_lines,
+            country_name(hit.organization.country),
+            hit.organization.city,
+            hit.valid_certifications,
+            hit.capability_codes,
+            hit.latest_inspection.authority if hit.latest_inspection else None,
+            hit.latest_inspection.inspected_on if hit.latest_inspection else None,
+            hit.latest_inspection.outcome.value if hit.latest_inspection else None,
+            hit.score,
+        )
+        for hit in page.items
+    ]
+    headers = (
+        "Provider", "Service lines", "Country", "City", "Valid certificates", "Services",
+        "Latest inspection authority", "Latest inspection date", "Latest inspection outcome", "Score",
+    )  # fmt: skip
+    return xlsx_response("opencxo-providers.xlsx", "Providers", headers, rows)
+
+
 @router.get("/providers/{provider_id}")
 def provider_page(
     request: Request, provider_id: uuid.UUID, session: DbSession, principal: PageUser
@@ -269,6 +317,43 @@ def qualifications_page(
             "active": "qualifications",
         },
     )
+
+
+@router.get("/qualifications.xlsx")
+def qualifications_export(
+    session: DbSession, principal: PageUser, status: str | None = None
+) -> Response:
+    status_value = (
+        QualificationStatus(status) if status in {s.value for s in QualificationStatus} else None
+    )
+    page = service.list_qualifications(
+        session,
+        principal,
+        status=status_value,
+        params=PageParams(page=1, page_size=MAX_PAGE_SIZE),
+        unpaged=True,
+    )
+    headers = (
+        "Provider", "Status", "CDA signed", "MSA signed", "Quality agreement signed", "Last audit",
+        "Audit outcome", "Audit findings", "Expires", "Expired", "Notes",
+    )  # fmt: skip
+    rows = [
+        (
+            q.provider_name,
+            q.status.value,
+            q.cda_signed_on,
+            q.msa_signed_on,
+            q.quality_agreement_signed_on,
+            q.last_audit_on,
+            q.last_audit_outcome.value if q.last_audit_outcome else None,
+            q.audit_findings,
+            q.expires_on,
+            "yes" if q.expired else "no",
+            q.notes,
+        )
+        for q in page.items
+    ]
+    return xlsx_response("opencxo-qualifications.xlsx", "Qualifications", headers, rows)
 
 
 @router.get("/qualifications/new")
