@@ -224,6 +224,25 @@ def events_for_entity(session: Session, entity_type: str, entity_id: str) -> Seq
     )
 
 
+def events_of_organization(
+    session: Session, organization_id: uuid.UUID, entity_types: Iterable[str], *, limit: int = 200
+) -> Sequence[AuditEvent]:
+    """Changes to an organisation's own records of the given kinds, newest first."""
+    return (
+        session.execute(
+            select(AuditEvent)
+            .where(
+                AuditEvent.organization_id == organization_id,
+                AuditEvent.entity_type.in_(list(entity_types)),
+            )
+            .order_by(AuditEvent.sequence.desc())
+            .limit(limit)
+        )
+        .scalars()
+        .all()
+    )
+
+
 def events_for_organizations(
     session: Session,
     organization_ids: Iterable[uuid.UUID] | None,

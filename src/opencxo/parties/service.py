@@ -743,11 +743,16 @@ def qualification_history(
     return audit.events_for_entity(session, "qualification", str(qualification.id))
 
 
+PROFILE_ENTITY_TYPES = ("organization", "site", "capability", "certification", "inspection")
+
+
 def organization_history(
     session: Session, principal: Principal, organization_id: uuid.UUID
 ) -> Sequence[AuditEvent]:
+    """Changes to an organisation's public profile: itself, its sites, capabilities, certificates
+    and inspections (visible to whoever may see the profile)."""
     organization = _organization(session, organization_id)
-    return audit.events_for_entity(session, "organization", str(organization.id))
+    return audit.events_of_organization(session, organization.id, PROFILE_ENTITY_TYPES)
 
 
 def region_label(country: str) -> str:

@@ -259,6 +259,7 @@ def provider_page(
         if (q := service.qualification_of(session, principal, sponsor.id, provider_id)) is not None
     ]
     can_qualify = any(principal.can(Permission.QUALIFICATIONS_WRITE, s.id) for s in sponsors)
+    history = service.organization_history(session, principal, provider_id)
     return render(
         request,
         "parties/provider.html",
@@ -266,6 +267,8 @@ def provider_page(
             "profile": profile,
             "qualifications": qualifications,
             "can_qualify": can_qualify,
+            "history": history,
+            "can_manage": principal.can(Permission.ORGANIZATIONS_WRITE, provider_id),
             "catalog": service.catalog(),
             "active": "providers",
         },
