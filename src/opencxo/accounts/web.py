@@ -16,7 +16,7 @@ from opencxo.core.errors import OpenCXOError
 from opencxo.core.http import SESSION_USER_KEY, CsrfProtected, DbSession
 from opencxo.core.pagination import MAX_PAGE_SIZE, PageParams
 from opencxo.core.schemas import MemberAdd, RoleChange
-from opencxo.web.deps import FormData, PageUser, validate_form
+from opencxo.web.deps import FormData, PageUser, run_form, validate_form
 from opencxo.web.exports import csv_response
 from opencxo.web.rendering import flash, render
 
@@ -160,30 +160,25 @@ def add_member(
     principal: PageUser,
     form: FormData,
 ) -> Response:
-    body, errors = validate_form(MemberAdd, form)
-    status_code = 422
-    if body is not None:
-        try:
-            member = service.add_member(session, principal, organization_id, body)
-        except OpenCXOError as exc:
-            # Without users:manage the page has no form to show the message in: an error page.
-            if exc.status_code in (403, 404):
-                raise
-            session.rollback()
-            errors = exc.field_errors or {"form": exc.message}
-            status_code = exc.status_code
-        else:
-            flash(request, f"{member.email} added as {member.role}.")
-            return RedirectResponse(f"/organizations/{organization_id}/members", status_code=303)
+    # Without users:manage the page has no form to show a message in: run_form raises 403/404.
+    outcome = run_form(
+        session,
+        MemberAdd,
+        form,
+        lambda body: service.add_member(session, principal, organization_id, body),
+    )
+    if outcome.result is not None:
+        flash(request, f"{outcome.result.email} added as {outcome.result.role}.")
+        return RedirectResponse(f"/organizations/{organization_id}/members", status_code=303)
     form.pop("password", None)
     return _members_page(
         request,
         session,
         principal,
         organization_id,
-        errors=errors,
+        errors=outcome.errors,
         form=form,
-        status_code=status_code,
+        status_code=outcome.status_code,
     )
 
 

@@ -11,7 +11,7 @@ from fastapi.responses import RedirectResponse, Response
 from opencxo.core.auth.permissions import Permission
 from opencxo.core.errors import NotPermitted, OpenCXOError
 from opencxo.core.http import CsrfProtected, DbSession
-from opencxo.core.pagination import MAX_PAGE_SIZE, PageParams
+from opencxo.core.pagination import MAX_PAGE_SIZE, Page, PageParams
 from opencxo.parties import service
 from opencxo.parties.geography import REGIONS, country_name
 from opencxo.parties.models import (
@@ -28,6 +28,7 @@ from opencxo.parties.schemas import (
     INSPECTION_AUTHORITIES,
     CapabilityCreate,
     CertificationCreate,
+    DirectoryHit,
     InspectionCreate,
     OrganizationCreate,
     OrganizationUpdate,
@@ -35,7 +36,7 @@ from opencxo.parties.schemas import (
     QualificationUpdate,
     SiteCreate,
 )
-from opencxo.web.deps import FormData, FormOutcome, PageUser, run_form, validate_form
+from opencxo.web.deps import FormData, FormOutcome, PageUser, run_form
 from opencxo.web.exports import xlsx_response
 from opencxo.web.rendering import flash, render
 
@@ -137,23 +138,34 @@ def organization_page(
     )
 
 
+DIRECTORY_FILTERS = ("q", "service_code", "country", "region", "certification", "service_line")
+
+
+def _search(
+    session: DbSession,
+    principal: PageUser,
+    filters: dict[str, str],
+    params: PageParams,
+    *,
+    unpaged: bool = False,
+) -> Page[DirectoryHit]:
+    """The directory search behind the page, its HTMX fragment and its export."""
+    return service.search_directory(
+        session,
+        principal,
+        **{name: filters.get(name) or None for name in DIRECTORY_FILTERS},
+        params=params,
+        unpaged=unpaged,
+    )
+
+
 def _directory_context(
     session: DbSession, principal: PageUser, params: PageParams, filters: dict[str, str]
 ) -> dict[str, Any]:
     errors: dict[str, str] = {}
     page = None
     try:
-        page = service.search_directory(
-            session,
-            principal,
-            q=filters["q"] or None,
-            service_code=filters["service_code"] or None,
-            country=filters["country"] or None,
-            region=filters["region"] or None,
-            certification=filters["certification"] or None,
-            service_line=filters["service_line"] or None,
-            params=params,
-        )
+        page = _search(session, principal, filters, params)
     except OpenCXOError as exc:
         errors = exc.field_errors or {"form": exc.message}
     return {
@@ -213,18 +225,16 @@ def directory_export(
     sort: str = "",
 ) -> Response:
     """Every provider matching the filters (not only the page on screen), as a workbook."""
-    page = service.search_directory(
-        session,
-        principal,
-        q=q or None,
-        service_code=service_code or None,
-        country=country or None,
-        region=region or None,
-        certification=certification or None,
-        service_line=service_line or None,
-        params=PageParams(page=1, page_size=MAX_PAGE_SIZE, sort=sort or None),
-        unpaged=True,
-    )
+    filters = {
+        "q": q,
+        "service_code": service_code,
+        "country": country,
+        "region": region,
+        "certification": certification,
+        "service_line": service_line,
+    }
+    params = PageParams(page=1, page_size=MAX_PAGE_SIZE, sort=sort or None)
+    page = _search(session, principal, filters, params, unpaged=True)
     rows = [
         (
             hit.organization.name,
@@ -373,22 +383,22 @@ def new_qualification_page(
 def create_qualification(
     request: Request, session: DbSession, principal: PageUser, form: FormData
 ) -> Response:
-    body, errors = validate_form(QualificationCreate, form)
-    status_code = 422
-    if body is not None:
-        try:
-            created = service.create_qualification(session, principal, body)
-        except OpenCXOError as exc:
-            session.rollback()
-            errors = exc.field_errors or {"form": exc.message}
-            status_code = exc.status_code
-        else:
-            flash(
-                request, f"Qualification of {created.provider_name} recorded as {created.status}."
-            )
-            return RedirectResponse(f"/qualifications/{created.id}", status_code=303)
-    context = _qualification_form_context(request, session, principal, errors=errors, form=form)
-    return render(request, "parties/qualification_form.html", context, status_code=status_code)
+    outcome = run_form(
+        session,
+        QualificationCreate,
+        form,
+        lambda body: service.create_qualification(session, principal, body),
+    )
+    if outcome.result is not None:
+        created = outcome.result
+        flash(request, f"Qualification of {created.provider_name} recorded as {created.status}.")
+        return RedirectResponse(f"/qualifications/{created.id}", status_code=303)
+    context = _qualification_form_context(
+        request, session, principal, errors=outcome.errors, form=form
+    )
+    return render(
+        request, "parties/qualification_form.html", context, status_code=outcome.status_code
+    )
 
 
 def _qualification_page(
@@ -431,31 +441,26 @@ def update_qualification(
     principal: PageUser,
     form: FormData,
 ) -> Response:
-    body, errors = validate_form(QualificationUpdate, form)
-    status_code = 422
-    if body is not None:
-        try:
-            updated = service.update_qualification(session, principal, qualification_id, body)
-        except OpenCXOError as exc:
-            if exc.status_code in (403, 404):
-                raise
-            session.rollback()
-            errors = exc.field_errors or {"form": exc.message}
-            status_code = exc.status_code  # 409 for a stale version
-        else:
-            flash(
-                request,
-                f"Qualification of {updated.provider_name} saved (version {updated.version}).",
-            )
-            return RedirectResponse(f"/qualifications/{qualification_id}", status_code=303)
+    outcome = run_form(
+        session,
+        QualificationUpdate,
+        form,
+        lambda body: service.update_qualification(session, principal, qualification_id, body),
+    )
+    if outcome.result is not None:
+        updated = outcome.result
+        flash(
+            request, f"Qualification of {updated.provider_name} saved (version {updated.version})."
+        )
+        return RedirectResponse(f"/qualifications/{qualification_id}", status_code=303)
     return _qualification_page(
         request,
         session,
         principal,
         qualification_id,
-        errors=errors,
+        errors=outcome.errors,
         form=form,
-        status_code=status_code,
+        status_code=outcome.status_code,  # 409 for a stale version
     )
 
 
