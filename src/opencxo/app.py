@@ -8,7 +8,7 @@ from importlib import resources
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
 from fastapi.staticfiles import StaticFiles
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.sessions import SessionMiddleware
@@ -64,6 +64,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_exception_handler(RequestValidationError, web_errors.handle_validation_error)  # type: ignore[arg-type]
     app.add_exception_handler(StaleDataError, web_errors.handle_stale_data)
     app.add_exception_handler(IntegrityError, web_errors.handle_integrity_error)
+    app.add_exception_handler(DataError, web_errors.handle_data_error)
     app.add_exception_handler(StarletteHTTPException, web_errors.handle_http_exception)  # type: ignore[arg-type]
     app.add_exception_handler(Exception, web_errors.handle_unexpected)
 

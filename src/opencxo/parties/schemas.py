@@ -229,9 +229,27 @@ class QualificationCreate(QualificationFields):
     )
 
 
-class QualificationUpdate(QualificationFields):
+class QualificationUpdate(BaseModel):
+    """A partial update: fields left out keep their value; a date sent as null is cleared."""
+
     version: int = Field(description="the version you read; a stale version answers 409")
     reason: str = Field("", max_length=1000, description="why the qualification changed")
+    status: QualificationStatus | None = None
+    cda_signed_on: date | None = None
+    msa_signed_on: date | None = None
+    quality_agreement_signed_on: date | None = None
+    last_audit_on: date | None = None
+    last_audit_outcome: AuditOutcome | None = None
+    audit_findings: str | None = Field(None, max_length=10000)
+    expires_on: date | None = None
+    notes: str | None = Field(None, max_length=10000)
+
+    @field_validator("status")
+    @classmethod
+    def _status_required(cls, value: QualificationStatus | None) -> QualificationStatus:
+        if value is None:
+            raise ValueError("a qualification always has a status")
+        return value
 
 
 class QualificationRead(ORMModel):

@@ -48,6 +48,7 @@ from opencxo.parties.schemas import (
     OrganizationUpdate,
     ProviderProfile,
     QualificationCreate,
+    QualificationFields,
     QualificationRead,
     QualificationUpdate,
     SiteCreate,
@@ -188,6 +189,9 @@ def update_organization(
             value = [str(v) for v in value]
         setattr(organization, name, value)
     _normalise_lines(organization.kind, organization.sponsor_kind, organization.service_lines)
+    after = audit.snapshot(organization, ORGANIZATION_FIELDS)
+    if after == before:
+        return get_organization(session, principal, organization_id)
     session.flush()
     audit.record(
         session,
@@ -197,7 +201,7 @@ def update_organization(
         actor=principal,
         organization_id=organization.id,
         before=before,
-        after=audit.snapshot(organization, ORGANIZATION_FIELDS),
+        after=after,
     )
     return get_organization(session, principal, organization_id)
 
@@ -654,7 +658,7 @@ def _acting_sponsor(
     )
 
 
-def _check_dates(data: QualificationCreate | QualificationUpdate) -> None:
+def _check_dates(data: QualificationFields) -> None:
     if data.status == QualificationStatus.APPROVED and data.expires_on is None:
         raise Invalid(
             "an approved qualification needs an expiry date",
@@ -712,9 +716,15 @@ def update_qualification(
     qualification = _qualification(session, principal, qualification_id)
     principal.require(Permission.QUALIFICATIONS_WRITE, qualification.sponsor_id)
     check_version("qualification", qualification.version, data.version)
-    _check_dates(data)
+    changes = data.model_dump(exclude_unset=True, include=set(QUALIFICATION_FIELDS))
+    for text in ("audit_findings", "notes"):
+        if text in changes and changes[text] is None:
+            changes[text] = ""
+    current = {name: getattr(qualification, name) for name in QUALIFICATION_FIELDS}
+    merged = QualificationFields.model_validate({**current, **changes})
+    _check_dates(merged)
     before = audit.snapshot(qualification, QUALIFICATION_FIELDS)
-    for name, value in data.model_dump(include=set(QUALIFICATION_FIELDS)).items():
+    for name, value in merged.model_dump(include=set(QUALIFICATION_FIELDS)).items():
         setattr(qualification, name, value)
     after = audit.snapshot(qualification, QUALIFICATION_FIELDS)
     if after == before:

@@ -99,6 +99,15 @@ def handle_integrity_error(request: Request, exc: Exception) -> Response:
     return _page(request, 409, "Conflict", detail)
 
 
+def handle_data_error(request: Request, exc: Exception) -> Response:
+    """A value the database refuses (a NUL character, a number out of range): the input's fault."""
+    log.info("data error: %s", exc)
+    detail = "a value cannot be stored (a NUL character, or a number or text too large)"
+    if _is_api(request):
+        return problem(422, "Invalid input", detail)
+    return _page(request, 422, "Invalid input", detail)
+
+
 def handle_http_exception(request: Request, exc: StarletteHTTPException) -> Response:
     titles = {404: "Not found", 405: "Method not allowed"}
     title = titles.get(exc.status_code, "Error")

@@ -1,0 +1,693 @@
+"""Access control of the JSON API: every route, four actors, and denied calls change nothing.
+
+The table ``ROUTES`` names every route under /api/v1 with the status each actor gets:
+
+* anonymous — no credentials: 401 everywhere;
+* another organisation — the admin of sponsor B: sponsor-private objects (A's qualifications,
+  members, memberships, tokens) answer 404, public organisation profiles answer 403 to writes
+  and 200 to reads;
+* the same organisation without the permission — usually A's (or P's) viewer: 403 on writes;
+* the same organisation with the permission: 2xx.
+
+A denied call (any 4xx) must leave every table as it was and append no audit event; a read must
+change nothing either; a permitted write must append its audit events. The only columns ignored
+are ``api_tokens.last_used_at`` and ``updated_at``: bookkeeping of the caller's own credential.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from typing import Any
+
+import pytest
+from argon2 import PasswordHasher
+from fastapi import FastAPI
+from fastapi.routing import APIRoute, iter_route_contexts
+from fastapi.testclient import TestClient
+from httpx import Response
+from sqlalchemy import Engine, func, select
+from sqlalchemy.orm import Session
+
+from opencxo.core.audit import AuditEvent
+from opencxo.core.auth import passwords
+from opencxo.core.auth import repository as auth_repository
+from opencxo.core.auth import service as auth
+from opencxo.models import Base, Capability, Qualification, Site
+from tests.factories import (
+    make_organization,
+    make_provider,
+    make_qualification,
+    make_token,
+    make_user,
+    operator,
+)
+
+API = "/api/v1"
+PROBLEM = "application/problem+json"
+ACTORS = ("anonymous", "other_organisation", "without_permission", "with_permission")
+OTHER_ORGANISATION = "b_admin"
+DOCUMENTATION = {f"{API}/openapi.json", f"{API}/docs"}
+IN_A_YEAR = (date.today() + timedelta(days=365)).isoformat()
+
+
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Real argon2id at its lowest cost: these tests create many users, not test hashing."""
+    monkeypatch.setattr(
+        passwords, "_hasher", PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
+    )
+
+
+# --- the scenario -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """Sponsor A (admin, viewer, qa), sponsor B (admin), provider P (admin, viewer; a site and a
+    capability), provider Q (no users); A has qualified P. ``ids`` and ``tokens`` by name."""
+
+    ids: dict[str, uuid.UUID]
+    tokens: dict[str, str]
+    emails: dict[str, str] = field(default_factory=dict)
+
+
+@pytest.fixture
+def scenario(session: Session) -> Scenario:
+    sponsor_a = make_organization(session, name="Sponsor A", country="US")
+    sponsor_b = make_organization(session, name="Sponsor B", country="DE")
+    provider_p = make_provider(session, name="Provider P", country="CN")
+    provider_q = make_provider(session, name="Provider Q", country="IN")
+    users = {
+        "a_admin": make_user(session, organization_id=sponsor_a.id, role="admin"),
+        "a_viewer": make_user(session, organization_id=sponsor_a.id, role="viewer"),
+        "a_qa": make_user(session, organization_id=sponsor_a.id, role="qa"),
+        "b_admin": make_user(session, organization_id=sponsor_b.id, role="admin"),
+        "p_admin": make_user(session, organization_id=provider_p.id, role="admin"),
+        "p_viewer": make_user(session, organization_id=provider_p.id, role="viewer"),
+    }
+    qualification = make_qualification(
+        session, sponsor_user=users["a_admin"], provider_id=provider_p.id
+    )
+    tokens = {name: make_token(session, user=user) for name, user in users.items()}
+    op_user = auth_repository.user_by_email(session, operator(session).email)
+    assert op_user is not None
+    tokens["operator"] = make_token(session, user=op_user)
+    spare, tokens["a_admin_spare"] = auth.create_token(
+        session, auth.principal_for(session, users["a_admin"]), name="spare"
+    )
+    qa_membership = auth_repository.membership_of(session, users["a_qa"].id, sponsor_a.id)
+    assert qa_membership is not None
+    site = session.execute(select(Site).where(Site.organization_id == provider_p.id)).scalar_one()
+    capability = session.execute(
+        select(Capability).where(Capability.provider_id == provider_p.id)
+    ).scalar_one()
+    session.commit()
+    return Scenario(
+        ids={
+            "sponsor_a": sponsor_a.id,
+            "sponsor_b": sponsor_b.id,
+            "provider_p": provider_p.id,
+            "provider_q": provider_q.id,
+            "qualification": qualification.id,
+            "qa_membership": qa_membership.id,
+            "spare_token": spare.id,
+            "site": site.id,
+            "capability": capability.id,
+        },
+        tokens=tokens,
+        emails={name: user.email for name, user in users.items()},
+    )
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+# --- the route table ----------------------------------------------------------------------------
+
+Body = Callable[[Scenario], dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class Route:
+    method: str
+    path: str
+    # anonymous, another organisation, same organisation without the permission, with it
+    statuses: tuple[int, int, int, int]
+    params: dict[str, str] = field(default_factory=dict)  # path parameter -> scenario id
+    body: Body | None = None
+    without: str = "a_viewer"  # the same-organisation actor who lacks the permission
+    with_: str = "a_admin"  # the actor who holds it
+    records: int = 0  # audit events a successful write appends
+
+    @property
+    def key(self) -> str:
+        return f"{self.method} {self.path}"
+
+    def url(self, scenario: Scenario) -> str:
+        values = {name: scenario.ids[source] for name, source in self.params.items()}
+        return API + self.path.format(**values)
+
+    def actor(self, role: str) -> str | None:
+        return {
+            "anonymous": None,
+            "other_organisation": OTHER_ORGANISATION,
+            "without_permission": self.without,
+            "with_permission": self.with_,
+        }[role]
+
+    def expected(self, role: str) -> int:
+        return self.statuses[ACTORS.index(role)]
+
+
+ORG_A = {"organization_id": "sponsor_a"}
+ORG_P = {"organization_id": "provider_p"}
+PROVIDER_P = {"provider_id": "provider_p"}
+READ_BY_ALL = (401, 200, 200, 200)
+
+ROUTES: tuple[Route, ...] = (
+    # accounts: yourself, your tokens, your organisation's members, the audit log
+    Route("GET", "/me", READ_BY_ALL),
+    Route("GET", "/tokens", READ_BY_ALL),
+    Route(
+        "POST",
+        "/tokens",
+        (401, 201, 201, 201),  # every signed-in user may issue tokens for themself
+        body=lambda s: {"name": "ci pipeline"},
+        records=1,
+    ),
+    Route(
+        "DELETE",
+        "/tokens/{token_id}",
+        (401, 404, 404, 200),  # only the owner (A's admin) sees the token
+        params={"token_id": "spare_token"},
+        records=1,
+    ),
+    Route("GET", "/organizations/{organization_id}/members", (401, 404, 403, 200), ORG_A),
+    Route(
+        "POST",
+        "/organizations/{organization_id}/members",
+        (401, 404, 403, 201),
+        ORG_A,
+        body=lambda s: {
+            "email": "new.colleague@test.example",
+            "full_name": "New Colleague",
+            "role": "member",
+            "password": "a-long-enough-password",
+        },
+        records=2,  # the new user and the membership
+    ),
+    Route(
+        "PATCH",
+        "/memberships/{membership_id}",
+        (401, 404, 403, 200),
+        {"membership_id": "qa_membership"},
+        body=lambda s: {"role": "member", "version": 1},
+        records=1,
+    ),
+    Route(
+        "DELETE",
+        "/memberships/{membership_id}",
+        (401, 404, 403, 204),
+        {"membership_id": "qa_membership"},
+        records=1,
+    ),
+    # B's admin reads B's own trail (200); A's viewer lacks audit:read; A's QA holds it.
+    Route("GET", "/audit-events", (401, 200, 403, 200), with_="a_qa"),
+    # parties: the catalog and organisation profiles (public to every signed-in user)
+    Route("GET", "/catalog", READ_BY_ALL),
+    Route("GET", "/organizations", READ_BY_ALL),
+    Route(
+        "POST",
+        "/organizations",
+        (401, 403, 403, 201),  # platform operators only: even A's admin is refused
+        body=lambda s: {
+            "name": "New Sponsor",
+            "kind": "sponsor",
+            "sponsor_kind": "pharma",
+            "country": "FR",
+        },
+        without="a_admin",
+        with_="operator",
+        records=1,
+    ),
+    Route("GET", "/organizations/{organization_id}", READ_BY_ALL, ORG_A),
+    Route(
+        "PATCH",
+        "/organizations/{organization_id}",
+        (401, 403, 403, 200),
+        ORG_A,
+        body=lambda s: {"version": 1, "city": "Boston"},
+        records=1,
+    ),
+    Route("GET", "/organizations/{organization_id}/history", READ_BY_ALL, ORG_A),
+    Route(
+        "POST",
+        "/organizations/{organization_id}/sites",
+        (401, 403, 403, 201),
+        ORG_P,
+        body=lambda s: {
+            "name": "Second lab",
+            "site_type": "lab",
+            "country": "CN",
+            "city": "Suzhou",
+        },
+        records=1,
+        without="p_viewer",
+        with_="p_admin",
+    ),
+    Route(
+        "DELETE",
+        "/sites/{site_id}",
+        (401, 403, 403, 204),
+        {"site_id": "site"},
+        records=1,
+        without="p_viewer",
+        with_="p_admin",
+    ),
+    # the provider directory and provider profiles
+    Route("GET", "/providers", READ_BY_ALL),
+    Route("GET", "/providers/{provider_id}", READ_BY_ALL, PROVIDER_P),
+    Route(
+        "POST",
+        "/providers/{provider_id}/capabilities",
+        (401, 403, 403, 201),
+        PROVIDER_P,
+        body=lambda s: {
+            "service_code": "CMC-GMPINT",
+            "site_ids": [str(s.ids["site"])],
+            "standards": ["GMP"],
+        },
+        records=1,
+        without="p_viewer",
+        with_="p_admin",
+    ),
+    Route(
+        "DELETE",
+        "/capabilities/{capability_id}",
+        (401, 403, 403, 204),
+        {"capability_id": "capability"},
+        records=1,
+        without="p_viewer",
+        with_="p_admin",
+    ),
+    Route(
+        "POST",
+        "/providers/{provider_id}/certifications",
+        (401, 403, 403, 201),
+        PROVIDER_P,
+        body=lambda s: {"standard": "ISO 9001", "issuer": "TÜV", "valid_until": IN_A_YEAR},
+        records=1,
+        without="p_viewer",
+        with_="p_admin",
+    ),
+    Route(
+        "POST",
+        "/providers/{provider_id}/inspections",
+        (401, 403, 403, 201),
+        PROVIDER_P,
+        body=lambda s: {"authority": "EMA", "inspected_on": "2025-01-15", "outcome": "VAI"},
+        records=1,
+        without="p_viewer",
+        with_="p_admin",
+    ),
+    # qualifications: private to the sponsor that holds them; A's QA holds qualifications:write
+    Route("GET", "/qualifications", READ_BY_ALL, with_="a_qa"),
+    Route(
+        "POST",
+        "/qualifications",
+        (401, 404, 403, 201),  # B cannot act for sponsor A
+        body=lambda s: {
+            "provider_id": str(s.ids["provider_q"]),
+            "sponsor_id": str(s.ids["sponsor_a"]),
+            "status": "conditional",
+            "audit_findings": "two minor observations",
+        },
+        with_="a_qa",
+        records=1,
+    ),
+    Route(
+        "GET",
+        "/qualifications/{qualification_id}",
+        (401, 404, 200, 200),  # every role of A may read A's qualifications
+        {"qualification_id": "qualification"},
+        with_="a_qa",
+    ),
+    Route(
+        "PATCH",
+        "/qualifications/{qualification_id}",
+        (401, 404, 403, 200),
+        {"qualification_id": "qualification"},
+        body=lambda s: {"version": 1, "status": "approved", "expires_on": "2031-06-30"},
+        with_="a_qa",
+        records=1,
+    ),
+    Route(
+        "GET",
+        "/qualifications/{qualification_id}/history",
+        (401, 404, 200, 200),
+        {"qualification_id": "qualification"},
+        with_="a_qa",
+    ),
+)
+
+WRITES = {"POST", "PATCH", "PUT", "DELETE"}
+
+
+# --- what "nothing changed" means -----------------------------------------------------------------
+
+IGNORED_COLUMNS = {("api_tokens", "last_used_at"), ("api_tokens", "updated_at")}
+
+
+def snapshot(engine: Engine) -> dict[str, list[tuple[str, ...]]]:
+    """Every row of every table (as text, sorted), from a fresh connection."""
+    picture: dict[str, list[tuple[str, ...]]] = {}
+    with engine.connect() as connection:
+        for table in Base.metadata.sorted_tables:
+            columns = [c for c in table.columns if (table.name, c.name) not in IGNORED_COLUMNS]
+            rows = connection.execute(select(*columns)).all()
+            picture[table.name] = sorted(tuple(repr(v) for v in row) for row in rows)
+    return picture
+
+
+def row_counts(picture: dict[str, list[tuple[str, ...]]]) -> dict[str, int]:
+    return {name: len(rows) for name, rows in picture.items()}
+
+
+def audit_count(engine: Engine) -> int:
+    with engine.connect() as connection:
+        return int(connection.execute(select(func.count()).select_from(AuditEvent)).scalar_one())
+
+
+def assert_unchanged(engine: Engine, before: dict[str, list[tuple[str, ...]]], audit: int) -> None:
+    after = snapshot(engine)
+    assert row_counts(after) == row_counts(before)
+    assert audit_count(engine) == audit
+    changed = [name for name in before if before[name] != after[name]]
+    assert changed == [], f"tables changed: {changed}"
+
+
+def assert_problem(response: Response, status: int) -> dict[str, Any]:
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == PROBLEM
+    problem = response.json()
+    assert problem["status"] == status
+    assert problem["type"] == "about:blank"
+    titles = {401: "Not authenticated", 403: "Not permitted", 404: "Not found", 409: "Conflict"}
+    if status in titles:
+        assert problem["title"] == titles[status]
+    if status == 401:
+        assert response.headers["www-authenticate"] == "Bearer"
+    return dict(problem)
+
+
+def call(
+    client: TestClient,
+    route: Route,
+    scenario: Scenario,
+    actor: str | None,
+    extra_headers: dict[str, str] | None = None,
+) -> Response:
+    headers = bearer(scenario.tokens[actor]) if actor else {}
+    headers.update(extra_headers or {})
+    body = route.body(scenario) if route.body else None
+    response: Response = client.request(
+        route.method, route.url(scenario), json=body, headers=headers
+    )
+    return response
+
+
+# --- the four-actor walk --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("role", ACTORS)
+@pytest.mark.parametrize("route", ROUTES, ids=lambda r: r.key)
+def test_route_answers_each_actor_and_denials_change_nothing(
+    route: Route, role: str, client: TestClient, scenario: Scenario, engine: Engine
+) -> None:
+    before = snapshot(engine)
+    audit_before = audit_count(engine)
+
+    response = call(client, route, scenario, route.actor(role))
+
+    expected = route.expected(role)
+    assert response.status_code == expected, response.text
+    if expected >= 400:
+        assert_problem(response, expected)
+        assert_unchanged(engine, before, audit_before)
+    elif route.method not in WRITES:
+        assert_unchanged(engine, before, audit_before)
+    else:
+        assert audit_count(engine) == audit_before + route.records
+        assert snapshot(engine) != before
+
+
+def served_api_routes(app: FastAPI) -> set[str]:
+    """Every JSON API route as "METHOD /path", from the router and from the OpenAPI document.
+
+    FastAPI no longer flattens included routers into ``app.routes``; ``iter_route_contexts``
+    yields their effective (prefixed) routes. Routes hidden from the schema are still found.
+    """
+    served: set[str] = set()
+    for context in iter_route_contexts(app.routes):
+        path = context.path or ""
+        if not path.startswith(API + "/"):
+            continue
+        if not isinstance(context.original_route, APIRoute):
+            assert path in DOCUMENTATION, path  # only the schema and its viewer are not API routes
+            continue
+        served |= {f"{method} {path.removeprefix(API)}" for method in context.methods or ()}
+    for path, operations in app.openapi()["paths"].items():
+        served |= {f"{method.upper()} {path.removeprefix(API)}" for method in operations}
+    return served
+
+
+def test_every_api_route_is_in_the_access_table(client: TestClient) -> None:
+    """A new route must be added to ROUTES (and so get its four-actor test)."""
+    served = served_api_routes(client.app)  # type: ignore[arg-type]
+    table = [r.key for r in ROUTES]
+    assert len(table) == len(set(table)), "a route is listed twice"
+    assert sorted(served - set(table)) == [], "routes missing from ROUTES"
+    assert sorted(set(table) - served) == [], "ROUTES lists routes the app does not serve"
+    assert len(served) == len(ROUTES) >= 28
+
+
+def test_the_table_covers_each_route_with_a_denial_and_a_success() -> None:
+    for route in ROUTES:
+        assert route.statuses[0] == 401, route.key
+        assert 200 <= route.statuses[3] < 300, route.key
+        if route.method in WRITES:
+            assert route.records > 0, route.key
+            # a write is refused to another organisation (or, for your own tokens, scoped to you)
+            assert route.statuses[1] in (403, 404) or route.key == "POST /tokens", route.key
+
+
+# --- another organisation's private objects ------------------------------------------------------
+
+
+@pytest.mark.parametrize("intruder", ["b_admin", "p_admin"])
+def test_another_organisations_qualification_answers_404(
+    intruder: str, client: TestClient, scenario: Scenario, engine: Engine
+) -> None:
+    """B's admin, and even the qualified provider's admin, cannot see A's qualification of P —
+    and its 404 is the same as for an id that does not exist (no existence oracle)."""
+    headers = bearer(scenario.tokens[intruder])
+    real = f"{API}/qualifications/{scenario.ids['qualification']}"
+    unknown = f"{API}/qualifications/{uuid.uuid4()}"
+    before, audit_before = snapshot(engine), audit_count(engine)
+    for suffix, method, body in [
+        ("", "GET", None),
+        ("", "PATCH", {"version": 1, "status": "disqualified", "notes": "hostile"}),
+        ("/history", "GET", None),
+    ]:
+        answers = [
+            client.request(method, url + suffix, json=body, headers=headers)
+            for url in (real, unknown)
+        ]
+        problems = [assert_problem(answer, 404) for answer in answers]
+        assert problems[0] == problems[1]
+        assert problems[0]["detail"] == "no such qualification"
+    assert_unchanged(engine, before, audit_before)
+
+
+def test_listing_qualifications_never_shows_another_sponsors(
+    client: TestClient, scenario: Scenario
+) -> None:
+    ids = scenario.ids
+    created = client.post(
+        f"{API}/qualifications",
+        json={
+            "provider_id": str(ids["provider_p"]),
+            "status": "conditional",
+            "audit_findings": "B's own audit",
+        },
+        headers=bearer(scenario.tokens["b_admin"]),
+    )
+    assert created.status_code == 201, created.text
+    b_qualification = created.json()["id"]
+    assert created.json()["sponsor_id"] == str(ids["sponsor_b"])
+
+    def listed(actor: str, query: str = "") -> tuple[int, list[tuple[str, str]]]:
+        response = client.get(
+            f"{API}/qualifications{query}", headers=bearer(scenario.tokens[actor])
+        )
+        assert response.status_code == 200, response.text
+        page = response.json()
+        return page["total"], [(q["id"], q["sponsor_id"]) for q in page["items"]]
+
+    b_only = (1, [(b_qualification, str(ids["sponsor_b"]))])
+    a_only = (1, [(str(ids["qualification"]), str(ids["sponsor_a"]))])
+    assert listed("b_admin") == b_only
+    assert listed("b_admin", f"?provider_id={ids['provider_p']}") == b_only
+    assert listed("b_admin", "?status=approved") == (0, [])  # A's approved one stays hidden
+    assert listed("a_viewer") == a_only
+    assert listed("a_qa", "?status=approved") == a_only
+    assert listed("p_admin") == (0, [])  # the provider never sees how sponsors rate it
+
+
+def test_audit_log_of_another_organisation_shows_only_its_own_events(
+    client: TestClient, scenario: Scenario, engine: Engine
+) -> None:
+    response = client.get(
+        f"{API}/audit-events?page_size=100", headers=bearer(scenario.tokens["b_admin"])
+    )
+    assert response.status_code == 200, response.text
+    page = response.json()
+    with engine.connect() as connection:
+        b_events = connection.execute(
+            select(func.count())
+            .select_from(AuditEvent)
+            .where(AuditEvent.organization_id == scenario.ids["sponsor_b"])
+        ).scalar_one()
+    assert page["total"] == b_events == 2  # B's creation and its admin's membership
+    assert {e["organization_id"] for e in page["items"]} == {str(scenario.ids["sponsor_b"])}
+
+
+# --- credentials --------------------------------------------------------------------------------
+
+
+def test_a_revoked_token_answers_401(client: TestClient, scenario: Scenario) -> None:
+    spare = bearer(scenario.tokens["a_admin_spare"])
+    owner = bearer(scenario.tokens["a_admin"])
+    spare_id = str(scenario.ids["spare_token"])
+    assert client.get(f"{API}/me", headers=spare).json()["email"] == scenario.emails["a_admin"]
+
+    revoked = client.delete(f"{API}/tokens/{spare_id}", headers=owner)
+    assert revoked.status_code == 200, revoked.text
+    assert revoked.json()["id"] == spare_id
+    assert revoked.json()["revoked_at"] is not None
+
+    refused = client.get(f"{API}/me", headers=spare)
+    assert assert_problem(refused, 401)["detail"] == "the API token is unknown or revoked"
+    # the owner's other token still works and lists the revocation
+    listed = {t["id"]: t["revoked_at"] for t in client.get(f"{API}/tokens", headers=owner).json()}
+    assert listed[spare_id] == revoked.json()["revoked_at"]
+    again = client.delete(f"{API}/tokens/{spare_id}", headers=owner)
+    assert assert_problem(again, 409)["detail"] == "this token is already revoked"
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        {},
+        {"Authorization": "Bearer ocx_not-a-token"},
+        {"Authorization": "Basic dXNlcjpwYXNz"},
+        {"Authorization": "Bearer "},
+    ],
+    ids=["none", "unknown", "basic", "empty"],
+)
+def test_missing_or_unknown_credentials_answer_401(
+    header: dict[str, str], client: TestClient, scenario: Scenario
+) -> None:
+    assert_problem(client.get(f"{API}/me", headers=header), 401)
+
+
+# --- idempotent POSTs and optimistic locking -----------------------------------------------------
+
+
+def _qualifications_of(engine: Engine, sponsor: uuid.UUID, provider: uuid.UUID) -> int:
+    with engine.connect() as connection:
+        return int(
+            connection.execute(
+                select(func.count())
+                .select_from(Qualification)
+                .where(Qualification.sponsor_id == sponsor, Qualification.provider_id == provider)
+            ).scalar_one()
+        )
+
+
+def test_a_retried_post_with_the_same_idempotency_key_creates_one_row(
+    client: TestClient, scenario: Scenario, engine: Engine
+) -> None:
+    route = next(r for r in ROUTES if r.key == "POST /qualifications")
+    key = {"Idempotency-Key": "qualify-q-2026-001"}
+    audit_before = audit_count(engine)
+
+    first = call(client, route, scenario, "a_qa", key)
+    second = call(client, route, scenario, "a_qa", key)
+
+    assert first.status_code == second.status_code == 201, first.text
+    assert second.content == first.content
+    assert second.headers["idempotent-replayed"] == "true"
+    assert "idempotent-replayed" not in first.headers
+    assert _qualifications_of(engine, scenario.ids["sponsor_a"], scenario.ids["provider_q"]) == 1
+    assert audit_count(engine) == audit_before + 1
+
+    # the same key with another body is refused and changes nothing
+    before, audit_now = snapshot(engine), audit_count(engine)
+    reused = client.post(
+        f"{API}/qualifications",
+        json={**route.body(scenario), "status": "disqualified"},  # type: ignore[misc]
+        headers={**bearer(scenario.tokens["a_qa"]), **key},
+    )
+    assert reused.status_code == 422
+    assert reused.headers["content-type"] == PROBLEM
+    assert reused.json()["title"] == "Idempotency-Key reused"
+    assert_unchanged(engine, before, audit_now)
+
+
+def test_idempotency_keys_are_scoped_to_the_caller(client: TestClient, scenario: Scenario) -> None:
+    key = {"Idempotency-Key": "shared-key"}
+    answers = [
+        client.post(
+            f"{API}/tokens", json={"name": "laptop"}, headers={**bearer(scenario.tokens[a]), **key}
+        )
+        for a in ("a_admin", "b_admin")
+    ]
+    assert [a.status_code for a in answers] == [201, 201]
+    assert answers[0].json()["token"] != answers[1].json()["token"]
+    assert ["idempotent-replayed" in a.headers for a in answers] == [False, False]
+
+
+@pytest.mark.parametrize(
+    ("actor", "path", "change"),
+    [
+        ("a_qa", "/qualifications/{qualification}", {"status": "approved",
+                                                      "expires_on": "2031-06-30"}),
+        ("a_admin", "/organizations/{sponsor_a}", {"city": "Boston"}),
+        ("a_admin", "/memberships/{qa_membership}", {"role": "member"}),
+    ],
+    ids=["qualification", "organization", "membership"],
+)  # fmt: skip
+def test_a_patch_with_a_stale_version_answers_409_and_changes_nothing(
+    actor: str,
+    path: str,
+    change: dict[str, Any],
+    client: TestClient,
+    scenario: Scenario,
+    engine: Engine,
+) -> None:
+    url = API + path.format(**scenario.ids)
+    headers = bearer(scenario.tokens[actor])
+    fresh = client.patch(url, json={**change, "version": 1}, headers=headers)
+    assert fresh.status_code == 200, fresh.text
+    assert fresh.json()["version"] == 2
+
+    before, audit_before = snapshot(engine), audit_count(engine)
+    stale = client.patch(url, json={**change, "version": 1}, headers=headers)
+    problem = assert_problem(stale, 409)
+    assert "(version 2, you sent 1)" in problem["detail"]
+    assert_unchanged(engine, before, audit_before)
