@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
@@ -443,6 +444,29 @@ def add_inspection(
 # --- the provider directory -------------------------------------------------------------------
 
 DIRECTORY_SORTS = ("score", "name", "country")
+
+
+@dataclass(frozen=True)
+class _Ranked:
+    provider: Organization
+    score: float
+    reasons: list[str]
+    capability_codes: list[str]
+    valid_certifications: list[str]
+    latest_inspection: Inspection | None
+
+    def hit(self) -> DirectoryHit:
+        latest = self.latest_inspection
+        return DirectoryHit(
+            organization=OrganizationSummary.model_validate(self.provider),
+            score=self.score,
+            reasons=self.reasons,
+            capability_codes=self.capability_codes,
+            valid_certifications=self.valid_certifications,
+            latest_inspection=InspectionRead.model_validate(latest) if latest else None,
+        )
+
+
 _INSPECTION_POINTS = {
     InspectionOutcome.NAI: 2.0,
     InspectionOutcome.VAI: 1.0,
@@ -481,7 +505,7 @@ def search_directory(
     wanted_codes = {service_code} if service_code else None
     country = country.strip().upper() if country else None
     today = date.today()
-    hits: list[DirectoryHit] = []
+    ranked: list[_Ranked] = []
     for provider in repository.providers_for_directory(
         session, service_codes=wanted_codes, standard=certification or None
     ):
@@ -537,26 +561,16 @@ def search_directory(
             score += _INSPECTION_POINTS.get(InspectionOutcome(latest.outcome), 0.0)
             if latest.outcome == InspectionOutcome.OAI:
                 reasons.append(f"latest {latest.authority} inspection: official action indicated")
-        hits.append(
-            DirectoryHit(
-                organization=OrganizationSummary.model_validate(provider),
-                score=round(score, 2),
-                reasons=reasons,
-                capability_codes=provider_codes,
-                valid_certifications=valid,
-                latest_inspection=InspectionRead.model_validate(latest) if latest else None,
-            )
-        )
+        ranked.append(_Ranked(provider, round(score, 2), reasons, provider_codes, valid, latest))
     column, descending = params.sort_key(DIRECTORY_SORTS, "score")
     if column == "score":
-        hits.sort(key=lambda h: (-h.score if not descending else h.score, h.organization.name))
+        ranked.sort(key=lambda r: (-r.score if not descending else r.score, r.provider.name))
     else:
-        hits.sort(key=lambda h: h.organization.name)  # ties broken by name
-        hits.sort(key=lambda h: str(getattr(h.organization, column)), reverse=descending)
-    if unpaged:  # exports take every match, in the same order
-        return Page.of(hits, total=len(hits), params=params)
-    page, total = paginate(hits, params)
-    return Page.of(page, total=total, params=params)
+        ranked.sort(key=lambda r: r.provider.name)  # ties broken by name
+        ranked.sort(key=lambda r: str(getattr(r.provider, column)), reverse=descending)
+    # Only the rows shown become response objects; ranking needs every match, display does not.
+    shown, total = (ranked, len(ranked)) if unpaged else paginate(ranked, params)
+    return Page.of([r.hit() for r in shown], total=total, params=params)
 
 
 # --- qualifications (sponsor-private) ---------------------------------------------------------
