@@ -21,6 +21,8 @@ from opencxo.core.idempotency import IdempotencyMiddleware
 from opencxo.core.settings import Settings, get_settings
 from opencxo.parties import api as parties_api
 from opencxo.parties import web as parties_web
+from opencxo.sourcing import api as sourcing_api
+from opencxo.sourcing import web as sourcing_web
 from opencxo.web import errors as web_errors
 from opencxo.web import pages
 
@@ -68,9 +70,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_exception_handler(StarletteHTTPException, web_errors.handle_http_exception)  # type: ignore[arg-type]
     app.add_exception_handler(Exception, web_errors.handle_unexpected)
 
-    for router in (accounts_api.router, parties_api.router):
+    for router in (accounts_api.router, parties_api.router, sourcing_api.router):
         app.include_router(router, prefix=API_PREFIX)
-    for router in (pages.router, accounts_web.router, parties_web.router):
+    for router in (pages.router, accounts_web.router, parties_web.router, sourcing_web.router):
         app.include_router(router, include_in_schema=False)
 
     static = resources.files("opencxo.web").joinpath("static")

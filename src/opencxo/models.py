@@ -3,7 +3,10 @@
 from opencxo.core.audit import AuditChainHead, AuditEvent
 from opencxo.core.auth.models import ApiToken, Membership, User
 from opencxo.core.db import Base
+from opencxo.core.files import StoredFile
 from opencxo.core.idempotency import IdempotencyRecord
+from opencxo.core.notifications import Notification
+from opencxo.core.signatures import Signature
 from opencxo.parties.models import (
     Capability,
     Certification,
@@ -12,19 +15,42 @@ from opencxo.parties.models import (
     Qualification,
     Site,
 )
+from opencxo.sourcing.models import (
+    Award,
+    Bid,
+    BidLine,
+    BidLot,
+    Invitation,
+    Lot,
+    Program,
+    Question,
+    Rfp,
+)
 
 __all__ = [
     "ApiToken",
     "AuditChainHead",
     "AuditEvent",
+    "Award",
     "Base",
+    "Bid",
+    "BidLine",
+    "BidLot",
     "Capability",
     "Certification",
     "IdempotencyRecord",
     "Inspection",
+    "Invitation",
+    "Lot",
     "Membership",
+    "Notification",
     "Organization",
+    "Program",
     "Qualification",
+    "Question",
+    "Rfp",
+    "Signature",
     "Site",
+    "StoredFile",
     "User",
 ]

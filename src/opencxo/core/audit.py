@@ -71,11 +71,11 @@ class AuditChainHead(Base):
     last_hash: Mapped[str] = mapped_column(String(64))
 
 
-def _jsonable(value: Any) -> Any:
+def jsonable(value: Any) -> Any:
     if isinstance(value, Mapping):
-        return {str(k): _jsonable(v) for k, v in value.items()}
+        return {str(k): jsonable(v) for k, v in value.items()}
     if isinstance(value, list | tuple | set | frozenset):
-        items = [_jsonable(v) for v in value]
+        items = [jsonable(v) for v in value]
         return sorted(items, key=str) if isinstance(value, set | frozenset) else items
     if isinstance(value, datetime | date):
         return value.isoformat()
@@ -88,7 +88,7 @@ def _jsonable(value: Any) -> Any:
 
 def snapshot(obj: Any, fields: Iterable[str]) -> dict[str, Any]:
     """The audit-ready picture of a record: the named attributes, JSON-safe."""
-    return {name: _jsonable(getattr(obj, name)) for name in fields}
+    return {name: jsonable(getattr(obj, name)) for name in fields}
 
 
 def _event_digest(previous_hash: str, sequence: int, content: Mapping[str, Any]) -> str:
@@ -150,8 +150,8 @@ def record(
         action=action,
         entity_type=entity_type,
         entity_id=str(entity_id),
-        before=_jsonable(dict(before)) if before is not None else None,
-        after=_jsonable(dict(after)) if after is not None else None,
+        before=jsonable(dict(before)) if before is not None else None,
+        after=jsonable(dict(after)) if after is not None else None,
         reason=reason,
         previous_hash=previous_hash,
     )

@@ -25,6 +25,7 @@ class Settings(BaseSettings):
     database_url: str = f"sqlite:///{DEFAULT_DATABASE_FILE}"
     secret_key: str = PLACEHOLDER_SECRET_KEY
     log_level: str = "INFO"
+    files_dir: str = str(Path("var") / "files")
     session_max_age_s: int = 8 * 3600
     # Failed logins: after ``login_slowdown_after`` failures each attempt must wait 2^(n-k) s;
     # after ``login_lockout_after`` the account is locked for ``login_lockout_minutes``.

@@ -7,7 +7,7 @@ from datetime import date, datetime
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from opencxo.parties.geography import REGIONS, is_country
+from opencxo.core.geography import REGIONS, is_country
 from opencxo.parties.models import (
     AuditOutcome,
     CertificationStandard,

@@ -7,7 +7,7 @@ qualifications are private to the sponsor that holds them.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -19,11 +19,11 @@ from opencxo.core.audit import AuditEvent
 from opencxo.core.auth.permissions import Permission
 from opencxo.core.auth.principal import Principal
 from opencxo.core.errors import Conflict, Invalid, NotFound, NotPermitted, check_version
+from opencxo.core.geography import countries_in, region_of
 from opencxo.core.pagination import Page, PageParams, paginate
 from opencxo.core.types import utcnow
 from opencxo.parties import repository
 from opencxo.parties.catalog import ServiceCatalog, service_catalog
-from opencxo.parties.geography import countries_in, region_of
 from opencxo.parties.models import (
     Capability,
     Certification,
@@ -106,6 +106,13 @@ def organization_named(session: Session, name: str) -> Organization:
     if organization is None:
         raise NotFound(f"no organisation named {name!r}")
     return organization
+
+
+def organizations_named_by_id(
+    session: Session, organization_ids: Iterable[uuid.UUID]
+) -> Sequence[Organization]:
+    """Organisations by id (their public names and countries), for other capabilities' lists."""
+    return repository.organizations_by_ids(session, organization_ids)
 
 
 def my_organizations(session: Session, principal: Principal) -> Sequence[Organization]:

@@ -10,10 +10,10 @@ from fastapi.responses import RedirectResponse, Response
 
 from opencxo.core.auth.permissions import Permission
 from opencxo.core.errors import NotPermitted, OpenCXOError
+from opencxo.core.geography import REGIONS, country_name
 from opencxo.core.http import CsrfProtected, DbSession
 from opencxo.core.pagination import MAX_PAGE_SIZE, Page, PageParams
 from opencxo.parties import service
-from opencxo.parties.geography import REGIONS, country_name
 from opencxo.parties.models import (
     AuditOutcome,
     CertificationStandard,

@@ -13,10 +13,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from opencxo.core.auth.principal import Principal
+from opencxo.core.geography import country_name
 from opencxo.core.http import csrf_token
-from opencxo.parties.geography import country_name
 
-_TEMPLATE_PACKAGES = ("opencxo.web", "opencxo.accounts", "opencxo.parties")
+_TEMPLATE_PACKAGES = ("opencxo.web", "opencxo.accounts", "opencxo.parties", "opencxo.sourcing")
 
 
 def _loader() -> ChoiceLoader:

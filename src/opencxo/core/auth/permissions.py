@@ -21,17 +21,37 @@ class Permission(StrEnum):
     USERS_READ = "users:read"
     USERS_MANAGE = "users:manage"
     AUDIT_READ = "audit:read"
+    PROGRAMS_READ = "programs:read"
+    PROGRAMS_WRITE = "programs:write"
+    RFPS_READ = "rfps:read"
+    RFPS_WRITE = "rfps:write"
+    RFPS_AWARD = "rfps:award"
+    BIDS_READ = "bids:read"
+    BIDS_WRITE = "bids:write"
 
 
-_EVERYONE = {Permission.ORGANIZATIONS_READ, Permission.QUALIFICATIONS_READ}
+_EVERYONE = {
+    Permission.ORGANIZATIONS_READ,
+    Permission.QUALIFICATIONS_READ,
+    Permission.PROGRAMS_READ,
+    Permission.RFPS_READ,
+    Permission.BIDS_READ,
+}
+_SOURCING_WORK = {Permission.PROGRAMS_WRITE, Permission.RFPS_WRITE, Permission.BIDS_WRITE}
 
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.ADMIN: frozenset(Permission),
     Role.MANAGER: frozenset(
         _EVERYONE
-        | {Permission.ORGANIZATIONS_WRITE, Permission.QUALIFICATIONS_WRITE, Permission.USERS_READ}
+        | _SOURCING_WORK
+        | {
+            Permission.ORGANIZATIONS_WRITE,
+            Permission.QUALIFICATIONS_WRITE,
+            Permission.USERS_READ,
+            Permission.RFPS_AWARD,
+        }
     ),
     Role.QA: frozenset(_EVERYONE | {Permission.QUALIFICATIONS_WRITE, Permission.AUDIT_READ}),
-    Role.MEMBER: frozenset(_EVERYONE),
+    Role.MEMBER: frozenset(_EVERYONE | _SOURCING_WORK),
     Role.VIEWER: frozenset(_EVERYONE),
 }
