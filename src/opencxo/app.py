@@ -15,6 +15,8 @@ from starlette.middleware.sessions import SessionMiddleware
 
 from opencxo.accounts import api as accounts_api
 from opencxo.accounts import web as accounts_web
+from opencxo.contracts import api as contracts_api
+from opencxo.contracts import web as contracts_web
 from opencxo.core.db import make_engine, session_factory
 from opencxo.core.errors import OpenCXOError
 from opencxo.core.idempotency import IdempotencyMiddleware
@@ -70,9 +72,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_exception_handler(StarletteHTTPException, web_errors.handle_http_exception)  # type: ignore[arg-type]
     app.add_exception_handler(Exception, web_errors.handle_unexpected)
 
-    for router in (accounts_api.router, parties_api.router, sourcing_api.router):
+    for router in (
+        accounts_api.router,
+        parties_api.router,
+        sourcing_api.router,
+        contracts_api.router,
+    ):
         app.include_router(router, prefix=API_PREFIX)
-    for router in (pages.router, accounts_web.router, parties_web.router, sourcing_web.router):
+    for router in (
+        pages.router,
+        accounts_web.router,
+        parties_web.router,
+        sourcing_web.router,
+        contracts_web.router,
+    ):
         app.include_router(router, include_in_schema=False)
 
     static = resources.files("opencxo.web").joinpath("static")

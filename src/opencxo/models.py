@@ -1,5 +1,14 @@
 """Every capability's models, imported so Alembic and the mappers see them all."""
 
+from opencxo.contracts.models import (
+    ChangeOrder,
+    Deliverable,
+    Invoice,
+    Milestone,
+    Msa,
+    Payment,
+    WorkOrder,
+)
 from opencxo.core.audit import AuditChainHead, AuditEvent
 from opencxo.core.auth.models import ApiToken, Membership, User
 from opencxo.core.db import Base
@@ -38,13 +47,19 @@ __all__ = [
     "BidLot",
     "Capability",
     "Certification",
+    "ChangeOrder",
+    "Deliverable",
     "IdempotencyRecord",
     "Inspection",
     "Invitation",
+    "Invoice",
     "Lot",
     "Membership",
+    "Milestone",
+    "Msa",
     "Notification",
     "Organization",
+    "Payment",
     "Program",
     "Qualification",
     "Question",
@@ -53,4 +68,5 @@ __all__ = [
     "Site",
     "StoredFile",
     "User",
+    "WorkOrder",
 ]

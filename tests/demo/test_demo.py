@@ -9,9 +9,9 @@ from sqlalchemy.orm import Session
 
 from opencxo.core.audit import verify_chain
 from opencxo.core.auth import service as auth
+from opencxo.core.geography import region_of
 from opencxo.demo.loader import load_demo_world
 from opencxo.models import Base, Organization, Qualification
-from opencxo.parties.geography import region_of
 
 
 def _counts(session: Session) -> dict[str, int]:

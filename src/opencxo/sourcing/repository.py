@@ -152,3 +152,7 @@ def question(session: Session, question_id: uuid.UUID) -> Question | None:
 
 def awards(session: Session, rfp_id: uuid.UUID) -> Sequence[Award]:
     return session.execute(select(Award).where(Award.rfp_id == rfp_id)).scalars().all()
+
+
+def award(session: Session, award_id: uuid.UUID) -> Award | None:
+    return session.get(Award, award_id)

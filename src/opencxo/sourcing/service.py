@@ -11,8 +11,9 @@ from __future__ import annotations
 import statistics
 import uuid
 from collections import defaultdict
-from collections.abc import Sequence
-from datetime import timedelta
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
 from sqlalchemy.orm import Session
@@ -1288,4 +1289,72 @@ def my_outcome(session: Session, principal: Principal, rfp_id: uuid.UUID) -> lis
         )
         for lot in rfp.lots
         if lot.id in offered
+    ]
+
+
+# --- for contracts: what an award commits to ----------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AwardedWork:
+    """An award as the basis of a work order: who, what, from when, priced how."""
+
+    award_id: uuid.UUID
+    rfp_title: str
+    lot_title: str
+    service_code: str
+    sponsor_id: uuid.UUID
+    provider_id: uuid.UUID
+    program_id: uuid.UUID
+    start_date: date
+    currency: str
+    lines: list[tuple[str, str, Decimal, int]]  # description, deliverable, amount, due offset days
+
+
+def awarded_work(session: Session, principal: Principal, award_id: uuid.UUID) -> AwardedWork:
+    """The winning offer behind an award, in one currency (the RFP's base currency when the
+    bid's lines mix currencies)."""
+    award = repository.award(session, award_id)
+    if award is None:
+        raise NotFound("no such award")
+    rfp = _sponsor_rfp(session, principal, award.rfp_id, Permission.RFPS_READ)
+    lot = next(lot for lot in rfp.lots if lot.id == award.lot_id)
+    bid = next(b for b in repository.submitted_bids(session, rfp.id) if b.id == award.bid_id)
+    offer = next(bl for bl in bid.lots if bl.lot_id == lot.id)
+    currencies = {line.currency for line in offer.lines}
+    single = next(iter(currencies)) if len(currencies) == 1 else None
+    lines = [
+        (
+            line.description,
+            line.deliverable,
+            line.amount
+            if single
+            else (line.amount * _rate(rfp, line.currency)).quantize(CENT, ROUND_HALF_UP),
+            line.due_offset_days,
+        )
+        for line in offer.lines
+    ]
+    return AwardedWork(
+        award_id=award.id,
+        rfp_title=rfp.title,
+        lot_title=lot.title,
+        service_code=lot.service_code,
+        sponsor_id=rfp.sponsor_id,
+        provider_id=award.provider_id,
+        program_id=rfp.program_id,
+        start_date=offer.start_date,
+        currency=single or rfp.base_currency,
+        lines=lines,
+    )
+
+
+def programs_named(
+    session: Session, principal: Principal, program_ids: Iterable[uuid.UUID]
+) -> Sequence[Program]:
+    """The principal's programs among the given ids (for other capabilities' reports)."""
+    wanted = set(program_ids)
+    return [
+        p
+        for p in repository.programs(session, principal.organization_ids, offset=0, limit=10_000)[0]
+        if p.id in wanted
     ]

@@ -28,6 +28,10 @@ class Permission(StrEnum):
     RFPS_AWARD = "rfps:award"
     BIDS_READ = "bids:read"
     BIDS_WRITE = "bids:write"
+    CONTRACTS_READ = "contracts:read"
+    CONTRACTS_WRITE = "contracts:write"
+    CONTRACTS_SIGN = "contracts:sign"
+    PAYMENTS_WRITE = "payments:write"
 
 
 _EVERYONE = {
@@ -36,8 +40,14 @@ _EVERYONE = {
     Permission.PROGRAMS_READ,
     Permission.RFPS_READ,
     Permission.BIDS_READ,
+    Permission.CONTRACTS_READ,
 }
-_SOURCING_WORK = {Permission.PROGRAMS_WRITE, Permission.RFPS_WRITE, Permission.BIDS_WRITE}
+_SOURCING_WORK = {
+    Permission.PROGRAMS_WRITE,
+    Permission.RFPS_WRITE,
+    Permission.BIDS_WRITE,
+    Permission.CONTRACTS_WRITE,
+}
 
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.ADMIN: frozenset(Permission),
@@ -49,6 +59,8 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             Permission.QUALIFICATIONS_WRITE,
             Permission.USERS_READ,
             Permission.RFPS_AWARD,
+            Permission.CONTRACTS_SIGN,
+            Permission.PAYMENTS_WRITE,
         }
     ),
     Role.QA: frozenset(_EVERYONE | {Permission.QUALIFICATIONS_WRITE, Permission.AUDIT_READ}),

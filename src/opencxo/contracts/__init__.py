@@ -1,0 +1,1 @@
+"""Contracts and money: MSAs, work orders, milestones, change orders, deliverables, invoices, payments."""
