@@ -22,11 +22,13 @@ demo_app = typer.Typer(help="The demo world.", invoke_without_command=True)
 users_app = typer.Typer(help="User accounts.", no_args_is_help=True)
 tokens_app = typer.Typer(help="API tokens.", no_args_is_help=True)
 audit_app = typer.Typer(help="The hash-chained audit trail.", no_args_is_help=True)
+sourcing_app = typer.Typer(help="RFPs and bids.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(demo_app, name="demo")
 app.add_typer(users_app, name="users")
 app.add_typer(tokens_app, name="tokens")
 app.add_typer(audit_app, name="audit")
+app.add_typer(sourcing_app, name="sourcing")
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -235,6 +237,21 @@ def audit_verify(
                 err=True,
             )
         raise typer.Exit(1)
+
+
+@sourcing_app.command("close-due")
+def sourcing_close_due(
+    as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
+) -> None:
+    """Close every published RFP whose bid deadline has passed (for a scheduler; reads close
+    them too)."""
+    from opencxo.sourcing import service as sourcing
+
+    with _unit() as session:
+        closed = sourcing.close_due_rfps(session)
+    typer.echo(
+        json.dumps({"closed": closed}) if as_json else f"closed {closed} RFP(s) past their deadline"
+    )
 
 
 def main() -> None:
