@@ -243,15 +243,21 @@ def audit_verify(
 def sourcing_close_due(
     as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
 ) -> None:
-    """Close every published RFP whose bid deadline has passed (for a scheduler; reads close
-    them too)."""
+    """Close published RFPs past their deadline, remind invitees of deadlines within 48 h and
+    flag overdue invoices (run it from a scheduler; reading an RFP closes it too)."""
+    from opencxo.contracts import service as contracts
     from opencxo.sourcing import service as sourcing
 
     with _unit() as session:
-        closed = sourcing.close_due_rfps(session)
-    typer.echo(
-        json.dumps({"closed": closed}) if as_json else f"closed {closed} RFP(s) past their deadline"
-    )
+        result = {
+            "closed": sourcing.close_due_rfps(session),
+            "deadline_reminders": sourcing.remind_deadlines(session),
+            "overdue_invoice_notices": contracts.flag_overdue_invoices(session),
+        }
+    if as_json:
+        typer.echo(json.dumps(result))
+    else:
+        typer.echo(", ".join(f"{v} {k.replace('_', ' ')}" for k, v in result.items()))
 
 
 def main() -> None:

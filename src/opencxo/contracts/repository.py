@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable, Sequence
+from datetime import date
 
 from sqlalchemy import ColumnElement, Select, func, or_, select
 from sqlalchemy.orm import Session, selectinload
@@ -12,6 +13,7 @@ from opencxo.contracts.models import (
     ChangeOrder,
     Deliverable,
     Invoice,
+    InvoiceStatus,
     Milestone,
     Msa,
     WorkOrder,
@@ -149,3 +151,12 @@ def change_orders(session: Session, work_order_id: uuid.UUID) -> Sequence[Change
 
 def change_order(session: Session, change_order_id: uuid.UUID) -> ChangeOrder | None:
     return session.get(ChangeOrder, change_order_id)
+
+
+def issued_invoices_due_before(session: Session, day: date) -> Sequence[tuple[Invoice, WorkOrder]]:
+    rows = session.execute(
+        select(Invoice, WorkOrder)
+        .join(WorkOrder, WorkOrder.id == Invoice.work_order_id)
+        .where(Invoice.status == InvoiceStatus.ISSUED.value, Invoice.due_on < day)
+    ).all()
+    return [(invoice, work_order) for invoice, work_order in rows]

@@ -1104,3 +1104,18 @@ def spend(session: Session, principal: Principal, *, by: str) -> SpendReport:
         for (key, currency), v in sorted(totals.items())
     ]
     return SpendReport(by=by, rows=rows)
+
+
+def flag_overdue_invoices(session: Session) -> int:
+    """Tell both parties once when an issued invoice passes its due date unpaid."""
+    sent = 0
+    today = date.today()
+    for invoice, work_order in repository.issued_invoices_due_before(session, today):
+        sent += notifications.notify_once(
+            session,
+            [work_order.sponsor_id, work_order.provider_id],
+            kind="invoice_overdue",
+            message=f"Invoice {invoice.number} on {work_order.number} was due on {invoice.due_on} and is unpaid.",
+            link=f"/invoices/{invoice.id}",
+        )
+    return sent

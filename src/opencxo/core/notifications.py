@@ -46,6 +46,27 @@ def notify(
     session.flush()
 
 
+def notify_once(
+    session: Session, organization_ids: Iterable[uuid.UUID], *, kind: str, message: str, link: str
+) -> int:
+    """Notify each organisation that has not yet had this kind of notification for this link
+    (reminders run repeatedly); returns how many were sent."""
+    wanted = set(organization_ids)
+    already = set(
+        session.execute(
+            select(Notification.organization_id).where(
+                Notification.organization_id.in_(list(wanted)),
+                Notification.kind == kind,
+                Notification.link == link,
+            )
+        ).scalars()
+    )
+    fresh = wanted - already
+    if fresh:
+        notify(session, fresh, kind=kind, message=message, link=link)
+    return len(fresh)
+
+
 def recent(
     session: Session, organization_ids: Iterable[uuid.UUID], *, limit: int = 50
 ) -> Sequence[Notification]:
