@@ -156,3 +156,16 @@ def awards(session: Session, rfp_id: uuid.UUID) -> Sequence[Award]:
 
 def award(session: Session, award_id: uuid.UUID) -> Award | None:
     return session.get(Award, award_id)
+
+
+def published_before(session: Session, moment: object) -> Sequence[Rfp]:
+    """Published RFPs whose deadline falls before ``moment``, with their invitations."""
+    return (
+        session.execute(
+            select(Rfp)
+            .where(Rfp.status == RfpStatus.PUBLISHED.value, Rfp.bid_deadline <= moment)
+            .options(selectinload(Rfp.invitations))
+        )
+        .scalars()
+        .all()
+    )

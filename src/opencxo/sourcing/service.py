@@ -1015,7 +1015,7 @@ def received_bids(
 ) -> list[BidReceipt] | list[BidRead]:
     """The sponsor's view of the bids: receipts until the deadline, the bids after it."""
     rfp = _sponsor_rfp(session, principal, rfp_id, Permission.RFPS_READ)
-    bids = repository.submitted_bids(session, rfp.id)
+    bids = sorted(repository.submitted_bids(session, rfp.id), key=lambda b: b.provider.name)
     if not _deadline_passed(rfp):
         return [
             BidReceipt(
@@ -1025,7 +1025,7 @@ def received_bids(
             )
             for b in bids
         ]
-    return [_bid_read(b, rfp) for b in sorted(bids, key=lambda b: b.provider.name)]
+    return [_bid_read(b, rfp) for b in bids]
 
 
 # --- comparison and award -----------------------------------------------------------------------
@@ -1066,7 +1066,11 @@ def compare(session: Session, principal: Principal, rfp_id: uuid.UUID) -> Compar
     for lot in rfp.lots:
         offers = [(bid, bl) for bid in bids for bl in bid.lots if bl.lot_id == lot.id]
         prices = {bid.id: _in_base(rfp, bl.lines) for bid, bl in offers}
-        median = Decimal(statistics.median(prices.values())).quantize(CENT) if prices else None
+        median = (
+            Decimal(statistics.median(prices.values())).quantize(CENT, ROUND_HALF_UP)
+            if prices
+            else None
+        )
         cheapest = min(prices.values(), default=Decimal(0))
         fastest = min((bl.duration_days for _, bl in offers), default=0)
         rows = []
@@ -1358,3 +1362,25 @@ def programs_named(
         for p in repository.programs(session, principal.organization_ids, offset=0, limit=10_000)[0]
         if p.id in wanted
     ]
+
+
+DEADLINE_REMINDER = timedelta(hours=48)
+
+
+def remind_deadlines(session: Session) -> int:
+    """Tell invitees without a submitted bid that a deadline is less than 48 hours away (once)."""
+    sent = 0
+    now = utcnow()
+    for rfp in repository.published_before(session, now + DEADLINE_REMINDER):
+        if rfp.bid_deadline <= now:
+            continue
+        submitted = {b.provider_id for b in repository.submitted_bids(session, rfp.id)}
+        waiting = [i.provider_id for i in rfp.invitations if i.provider_id not in submitted]
+        sent += notifications.notify_once(
+            session,
+            waiting,
+            kind="deadline_near",
+            message=f"Bids on “{rfp.title}” close at {rfp.bid_deadline:%Y-%m-%d %H:%M} UTC.",
+            link=f"/rfps/{rfp.id}",
+        )
+    return sent
