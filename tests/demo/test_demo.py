@@ -1,17 +1,63 @@
-"""The demo world: what the issue asks of it, loaded twice without loading anything twice."""
+"""The demo world: what the issues ask of it, loaded twice without loading anything twice."""
 
 from __future__ import annotations
 
+import hashlib
 from collections import Counter
+from collections.abc import Iterator
+from datetime import date
+from pathlib import Path
 
+import pytest
+from argon2 import PasswordHasher
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from opencxo.contracts import service as contracts
 from opencxo.core.audit import verify_chain
+from opencxo.core.auth import passwords
+from opencxo.core.auth import repository as auth_repository
 from opencxo.core.auth import service as auth
+from opencxo.core.auth.principal import Principal
 from opencxo.core.geography import region_of
-from opencxo.demo.loader import load_demo_world
-from opencxo.models import Base, Organization, Qualification
+from opencxo.core.pagination import PageParams
+from opencxo.core.settings import get_settings
+from opencxo.core.types import utcnow
+from opencxo.demo.loader import DemoLoadReport, load_demo_world
+from opencxo.models import (
+    Award,
+    Base,
+    Bid,
+    ChangeOrder,
+    Invoice,
+    Organization,
+    Program,
+    Qualification,
+    Question,
+    Rfp,
+    WorkOrder,
+)
+from opencxo.sourcing import service as sourcing
+
+PASSWORD = "demo-pass-2026"
+
+
+@pytest.fixture(autouse=True)
+def files_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """Deliverables of this test only (``files._path`` reads the cached settings)."""
+    root = tmp_path / "files"
+    monkeypatch.setenv("OPENCXO_FILES_DIR", str(root))
+    get_settings.cache_clear()
+    yield root
+    get_settings.cache_clear()
+
+
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Real argon2id at its lowest cost: the demo creates 30 users and signs a dozen times."""
+    monkeypatch.setattr(
+        passwords, "_hasher", PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
+    )
 
 
 def _counts(session: Session) -> dict[str, int]:
@@ -21,16 +67,31 @@ def _counts(session: Session) -> dict[str, int]:
     }
 
 
-def test_demo_world_is_complete_and_idempotent(session: Session) -> None:
+def _loaded_twice(session: Session) -> DemoLoadReport:
     first = load_demo_world(session)
     session.commit()
-    assert first.organizations >= 21
     counts = _counts(session)
-
     second = load_demo_world(session)
     session.commit()
-    assert not second.created_anything
+    assert not second.created_anything, second
     assert _counts(session) == counts
+    return first
+
+
+def _principal(session: Session, email: str) -> Principal:
+    user = auth_repository.user_by_email(session, email)
+    assert user is not None, email
+    return auth.principal_for(session, user)
+
+
+def _organization(session: Session, name: str) -> Organization:
+    return session.execute(select(Organization).where(Organization.name == name)).scalar_one()
+
+
+def test_demo_world_is_complete_and_idempotent(session: Session) -> None:
+    first = _loaded_twice(session)
+    assert first.organizations >= 21
+    assert first.created_anything
 
     organizations = session.execute(select(Organization)).scalars().all()
     sponsors = [o for o in organizations if o.kind == "sponsor"]
@@ -51,8 +112,125 @@ def test_demo_world_is_complete_and_idempotent(session: Session) -> None:
     assert set(statuses) == {"approved", "conditional", "disqualified"}
     # Every organisation has someone who can log in.
     for organization in organizations:
-        assert auth.repository.memberships_of_organization(session, organization.id)
+        assert auth_repository.memberships_of_organization(session, organization.id)
     assert verify_chain(session).ok
+
+
+def test_demo_sourcing_story(session: Session, files_dir: Path) -> None:
+    first = _loaded_twice(session)
+    assert (first.rfps, first.awards, first.work_orders, first.change_orders) == (3, 2, 2, 1)
+    assert first.programs >= 7 and first.bids >= 9 and first.payments >= 1
+
+    # Programs for every sponsor.
+    sponsors = session.execute(select(Organization).where(Organization.kind == "sponsor")).scalars()
+    with_programs = set(session.execute(select(Program.sponsor_id)).scalars())
+    assert {s.id for s in sponsors} <= with_programs
+
+    # One RFP open for bids, one closed with bids to compare, one awarded.
+    rfps = {r.status: r for r in session.execute(select(Rfp)).scalars()}
+    assert set(rfps) == {"published", "closed", "awarded"}
+    northwind = _organization(session, "Northwind Therapeutics")
+    manager = _principal(session, "manager@northwind.example")
+
+    open_rfp = rfps["published"]
+    assert open_rfp.bid_deadline > utcnow()
+    bid_statuses = Counter(
+        session.execute(select(Bid.status).where(Bid.rfp_id == open_rfp.id)).scalars()
+    )
+    assert bid_statuses["draft"] >= 1 and bid_statuses["submitted"] >= 1
+    questions = session.execute(select(Question).where(Question.rfp_id == open_rfp.id)).scalars()
+    assert any(q.answer for q in questions)
+
+    closed = rfps["closed"]
+    assert closed.sponsor_id != northwind.id
+    assert closed.bid_deadline < utcnow()
+    valtessa = _principal(session, "admin@valtessa.example")
+    comparison = sourcing.compare(session, valtessa, closed.id)
+    assert [len(lot.rows) for lot in comparison.lots] == [3]
+    assert all(lot.awarded_bid_id is None for lot in comparison.lots)
+
+    awarded = rfps["awarded"]
+    assert awarded.sponsor_id == northwind.id
+    winners = {
+        a.lot_id: a.provider_id
+        for a in session.execute(select(Award).where(Award.rfp_id == awarded.id)).scalars()
+    }
+    lots = {lot.number: lot.id for lot in awarded.lots}
+    assert winners == {
+        lots[1]: _organization(session, "Corvane Clinical Research").id,
+        lots[2]: _organization(session, "Eastbridge Pharmatech").id,
+    }
+    bidders = set(
+        session.execute(select(Bid.provider_id).where(Bid.rfp_id == awarded.id)).scalars()
+    )
+    assert len(bidders) == 4
+    for lot in sourcing.compare(session, manager, awarded.id).lots:
+        assert any(row.awarded for row in lot.rows)
+
+    # The work orders: both signed by both parties; the API one part-way through.
+    orders = {
+        o.provider_id: contracts.get_work_order(session, manager, o.id)
+        for o in session.execute(select(WorkOrder)).scalars()
+    }
+    assert len(orders) == 2
+    for order in orders.values():
+        assert order.status == "active"
+        assert {s.organization_id for s in order.signatures} == {
+            order.sponsor_id,
+            order.provider_id,
+        }
+    api = orders[_organization(session, "Eastbridge Pharmatech").id]
+    assert api.service_code == "CMC-GMPAPI"
+    assert [m.status for m in api.milestones[:3]] == ["accepted", "accepted", "submitted"]
+    assert all(m.status == "planned" for m in api.milestones[3:])
+    invoices = {
+        i.milestone_id: i
+        for i in session.execute(select(Invoice).where(Invoice.work_order_id == api.id)).scalars()
+    }
+    assert invoices[api.milestones[0].id].status == "paid"
+    assert invoices[api.milestones[1].id].status == "issued"
+    assert api.milestones[2].id not in invoices
+    issued = contracts.get_invoice(session, manager, invoices[api.milestones[1].id].id)
+    assert issued.due_on is not None and issued.due_on >= date.today() and not issued.overdue
+
+    # Deliverables are real files under the configured files dir, and their hashes hold.
+    deliverable = api.milestones[2].deliverables[0]
+    stored, content = contracts.download_deliverable(session, manager, deliverable.id)
+    assert content.startswith(b"%PDF-1.4") and content.endswith(b"%%EOF\n")
+    assert hashlib.sha256(content).hexdigest() == stored.sha256
+    assert (files_dir / stored.sha256[:2] / stored.sha256).is_file()
+
+    # The change order adding 8 sites to the clinical work order, signed by both and applied.
+    clinical = orders[_organization(session, "Corvane Clinical Research").id]
+    change = session.execute(
+        select(ChangeOrder).where(ChangeOrder.work_order_id == clinical.id)
+    ).scalar_one()
+    assert change.status == "applied"
+    assert "8 sites" in change.reason
+    assert change.value_after > change.value_before
+    assert clinical.total_value == change.value_after
+    assert any("8 additional sites" in m.description for m in clinical.milestones)
+    assert [p.change for p in clinical.value_history] == ["work order", "change order 1"]
+
+    # The money adds up in the sponsor's spend view.
+    spend = contracts.spend(session, manager, by="program")
+    (row,) = spend.rows
+    assert row.key == "NWT-204" and row.currency == "USD"
+    assert row.paid > 0 and row.invoiced > row.paid
+    assert verify_chain(session).ok
+
+
+def test_demo_parties_see_their_own_side(session: Session) -> None:
+    load_demo_world(session)
+    session.commit()
+    bd = _principal(session, "bd@eastbridge.example")
+    mine = sourcing.list_rfps(session, bd, status=None, params=PageParams()).items
+    assert {(r.status, r.my_bid_status) for r in mine} == {
+        ("published", "draft"),
+        ("awarded", "submitted"),
+    }
+    # The closed big-pharma RFP is not Eastbridge's to see, and its bids stay with the sponsor.
+    assert all(r.sponsor_name == "Northwind Therapeutics" for r in mine)
 
 
 def test_demo_logins_work(session: Session) -> None:
@@ -65,5 +243,6 @@ def test_demo_logins_work(session: Session) -> None:
         "operator@opencxo.example",
     } <= emails
     for _, _, email, password in report.logins[:3]:
+        assert password == PASSWORD
         outcome = auth.authenticate(session, email=email, password=password)
         assert outcome.error is None, email

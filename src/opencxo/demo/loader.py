@@ -1,29 +1,59 @@
-"""Load the demo world from ``world.yaml`` through the ordinary service functions.
+"""Load the demo world from ``world.yaml`` and ``sourcing.yaml`` through the ordinary service
+functions.
 
 Every record goes through the same use cases the web and API call, so the demo world has a
 complete audit trail. Loading is idempotent: organisations are looked up by name, users by
 e-mail and qualifications by (sponsor, provider), and whatever already exists is skipped; an
 organisation's sites, capabilities, certificates and inspections are created only together with
-the organisation itself. The loader flushes but never commits: the caller owns the transaction.
+the organisation itself. The sourcing part (programs, MSAs, RFPs with their bids and awards, work
+orders with their milestones, invoices and change orders) is read back through the services and
+moved forward step by step to the state ``sourcing.yaml`` describes, so a second load finds
+everything in place and does nothing. The loader flushes but never commits: the caller owns the
+transaction.
 """
 
 from __future__ import annotations
 
 import uuid
 from collections import Counter
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal
 from importlib import resources
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
+from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 import opencxo.models  # noqa: F401 - every mapper must be configured before the first query
+from opencxo.contracts import service as contracts
+from opencxo.contracts.models import (
+    ChangeOrderStatus,
+    InvoiceStatus,
+    MilestoneStatus,
+    WorkOrderStatus,
+)
+from opencxo.contracts.schemas import (
+    ChangeOrderCreate,
+    InvoiceIssue,
+    MilestoneChange,
+    MilestoneDecision,
+    MilestoneRead,
+    MsaCreate,
+    PaymentCreate,
+    SignIn,
+    WorkOrderFromAward,
+    WorkOrderRead,
+)
+from opencxo.contracts.schemas import Transition as ContractTransition
 from opencxo.core.auth import repository as auth_repository
 from opencxo.core.auth.models import User
 from opencxo.core.auth.principal import Principal
 from opencxo.core.auth.service import add_member, create_user, principal_for
+from opencxo.core.errors import NotFound
+from opencxo.core.pagination import MAX_PAGE_SIZE, Page, PageParams
 from opencxo.parties import repository as parties_repository
 from opencxo.parties import service as parties
 from opencxo.parties.schemas import (
@@ -34,7 +64,24 @@ from opencxo.parties.schemas import (
     QualificationCreate,
     SiteCreate,
 )
+from opencxo.sourcing import service as sourcing
+from opencxo.sourcing.models import BidStatus, Rfp, RfpStatus
+from opencxo.sourcing.schemas import (
+    AnswerCreate,
+    AwardCreate,
+    AwardRead,
+    BidInput,
+    BidRead,
+    ExchangeRates,
+    InvitationCreate,
+    ProgramCreate,
+    QuestionCreate,
+    RfpCreate,
+    RfpRead,
+)
+from opencxo.sourcing.schemas import Transition as RfpTransition
 
+T = TypeVar("T")
 Raw = dict[str, Any]
 Login = tuple[str, str, str, str]
 
@@ -60,7 +107,12 @@ QUALIFICATION_KEYS = frozenset(
 
 @dataclass(frozen=True)
 class DemoLoadReport:
-    """What one load created (all zero on a second run) and the documented demo logins."""
+    """What one load created (all zero on a second run) and the documented demo logins.
+
+    ``transitions`` counts the steps that create no record of their own kind: invitations,
+    publications, closings, exchange rates, bid submissions, answers, milestone decisions and
+    signatures of work orders and change orders.
+    """
 
     organizations: int = 0
     users: int = 0
@@ -70,30 +122,48 @@ class DemoLoadReport:
     inspections: int = 0
     qualifications: int = 0
     memberships: int = 0
+    programs: int = 0
+    msas: int = 0
+    rfps: int = 0
+    questions: int = 0
+    bids: int = 0
+    awards: int = 0
+    work_orders: int = 0
+    deliverables: int = 0
+    invoices: int = 0
+    payments: int = 0
+    change_orders: int = 0
+    transitions: int = 0
     logins: list[Login] = field(default_factory=list)
 
     @property
     def created_anything(self) -> bool:
-        return any(
-            (self.organizations, self.users, self.sites, self.capabilities, self.certifications,
-             self.inspections, self.qualifications, self.memberships)
-        )  # fmt: skip
+        return any(value for name, value in self.__dict__.items() if name != "logins")
+
+
+def _read_yaml(name: str) -> Raw:
+    text = resources.files("opencxo.demo").joinpath(name).read_text(encoding="utf-8")
+    data = yaml.safe_load(text)
+    if not isinstance(data, dict):
+        raise ValueError(f"{name} must hold a mapping")
+    return data
 
 
 def read_world() -> Raw:
-    """The demo world as plain data, straight from ``world.yaml``."""
-    text = resources.files("opencxo.demo").joinpath("world.yaml").read_text(encoding="utf-8")
-    world = yaml.safe_load(text)
-    if not isinstance(world, dict):
-        raise ValueError("world.yaml must hold a mapping")
-    return world
+    """The demo world's parties as plain data, straight from ``world.yaml``."""
+    return _read_yaml("world.yaml")
+
+
+def read_sourcing() -> Raw:
+    """The demo world's programs, RFPs and contracts as plain data, from ``sourcing.yaml``."""
+    return _read_yaml("sourcing.yaml")
 
 
 def _checked(raw: Raw, allowed: frozenset[str], what: str) -> Raw:
     """``raw`` itself, after refusing keys the loader would silently ignore (typos)."""
     unknown = set(raw) - allowed
     if unknown:
-        raise ValueError(f"world.yaml: unknown key(s) {sorted(unknown)} in {what}")
+        raise ValueError(f"demo data: unknown key(s) {sorted(unknown)} in {what}")
     return raw
 
 
@@ -270,14 +340,14 @@ def _inspections(
 def _organization_id(session: Session, name: str) -> uuid.UUID:
     organization = parties_repository.organization_by_name(session, name)
     if organization is None:
-        raise ValueError(f"world.yaml: no organisation named {name!r}")
+        raise ValueError(f"demo data: no organisation named {name!r}")
     return organization.id
 
 
 def _user(session: Session, email: str) -> User:
     user = auth_repository.user_by_email(session, email)
     if user is None:
-        raise ValueError(f"world.yaml: no user with e-mail {email!r}")
+        raise ValueError(f"demo data: no user with e-mail {email!r}")
     return user
 
 
@@ -307,6 +377,571 @@ def _qualifications(
         )
         parties.create_qualification(session, recorder, data)
         counts["qualifications"] += 1
+
+
+# --- sourcing: programs, MSAs, RFPs, bids and awards -----------------------------------------
+
+PROGRAM_KEYS = frozenset(
+    {"sponsor", "created_by", "name", "modality", "therapeutic_area", "indication", "phase",
+     "patent_expiry", "description"}
+)  # fmt: skip
+MSA_KEYS = frozenset(
+    {"sponsor", "provider", "created_by", "reference", "terms", "effective_date", "expiry_date"}
+)
+RFP_KEYS = frozenset(
+    {"sponsor", "program", "by", "title", "target", "deadline_in_days", "background", "weights",
+     "required_certifications", "allowed_countries", "excluded_countries", "budget_amount",
+     "budget_currency", "budget_shared", "base_currency", "lots", "invitations", "questions",
+     "bids", "exchange_rates", "awards"}
+)  # fmt: skip
+LOT_KEYS = frozenset({"title", "service_code", "scope"})
+INVITATION_KEYS = frozenset({"provider", "acknowledge_warning"})
+QUESTION_KEYS = frozenset({"asked_by", "question", "answer"})
+BID_KEYS = frozenset({"provider", "by", "status", "notes", "lots"})
+BID_LOT_KEYS = frozenset({"lot", "start_in_days", "duration_days", "assumptions", "lines"})
+AWARD_KEYS = frozenset({"lot", "provider", "rationale", "work_order"})
+WORK_ORDER_KEYS = frozenset(
+    {"payment_terms_days", "provider_signer", "provider_worker", "milestones", "change_orders"}
+)
+MILESTONE_KEYS = frozenset({"position", "target", "files", "note", "invoice"})
+INVOICE_KEYS = frozenset({"number", "issued_in_days", "paid_in_days", "payment_reference"})
+CHANGE_ORDER_KEYS = frozenset({"reason", "by", "changes"})
+CHANGE_KEYS = frozenset(
+    {"action", "position", "description", "deliverable", "amount", "due_in_days"}
+)
+RFP_TARGETS = ("published", "closed", "awarded")
+# How far a milestone goes: each stage includes the ones before it.
+MILESTONE_STAGES = ("planned", "submitted", "accepted", "invoiced", "paid")
+DEADLINE_TIME = time(17, 0)
+OPENING_DAYS = 14  # the deadline an RFP is published with before the demo closes it
+
+
+def _principal(session: Session, email: str) -> Principal:
+    return principal_for(session, _user(session, email))
+
+
+def _everything(fetch: Callable[[PageParams], Page[T]]) -> list[T]:
+    """Every item of a paged service list."""
+    items: list[T] = []
+    page = 1
+    while True:
+        result = fetch(PageParams(page=page, page_size=MAX_PAGE_SIZE))
+        items += result.items
+        if page >= result.pages:
+            return items
+        page += 1
+
+
+def _day(today: date, days: int) -> date:
+    return today + timedelta(days=int(days))
+
+
+def _deadline(today: date, days: int) -> datetime:
+    return datetime.combine(_day(today, days), DEADLINE_TIME, tzinfo=UTC)
+
+
+def _program_id(
+    session: Session, principal: Principal, sponsor_id: uuid.UUID, name: str
+) -> uuid.UUID | None:
+    programs = _everything(lambda p: sourcing.list_programs(session, principal, params=p))
+    wanted = name.strip().lower()
+    return next(
+        (p.id for p in programs if p.sponsor_id == sponsor_id and p.name.lower() == wanted), None
+    )
+
+
+def _programs(session: Session, specs: list[Raw], counts: Counter[str]) -> None:
+    for raw in specs:
+        spec = _checked(raw, PROGRAM_KEYS, f"program {raw.get('name')}")
+        principal = _principal(session, spec["created_by"])
+        sponsor_id = _organization_id(session, spec["sponsor"])
+        if _program_id(session, principal, sponsor_id, spec["name"]) is not None:
+            continue
+        fields = {k: v for k, v in spec.items() if k in ProgramCreate.model_fields}
+        sourcing.create_program(
+            session, principal, ProgramCreate.model_validate({**fields, "sponsor_id": sponsor_id})
+        )
+        counts["programs"] += 1
+
+
+def _msas(session: Session, specs: list[Raw], counts: Counter[str]) -> None:
+    for raw in specs:
+        spec = _checked(raw, MSA_KEYS, f"MSA {raw.get('reference')}")
+        principal = _principal(session, spec["created_by"])
+        sponsor_id = _organization_id(session, spec["sponsor"])
+        provider_id = _organization_id(session, spec["provider"])
+        existing = contracts.list_msas(session, principal)
+        if any(m.sponsor_id == sponsor_id and m.provider_id == provider_id for m in existing):
+            continue
+        data = MsaCreate.model_validate(
+            {
+                **{k: v for k, v in spec.items() if k in MsaCreate.model_fields},
+                "sponsor_id": sponsor_id,
+                "provider_id": provider_id,
+            }
+        )
+        contracts.create_msa(session, principal, data)
+        counts["msas"] += 1
+
+
+def _scope(raw: Raw, today: date) -> Raw:
+    """A lot's scope; ``<field>_in_days`` becomes the date field ``<field>``."""
+    return {
+        key.removesuffix("_in_days"): _day(today, value).isoformat()
+        if key.endswith("_in_days")
+        else value
+        for key, value in raw.items()
+    }
+
+
+def _find_rfp(
+    session: Session, sponsor: Principal, program_id: uuid.UUID, title: str
+) -> RfpRead | None:
+    summaries = _everything(
+        lambda p: sourcing.list_rfps(session, sponsor, status=None, program_id=program_id, params=p)
+    )
+    found = next((r for r in summaries if r.title == title), None)
+    return None if found is None else sourcing.get_rfp(session, sponsor, found.id)
+
+
+def _create_rfp(
+    session: Session, sponsor: Principal, program_id: uuid.UUID, spec: Raw, today: date
+) -> RfpRead:
+    # A closed or awarded RFP is published with a deadline ahead and closed later (_close).
+    days = spec["deadline_in_days"] if spec["target"] == "published" else OPENING_DAYS
+    lots = [_checked(lot, LOT_KEYS, f"lot {lot.get('title')}") for lot in spec["lots"]]
+    data = RfpCreate.model_validate(
+        {
+            **{k: v for k, v in spec.items() if k in RfpCreate.model_fields and k != "lots"},
+            "program_id": program_id,
+            "bid_deadline": _deadline(today, days),
+            "lots": [{**lot, "scope": _scope(lot.get("scope", {}), today)} for lot in lots],
+        }
+    )
+    return sourcing.create_rfp(session, sponsor, data)
+
+
+def _open_for_bids(rfp: RfpRead) -> bool:
+    return rfp.status == RfpStatus.PUBLISHED and not rfp.deadline_passed
+
+
+def _invitations(
+    session: Session, sponsor: Principal, rfp: RfpRead, specs: list[Raw], counts: Counter[str]
+) -> RfpRead:
+    invited = {i.provider_id for i in rfp.invitations or []}
+    for raw in specs:
+        spec = _checked(raw, INVITATION_KEYS, f"invitation of {raw.get('provider')}")
+        provider_id = _organization_id(session, spec["provider"])
+        if provider_id in invited or not (rfp.status == RfpStatus.DRAFT or _open_for_bids(rfp)):
+            continue
+        data = InvitationCreate(
+            provider_id=provider_id, acknowledge_warning=spec.get("acknowledge_warning", False)
+        )
+        rfp = sourcing.invite(session, sponsor, rfp.id, data)
+        counts["transitions"] += 1
+    return rfp
+
+
+def _questions(
+    session: Session, sponsor: Principal, rfp: RfpRead, specs: list[Raw], counts: Counter[str]
+) -> None:
+    asked = {q.question: q for q in sourcing.list_questions(session, sponsor, rfp.id)}
+    for raw in specs:
+        spec = _checked(raw, QUESTION_KEYS, "question")
+        question = asked.get(spec["question"])
+        if question is None:
+            asker = _principal(session, spec["asked_by"])
+            question = sourcing.ask(
+                session, asker, rfp.id, QuestionCreate(question=spec["question"])
+            )
+            counts["questions"] += 1
+        if spec.get("answer") and question.answer is None:
+            data = AnswerCreate(answer=spec["answer"], version=question.version)
+            sourcing.answer(session, sponsor, rfp.id, question.id, data)
+            counts["transitions"] += 1
+
+
+def _my_bid(session: Session, bidder: Principal, rfp_id: uuid.UUID) -> BidRead | None:
+    try:
+        return sourcing.my_bid(session, bidder, rfp_id)
+    except NotFound:
+        return None
+
+
+def _bid_input(rfp: RfpRead, spec: Raw, today: date) -> BidInput:
+    lot_ids = {lot.number: lot.id for lot in rfp.lots}
+    offers = []
+    for raw in spec["lots"]:
+        offer = _checked(raw, BID_LOT_KEYS, f"bid of {spec['provider']}")
+        offers.append(
+            {
+                "lot_id": lot_ids[offer["lot"]],
+                "start_date": _day(today, offer["start_in_days"]),
+                "duration_days": offer["duration_days"],
+                "assumptions": offer.get("assumptions", ""),
+                "lines": offer["lines"],
+            }
+        )
+    return BidInput.model_validate({"notes": spec.get("notes", ""), "lots": offers})
+
+
+def _bids(
+    session: Session, rfp: RfpRead, specs: list[Raw], today: date, counts: Counter[str]
+) -> None:
+    for raw in specs:
+        spec = _checked(raw, BID_KEYS, f"bid of {raw.get('provider')}")
+        if spec["status"] not in ("draft", "submitted"):
+            raise ValueError(f"demo data: a bid is draft or submitted, not {spec['status']!r}")
+        bidder = _principal(session, spec["by"])
+        bid = _my_bid(session, bidder, rfp.id)
+        if bid is None:
+            bid = sourcing.save_bid(session, bidder, rfp.id, _bid_input(rfp, spec, today))
+            counts["bids"] += 1
+        if bid.provider_name != spec["provider"]:
+            raise ValueError(f"demo data: {spec['by']} does not bid for {spec['provider']}")
+        if spec["status"] == "submitted" and bid.status == BidStatus.DRAFT:
+            sourcing.submit_bid(session, bidder, rfp.id, RfpTransition(version=bid.version))
+            counts["transitions"] += 1
+
+
+def _close(session: Session, sponsor: Principal, rfp: RfpRead, deadline: datetime) -> RfpRead:
+    """Close an RFP whose bids are in, as of ``deadline`` (in the past).
+
+    DEMO-ONLY SHORTCUT. The service refuses to create or publish an RFP whose deadline has
+    passed, and rightly offers no way to move a deadline back, but the demo world needs RFPs that
+    closed days or months ago. So the RFP was published with a deadline ahead, bid on, and here its
+    ``bid_deadline`` is moved into the past by a direct UPDATE (the only write of the loader that
+    bypasses the services). Reading it through ``get_rfp`` then lets the service close it the way
+    it closes any RFP at its deadline: status, ``closed_at``, the audit event "system (bid
+    deadline)" and the sponsor's notification.
+    """
+    session.execute(update(Rfp).where(Rfp.id == rfp.id).values(bid_deadline=deadline))
+    session.expire_all()
+    closed = sourcing.get_rfp(session, sponsor, rfp.id)
+    if closed.status != RfpStatus.CLOSED:
+        raise RuntimeError(f"the demo RFP {rfp.title!r} did not close ({closed.status})")
+    return closed
+
+
+def _exchange_rates(
+    session: Session, sponsor: Principal, rfp: RfpRead, rates: Raw, counts: Counter[str]
+) -> RfpRead:
+    wanted = {code: Decimal(str(rate)) for code, rate in rates.items()}
+    current = {code: Decimal(rate) for code, rate in rfp.exchange_rates.items()}
+    changeable = (RfpStatus.DRAFT, RfpStatus.PUBLISHED, RfpStatus.CLOSED)
+    if not wanted or current == wanted or rfp.status not in changeable:
+        return rfp
+    counts["transitions"] += 1
+    return sourcing.set_exchange_rates(
+        session, sponsor, rfp.id, ExchangeRates(version=rfp.version, rates=wanted)
+    )
+
+
+def _award(
+    session: Session,
+    sponsor: Principal,
+    rfp: RfpRead,
+    spec: Raw,
+    awarded: dict[uuid.UUID, AwardRead],
+    password: str,
+    counts: Counter[str],
+) -> AwardRead | None:
+    """The lot's award, made now if the RFP is closed and the lot not yet awarded."""
+    lot_id = next(lot.id for lot in rfp.lots if lot.number == spec["lot"])
+    if lot_id in awarded:
+        return awarded[lot_id]
+    if rfp.status != RfpStatus.CLOSED:
+        return None
+    provider_id = _organization_id(session, spec["provider"])
+    bids = sourcing.received_bids(session, sponsor, rfp.id)
+    bid = next((b for b in bids if isinstance(b, BidRead) and b.provider_id == provider_id), None)
+    if bid is None:
+        raise ValueError(f"demo data: {spec['provider']} has no bid on {rfp.title!r}")
+    data = AwardCreate(bid_id=bid.id, password=password, rationale=spec.get("rationale", ""))
+    award = sourcing.award_lot(session, sponsor, rfp.id, lot_id, data)
+    counts["awards"] += 1
+    awarded[lot_id] = award
+    return award
+
+
+def _rfps(
+    session: Session, specs: list[Raw], today: date, password: str, counts: Counter[str]
+) -> None:
+    for raw in specs:
+        spec = _checked(raw, RFP_KEYS, f"RFP {raw.get('title')}")
+        if spec["target"] not in RFP_TARGETS:
+            raise ValueError(f"demo data: an RFP's target is one of {RFP_TARGETS}")
+        sponsor = _principal(session, spec["by"])
+        sponsor_id = _organization_id(session, spec["sponsor"])
+        program_id = _program_id(session, sponsor, sponsor_id, spec["program"])
+        if program_id is None:
+            raise ValueError(f"demo data: {spec['sponsor']} has no program {spec['program']!r}")
+        rfp = _find_rfp(session, sponsor, program_id, spec["title"])
+        if rfp is None:
+            rfp = _create_rfp(session, sponsor, program_id, spec, today)
+            counts["rfps"] += 1
+        rfp = _invitations(session, sponsor, rfp, spec.get("invitations", []), counts)
+        if rfp.status == RfpStatus.DRAFT:
+            rfp = sourcing.publish_rfp(session, sponsor, rfp.id, RfpTransition(version=rfp.version))
+            counts["transitions"] += 1
+        if _open_for_bids(rfp):
+            _questions(session, sponsor, rfp, spec.get("questions", []), counts)
+            _bids(session, rfp, spec.get("bids", []), today, counts)
+            if spec["target"] != "published":
+                rfp = _close(session, sponsor, rfp, _deadline(today, spec["deadline_in_days"]))
+                counts["transitions"] += 1
+        rfp = _exchange_rates(session, sponsor, rfp, spec.get("exchange_rates", {}), counts)
+        if spec["target"] != "awarded":
+            continue
+        awarded = {a.lot_id: a for a in sourcing.list_awards(session, sponsor, rfp.id)}
+        for award_raw in spec.get("awards", []):
+            award_spec = _checked(award_raw, AWARD_KEYS, f"award of lot {award_raw.get('lot')}")
+            award = _award(session, sponsor, rfp, award_spec, awarded, password, counts)
+            if award is not None and "work_order" in award_spec:
+                _work_order(
+                    session, sponsor, award, award_spec["work_order"], today, password, counts
+                )
+            rfp = sourcing.get_rfp(session, sponsor, rfp.id)
+
+
+# --- contracts: work orders, milestones, invoices, change orders ------------------------------
+
+
+def _pdf(title: str, lines: Sequence[str]) -> bytes:
+    """A small, valid, deterministic one-page PDF showing ``title`` and ``lines``."""
+
+    def text(value: str) -> str:
+        return value.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)")
+
+    commands = [f"BT /F1 15 Tf 64 770 Td ({text(title)}) Tj ET"]
+    for n, line in enumerate(lines):
+        commands.append(f"BT /F1 10 Tf 64 {740 - 16 * n} Td ({text(line)}) Tj ET")
+    content = "\n".join(commands).encode("cp1252", errors="replace")
+    objects = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] "
+        b"/Resources << /Font << /F1 4 0 R >> >> /Contents 5 0 R >>",
+        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding >>",
+        b"<< /Length %d >>\nstream\n" % len(content) + content + b"\nendstream",
+    ]
+    out = bytearray(b"%PDF-1.4\n")
+    offsets = []
+    for number, body in enumerate(objects, start=1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n" % number + body + b"\nendobj\n"
+    xref = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
+    out += b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
+    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (
+        len(objects) + 1,
+        xref,
+    )
+    return bytes(out)
+
+
+def _deliverables(
+    work_order: WorkOrderRead, milestone: MilestoneRead, filenames: list[str], note: str
+) -> list[tuple[str, str, bytes]]:
+    lines = [
+        f"{work_order.number}: {work_order.title}",
+        f"{work_order.provider_name} for {work_order.sponsor_name}",
+        f"Milestone {milestone.position}: {milestone.description}",
+        f"Deliverable: {milestone.deliverable}",
+        note,
+        "",
+        "Demo document generated by OpenCXO; every name and figure is fictional.",
+    ]
+    return [(name, "application/pdf", _pdf(name.removesuffix(".pdf"), lines)) for name in filenames]
+
+
+def _find_work_order(
+    session: Session, sponsor: Principal, award_id: uuid.UUID
+) -> WorkOrderRead | None:
+    summaries = _everything(
+        lambda p: contracts.list_work_orders(session, sponsor, status=None, params=p)
+    )
+    for summary in summaries:
+        work_order = contracts.get_work_order(session, sponsor, summary.id)
+        if work_order.award_id == award_id:
+            return work_order
+    return None
+
+
+def _milestone_at(work_order: WorkOrderRead, position: int) -> MilestoneRead:
+    found = next((m for m in work_order.milestones if m.position == position), None)
+    if found is None:
+        raise ValueError(f"demo data: {work_order.number} has no milestone {position}")
+    return found
+
+
+def _signed(
+    session: Session,
+    work_order: WorkOrderRead,
+    sponsor: Principal,
+    provider: Principal,
+    password: str,
+    counts: Counter[str],
+) -> WorkOrderRead:
+    """The work order sent for signature and signed by both parties."""
+    if work_order.status == WorkOrderStatus.DRAFT:
+        work_order = contracts.send_for_signature(
+            session, sponsor, work_order.id, ContractTransition(version=work_order.version)
+        )
+        counts["transitions"] += 1
+    if work_order.status == WorkOrderStatus.PENDING_SIGNATURE:
+        signed = {s.organization_id for s in work_order.signatures}
+        for signer, side in ((sponsor, work_order.sponsor_id), (provider, work_order.provider_id)):
+            if side not in signed:
+                data = SignIn(password=password, meaning="executed")
+                work_order = contracts.sign_work_order(session, signer, work_order.id, data)
+                counts["transitions"] += 1
+    return work_order
+
+
+def _milestone(
+    session: Session,
+    work_order: WorkOrderRead,
+    spec: Raw,
+    sponsor: Principal,
+    worker: Principal,
+    today: date,
+    password: str,
+    counts: Counter[str],
+) -> None:
+    """Move one milestone forward to its target stage: submitted, accepted, invoiced or paid."""
+    if spec["target"] not in MILESTONE_STAGES:
+        raise ValueError(f"demo data: a milestone's target is one of {MILESTONE_STAGES}")
+    target = MILESTONE_STAGES.index(spec["target"])
+    milestone = _milestone_at(work_order, spec["position"])
+    if target >= MILESTONE_STAGES.index("submitted") and milestone.status in (
+        MilestoneStatus.PLANNED,
+        MilestoneStatus.REJECTED,
+    ):
+        uploads = _deliverables(work_order, milestone, spec.get("files", []), spec.get("note", ""))
+        milestone = contracts.submit_milestone(
+            session,
+            worker,
+            milestone.id,
+            version=milestone.version,
+            note=spec.get("note", ""),
+            uploads=uploads,
+        )
+        counts["deliverables"] += len(uploads)
+    if (
+        target >= MILESTONE_STAGES.index("accepted")
+        and milestone.status == MilestoneStatus.SUBMITTED
+    ):
+        decision = MilestoneDecision(version=milestone.version, accept=True, password=password)
+        milestone = contracts.decide_milestone(session, sponsor, milestone.id, decision)
+        counts["transitions"] += 1
+    if target < MILESTONE_STAGES.index("invoiced") or milestone.invoice_id is None:
+        return
+    invoice_spec = _checked(
+        spec["invoice"], INVOICE_KEYS, f"invoice of milestone {spec['position']}"
+    )
+    invoice = contracts.get_invoice(session, sponsor, milestone.invoice_id)
+    if invoice.status == InvoiceStatus.DRAFT:
+        data = InvoiceIssue(
+            version=invoice.version,
+            number=invoice_spec["number"],
+            issued_on=_day(today, invoice_spec["issued_in_days"]),
+        )
+        invoice = contracts.issue_invoice(session, worker, invoice.id, data)
+        counts["invoices"] += 1
+    if target >= MILESTONE_STAGES.index("paid") and invoice.status == InvoiceStatus.ISSUED:
+        payment = PaymentCreate(
+            version=invoice.version,
+            amount=invoice.outstanding,
+            paid_on=_day(today, invoice_spec["paid_in_days"]),
+            reference=invoice_spec.get("payment_reference", ""),
+        )
+        contracts.record_payment(session, sponsor, invoice.id, payment)
+        counts["payments"] += 1
+
+
+def _milestone_change(work_order: WorkOrderRead, raw: Raw, today: date) -> MilestoneChange:
+    change = _checked(raw, CHANGE_KEYS, f"change of {work_order.number}")
+    position = change.get("position")
+    return MilestoneChange(
+        action=change["action"],
+        milestone_id=None if position is None else _milestone_at(work_order, position).id,
+        description=change.get("description"),
+        deliverable=change.get("deliverable"),
+        amount=Decimal(str(change["amount"])) if "amount" in change else None,
+        due_date=_day(today, change["due_in_days"]) if "due_in_days" in change else None,
+    )
+
+
+def _change_order(
+    session: Session,
+    work_order: WorkOrderRead,
+    spec: Raw,
+    signers: dict[uuid.UUID, Principal],
+    today: date,
+    password: str,
+    counts: Counter[str],
+) -> None:
+    """A change order proposed, then signed by both parties (which applies it)."""
+    sponsor = signers[work_order.sponsor_id]
+    proposed = contracts.list_change_orders(session, sponsor, work_order.id)
+    change_order = next((c for c in proposed if c.reason == spec["reason"]), None)
+    if change_order is None:
+        data = ChangeOrderCreate(
+            version=work_order.version,
+            reason=spec["reason"],
+            changes=[_milestone_change(work_order, raw, today) for raw in spec["changes"]],
+        )
+        proposer = _principal(session, spec["by"])
+        change_order = contracts.propose_change(session, proposer, work_order.id, data)
+        counts["change_orders"] += 1
+    if change_order.status != ChangeOrderStatus.PENDING:
+        return
+    signed = {s.organization_id for s in change_order.signatures}
+    for side in (work_order.sponsor_id, work_order.provider_id):
+        if side not in signed:
+            signature = SignIn(password=password, meaning="approved")
+            change_order = contracts.sign_change_order(
+                session, signers[side], change_order.id, signature
+            )
+            counts["transitions"] += 1
+
+
+def _work_order(
+    session: Session,
+    sponsor: Principal,
+    award: AwardRead,
+    raw: Raw,
+    today: date,
+    password: str,
+    counts: Counter[str],
+) -> None:
+    spec = _checked(raw, WORK_ORDER_KEYS, f"work order of {award.provider_name}")
+    work_order = _find_work_order(session, sponsor, award.id)
+    if work_order is None:
+        data = WorkOrderFromAward(
+            award_id=award.id, payment_terms_days=spec.get("payment_terms_days", 30)
+        )
+        work_order = contracts.create_from_award(session, sponsor, data)
+        counts["work_orders"] += 1
+    provider = _principal(session, spec["provider_signer"])
+    work_order = _signed(session, work_order, sponsor, provider, password, counts)
+    if work_order.status != WorkOrderStatus.ACTIVE:
+        return
+    worker = _principal(session, spec["provider_worker"])
+    for milestone_raw in spec.get("milestones", []):
+        milestone_spec = _checked(
+            milestone_raw, MILESTONE_KEYS, f"milestone of {work_order.number}"
+        )
+        _milestone(session, work_order, milestone_spec, sponsor, worker, today, password, counts)
+    signers = {work_order.sponsor_id: sponsor, work_order.provider_id: provider}
+    for change_raw in spec.get("change_orders", []):
+        change_spec = _checked(
+            change_raw, CHANGE_ORDER_KEYS, f"change order of {work_order.number}"
+        )
+        # Read again: milestones and the version moved on.
+        current = contracts.get_work_order(session, sponsor, work_order.id)
+        _change_order(session, current, change_spec, signers, today, password, counts)
 
 
 # --- the whole world --------------------------------------------------------------------------
@@ -359,6 +994,11 @@ def load_demo_world(session: Session) -> DemoLoadReport:
         )
 
     _qualifications(session, world.get("qualifications", []), today, counts)
+
+    deals = read_sourcing()
+    _programs(session, deals.get("programs", []), counts)
+    _msas(session, deals.get("msas", []), counts)
+    _rfps(session, deals.get("rfps", []), today, password, counts)
     session.flush()
     return DemoLoadReport(
         organizations=counts["organizations"],
@@ -369,5 +1009,17 @@ def load_demo_world(session: Session) -> DemoLoadReport:
         inspections=counts["inspections"],
         qualifications=counts["qualifications"],
         memberships=counts["memberships"],
+        programs=counts["programs"],
+        msas=counts["msas"],
+        rfps=counts["rfps"],
+        questions=counts["questions"],
+        bids=counts["bids"],
+        awards=counts["awards"],
+        work_orders=counts["work_orders"],
+        deliverables=counts["deliverables"],
+        invoices=counts["invoices"],
+        payments=counts["payments"],
+        change_orders=counts["change_orders"],
+        transitions=counts["transitions"],
         logins=_logins(world),
     )
