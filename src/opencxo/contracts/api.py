@@ -28,7 +28,7 @@ from opencxo.contracts.schemas import (
     WorkOrderRead,
     WorkOrderSummary,
 )
-from opencxo.core.http import ApiPrincipal, DbSession
+from opencxo.core.http import ApiPrincipal, DbSession, attachment
 from opencxo.core.pagination import Page, PageParams
 
 router = APIRouter()
@@ -146,6 +146,16 @@ def sign_change_order(
     return service.sign_change_order(session, principal, change_order_id, body)
 
 
+@router.post(
+    "/change-orders/{change_order_id}/withdraw", response_model=ChangeOrderRead, tags=["contracts"]
+)
+def withdraw_change(
+    change_order_id: uuid.UUID, body: Transition, session: DbSession, principal: ApiPrincipal
+) -> ChangeOrderRead:
+    """The proposing party withdraws a pending change order."""
+    return service.withdraw_change(session, principal, change_order_id, body)
+
+
 @router.post("/milestones/{milestone_id}/submit", response_model=MilestoneRead, tags=["milestones"])
 async def submit_milestone(
     milestone_id: uuid.UUID,
@@ -178,14 +188,7 @@ def download_deliverable(
 ) -> Response:
     """The file, after re-checking its SHA-256 (409 if it was altered)."""
     stored, content = service.download_deliverable(session, principal, deliverable_id)
-    return Response(
-        content,
-        media_type=stored.content_type,
-        headers={
-            "Content-Disposition": f'attachment; filename="{stored.filename}"',
-            "X-Content-SHA256": stored.sha256,
-        },
-    )
+    return attachment(stored, content)
 
 
 @router.get("/invoices", response_model=list[InvoiceRead], tags=["money"])

@@ -304,6 +304,14 @@ def list_work_orders(
     return Page.of(items, total=total, params=params)
 
 
+def _years_after(day: date, years: int) -> date:
+    """The same day ``years`` later; 29 February becomes 28 February in a common year."""
+    try:
+        return day.replace(year=day.year + years)
+    except ValueError:
+        return day.replace(year=day.year + years, day=28)
+
+
 def create_from_award(
     session: Session, principal: Principal, data: WorkOrderFromAward
 ) -> WorkOrderRead:
@@ -323,7 +331,7 @@ def create_from_award(
             terms="Standard OpenCXO master services terms: confidentiality, quality agreement, "
             "GxP compliance, intellectual property to the sponsor, payment on accepted milestones.",
             effective_date=today,
-            expiry_date=today.replace(year=today.year + DEFAULT_MSA_YEARS),
+            expiry_date=_years_after(today, DEFAULT_MSA_YEARS),
         )
         session.add(msa)
         session.flush()
@@ -466,6 +474,10 @@ def sign_work_order(
         organization_id=side,
         record=_contract_record(work_order),
     )
+    # Every signature bumps the work order's version: of two parties signing at once, the
+    # second fails (409) instead of both missing each other's signature and leaving it pending.
+    work_order.updated_at = utcnow()
+    session.flush()
     if {s.organization_id for s in signed} | {side} >= {
         work_order.sponsor_id,
         work_order.provider_id,
@@ -839,6 +851,55 @@ def _apply(work_order: WorkOrder, change_order: ChangeOrder) -> None:
             milestone.due_date = date.fromisoformat(after["due_date"])
 
 
+def _still_applicable(work_order: WorkOrder, change_order: ChangeOrder) -> None:
+    """A change order may only touch milestones that are still open when it is signed: one
+    submitted or accepted since the proposal (its invoice drafted) can no longer change."""
+    by_id = {str(m.id): m for m in work_order.milestones}
+    for change in change_order.changes:
+        if change["action"] == "add":
+            continue
+        milestone = by_id.get(change["milestone_id"])
+        if milestone is None or milestone.removed:
+            raise Conflict(
+                f"change order {change_order.number} names a milestone that no longer exists"
+            )
+        if milestone.status not in (MilestoneStatus.PLANNED, MilestoneStatus.REJECTED):
+            raise Conflict(
+                f"milestone {milestone.position} is {milestone.status} since change order "
+                f"{change_order.number} was proposed; the change can no longer apply"
+            )
+
+
+def withdraw_change(
+    session: Session, principal: Principal, change_order_id: uuid.UUID, data: Transition
+) -> ChangeOrderRead:
+    """The proposing party withdraws a change order nobody has fully signed yet."""
+    change_order = repository.change_order(session, change_order_id)
+    if change_order is None:
+        raise NotFound("no such change order")
+    work_order = _work_order(session, principal, change_order.work_order_id)
+    side = _side(principal, work_order)
+    principal.require(Permission.CONTRACTS_WRITE, side)
+    check_version("change order", change_order.version, data.version)
+    if change_order.proposed_by_organization_id != side:
+        raise NotPermitted("only the party that proposed a change order withdraws it")
+    if change_order.status != ChangeOrderStatus.PENDING:
+        raise Conflict(f"change order {change_order.number} is {change_order.status}")
+    change_order.status = ChangeOrderStatus.WITHDRAWN.value
+    session.flush()
+    audit.record(
+        session,
+        action="withdraw",
+        entity_type="change_order",
+        entity_id=change_order.id,
+        actor=principal,
+        organization_id=side,
+        before={"status": "pending"},
+        after={"status": "withdrawn"},
+    )
+    return _change_order_read(session, work_order, change_order)
+
+
 def sign_change_order(
     session: Session, principal: Principal, change_order_id: uuid.UUID, data: SignIn
 ) -> ChangeOrderRead:
@@ -850,6 +911,8 @@ def sign_change_order(
     principal.require(Permission.CONTRACTS_SIGN, side)
     if change_order.status != ChangeOrderStatus.PENDING:
         raise Conflict(f"change order {change_order.number} is {change_order.status}")
+    _require(work_order, WorkOrderStatus.ACTIVE, action="change")
+    _still_applicable(work_order, change_order)
     signed = signatures.signatures_of(session, "change_order", change_order.id)
     if any(s.organization_id == side for s in signed):
         raise Conflict("your organisation has already signed this change order")
@@ -867,6 +930,9 @@ def sign_change_order(
             "value_after": change_order.value_after,
         },
     )
+    # As for work orders: two parties signing at once cannot both miss the other's signature.
+    change_order.updated_at = utcnow()
+    session.flush()
     if {s.organization_id for s in signed} | {side} >= {
         work_order.sponsor_id,
         work_order.provider_id,

@@ -7,13 +7,16 @@ import secrets
 import uuid
 from collections.abc import Iterator
 from typing import Annotated
+from urllib.parse import quote
 
 from fastapi import Depends, Request
+from fastapi.responses import Response
 from sqlalchemy.orm import Session, sessionmaker
 
 from opencxo.core.auth.principal import Principal
 from opencxo.core.auth.service import principal_for_token, principal_for_user_id
 from opencxo.core.errors import NotAuthenticated, OpenCXOError
+from opencxo.core.files import StoredFile
 
 SESSION_USER_KEY = "user_id"
 SESSION_CSRF_KEY = "csrf"
@@ -105,3 +108,19 @@ async def verify_csrf(request: Request) -> None:
 
 
 CsrfProtected = Depends(verify_csrf)
+
+
+def attachment(stored: StoredFile, content: bytes) -> Response:
+    """A stored file as a download, with its SHA-256 and a name header that survives quotes and
+    non-ASCII names (RFC 6266 / 5987)."""
+    fallback = "".join(
+        c if c.isascii() and c.isprintable() and c not in '"\\' else "_" for c in stored.filename
+    )
+    disposition = (
+        f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(stored.filename, safe='')}"
+    )
+    return Response(
+        content,
+        media_type=stored.content_type,
+        headers={"Content-Disposition": disposition, "X-Content-SHA256": stored.sha256},
+    )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime
+from decimal import Decimal
 from importlib import resources
 from typing import Any
 from urllib.parse import urlencode
@@ -16,7 +17,13 @@ from opencxo.core.auth.principal import Principal
 from opencxo.core.geography import country_name
 from opencxo.core.http import csrf_token
 
-_TEMPLATE_PACKAGES = ("opencxo.web", "opencxo.accounts", "opencxo.parties", "opencxo.sourcing")
+_TEMPLATE_PACKAGES = (
+    "opencxo.web",
+    "opencxo.accounts",
+    "opencxo.parties",
+    "opencxo.sourcing",
+    "opencxo.contracts",
+)
 
 
 def _loader() -> ChoiceLoader:
@@ -36,6 +43,14 @@ def _fmt_date(value: date | datetime | None) -> str:
     return value.isoformat()
 
 
+def _money(value: Any, currency: str | None = None) -> str:
+    """An amount to the cent with thousands separators, e.g. ``1,234.50 USD``."""
+    if value is None or value == "":
+        return "—"
+    text = f"{Decimal(str(value)):,.2f}"
+    return f"{text} {currency}" if currency else text
+
+
 def _label(value: Any) -> str:
     text = str(getattr(value, "value", value) or "")
     return text.replace("_", " ").capitalize() if text.islower() else text
@@ -45,6 +60,7 @@ environment = Environment(loader=_loader(), autoescape=select_autoescape(["html"
 environment.filters["date"] = _fmt_date
 environment.filters["country"] = country_name
 environment.filters["label"] = _label
+environment.filters["money"] = _money
 templates = Jinja2Templates(env=environment)
 
 
