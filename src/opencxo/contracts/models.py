@@ -8,13 +8,14 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Numeric, String, Text, UniqueConstraint, Uuid
+from sqlalchemy import JSON, ForeignKey, String, Text, UniqueConstraint, Uuid
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from opencxo.core.db import Base, IdMixin, TimestampMixin, VersionedMixin
 from opencxo.core.files import StoredFile
+from opencxo.core.types import Amount
 
-AMOUNT = Numeric(18, 2)
+AMOUNT = Amount()
 
 
 class WorkOrderStatus(StrEnum):
@@ -146,6 +147,8 @@ class ChangeOrder(IdMixin, TimestampMixin, VersionedMixin, Base):
 
 class Invoice(IdMixin, TimestampMixin, VersionedMixin, Base):
     __tablename__ = "invoices"
+    # Invoice numbers are the provider's own: unique within a work order, not platform-wide.
+    __table_args__ = (UniqueConstraint("work_order_id", "number"),)
 
     milestone_id: Mapped[uuid.UUID] = mapped_column(
         Uuid(), ForeignKey("milestones.id"), unique=True
@@ -153,7 +156,7 @@ class Invoice(IdMixin, TimestampMixin, VersionedMixin, Base):
     work_order_id: Mapped[uuid.UUID] = mapped_column(
         Uuid(), ForeignKey("work_orders.id"), index=True
     )
-    number: Mapped[str | None] = mapped_column(String(40), unique=True)
+    number: Mapped[str | None] = mapped_column(String(40))
     amount: Mapped[Decimal] = mapped_column(AMOUNT)
     currency: Mapped[str] = mapped_column(String(3))
     status: Mapped[str] = mapped_column(String(20), default=InvoiceStatus.DRAFT.value)

@@ -8,8 +8,8 @@ from decimal import Decimal
 from typing import Any
 
 import pycountry
-from sqlalchemy import DateTime, Dialect
-from sqlalchemy.types import TypeDecorator
+from sqlalchemy import DateTime, Dialect, Numeric, String
+from sqlalchemy.types import TypeDecorator, TypeEngine
 
 # Every ISO 4217 code pycountry knows (funds and precious metals included, harmlessly).
 ISO_4217_CURRENCIES: frozenset[str] = frozenset(c.alpha_3 for c in pycountry.currencies)
@@ -39,6 +39,37 @@ class UTCDateTime(TypeDecorator[datetime]):
         if value.tzinfo is None:
             return value.replace(tzinfo=UTC)
         return value.astimezone(UTC)
+
+
+CENT = Decimal("0.01")
+
+
+class Amount(TypeDecorator[Decimal]):
+    """An exact money amount to the cent: NUMERIC(18, 2) on PostgreSQL, text on SQLite (whose
+    numbers are floats and would lose cents above ~10^13)."""
+
+    impl = Numeric(18, 2)
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        if dialect.name == "sqlite":
+            return dialect.type_descriptor(String(24))
+        return dialect.type_descriptor(Numeric(18, 2))
+
+    def process_bind_param(self, value: Decimal | None, dialect: Dialect) -> Any:
+        if value is None:
+            return None
+        if not isinstance(value, Decimal):
+            raise TypeError(f"money amounts are Decimal, got {type(value).__name__}")
+        exact = value.quantize(CENT)
+        if exact != value:
+            raise ValueError(f"{value} has fractions of a cent")
+        return str(exact) if dialect.name == "sqlite" else exact
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> Decimal | None:
+        if value is None:
+            return None
+        return Decimal(str(value)).quantize(CENT)
 
 
 @dataclass(frozen=True, slots=True)

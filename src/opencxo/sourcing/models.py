@@ -12,7 +12,6 @@ from sqlalchemy import (
     JSON,
     Column,
     ForeignKey,
-    Numeric,
     String,
     Table,
     Text,
@@ -23,8 +22,9 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from opencxo.core.db import Base, IdMixin, TimestampMixin, VersionedMixin
 from opencxo.core.files import StoredFile
+from opencxo.core.types import Amount
 
-AMOUNT = Numeric(18, 2)
+AMOUNT = Amount()
 
 
 class Modality(StrEnum):

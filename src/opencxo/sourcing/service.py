@@ -1338,6 +1338,12 @@ def awarded_work(session: Session, principal: Principal, award_id: uuid.UUID) ->
         )
         for line in offer.lines
     ]
+    if single is None and lines:
+        # Rounding each converted line may miss the award's total by a cent: the last line
+        # absorbs the difference, so the work order is worth exactly what was awarded.
+        drift = award.amount - sum((line[2] for line in lines), Decimal(0))
+        description, deliverable, amount, offset = lines[-1]
+        lines[-1] = (description, deliverable, amount + drift, offset)
     return AwardedWork(
         award_id=award.id,
         rfp_title=rfp.title,

@@ -1,8 +1,8 @@
-"""sourcing: programs, rfps, bids, awards; signatures, notifications, files
+"""sourcing and contracts: programs, rfps, bids, awards, msas, work orders, milestones, invoices; signatures, notifications, files
 
-Revision ID: f1764a435203
+Revision ID: a14e0d3576ea
 Revises: cd100f3b5d04
-Create Date: 2026-11-25 09:45:12.298312+00:00
+Create Date: 2026-11-25 10:35:40.790355+00:00
 """
 
 from collections.abc import Sequence
@@ -12,7 +12,7 @@ from alembic import op
 
 import opencxo.core.types
 
-revision: str = "f1764a435203"
+revision: str = "a14e0d3576ea"
 down_revision: str | None = "cd100f3b5d04"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
@@ -55,6 +55,31 @@ def upgrade() -> None:
             batch_op.f("ix_stored_files_organization_id"), ["organization_id"], unique=False
         )
         batch_op.create_index(batch_op.f("ix_stored_files_sha256"), ["sha256"], unique=False)
+
+    op.create_table(
+        "msas",
+        sa.Column("sponsor_id", sa.Uuid(), nullable=False),
+        sa.Column("provider_id", sa.Uuid(), nullable=False),
+        sa.Column("reference", sa.String(length=60), nullable=False),
+        sa.Column("terms", sa.Text(), nullable=False),
+        sa.Column("effective_date", sa.Date(), nullable=False),
+        sa.Column("expiry_date", sa.Date(), nullable=False),
+        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.Column("created_at", opencxo.core.types.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", opencxo.core.types.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("version", sa.Integer(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["provider_id"], ["organizations.id"], name=op.f("fk_msas_provider_id_organizations")
+        ),
+        sa.ForeignKeyConstraint(
+            ["sponsor_id"], ["organizations.id"], name=op.f("fk_msas_sponsor_id_organizations")
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_msas")),
+        sa.UniqueConstraint("sponsor_id", "provider_id", name=op.f("uq_msas_sponsor_id")),
+    )
+    with op.batch_alter_table("msas", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_msas_provider_id"), ["provider_id"], unique=False)
+        batch_op.create_index(batch_op.f("ix_msas_sponsor_id"), ["sponsor_id"], unique=False)
 
     op.create_table(
         "programs",
@@ -124,7 +149,7 @@ def upgrade() -> None:
         sa.Column("required_certifications", sa.JSON(), nullable=False),
         sa.Column("allowed_countries", sa.JSON(), nullable=False),
         sa.Column("excluded_countries", sa.JSON(), nullable=False),
-        sa.Column("budget_amount", sa.Numeric(precision=18, scale=2), nullable=True),
+        sa.Column("budget_amount", opencxo.core.types.Amount(precision=18, scale=2), nullable=True),
         sa.Column("budget_currency", sa.String(length=3), nullable=True),
         sa.Column("budget_shared", sa.Boolean(), nullable=False),
         sa.Column("base_currency", sa.String(length=3), nullable=False),
@@ -266,7 +291,7 @@ def upgrade() -> None:
         sa.Column("lot_id", sa.Uuid(), nullable=False),
         sa.Column("bid_id", sa.Uuid(), nullable=False),
         sa.Column("provider_id", sa.Uuid(), nullable=False),
-        sa.Column("amount", sa.Numeric(precision=18, scale=2), nullable=False),
+        sa.Column("amount", opencxo.core.types.Amount(precision=18, scale=2), nullable=False),
         sa.Column("currency", sa.String(length=3), nullable=False),
         sa.Column("signature_id", sa.Uuid(), nullable=False),
         sa.Column("rationale", sa.Text(), nullable=False),
@@ -327,7 +352,7 @@ def upgrade() -> None:
         sa.Column("position", sa.Integer(), nullable=False),
         sa.Column("description", sa.String(length=300), nullable=False),
         sa.Column("deliverable", sa.String(length=300), nullable=False),
-        sa.Column("amount", sa.Numeric(precision=18, scale=2), nullable=False),
+        sa.Column("amount", opencxo.core.types.Amount(precision=18, scale=2), nullable=False),
         sa.Column("currency", sa.String(length=3), nullable=False),
         sa.Column("due_offset_days", sa.Integer(), nullable=False),
         sa.Column("id", sa.Uuid(), nullable=False),
@@ -339,11 +364,222 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_bid_lines")),
     )
+    op.create_table(
+        "work_orders",
+        sa.Column("msa_id", sa.Uuid(), nullable=False),
+        sa.Column("sponsor_id", sa.Uuid(), nullable=False),
+        sa.Column("provider_id", sa.Uuid(), nullable=False),
+        sa.Column("program_id", sa.Uuid(), nullable=False),
+        sa.Column("award_id", sa.Uuid(), nullable=True),
+        sa.Column("number", sa.String(length=40), nullable=False),
+        sa.Column("title", sa.String(length=200), nullable=False),
+        sa.Column("service_code", sa.String(length=40), nullable=False),
+        sa.Column("status", sa.String(length=20), nullable=False),
+        sa.Column("currency", sa.String(length=3), nullable=False),
+        sa.Column("payment_terms_days", sa.Integer(), nullable=False),
+        sa.Column("start_date", sa.Date(), nullable=False),
+        sa.Column("termination_reason", sa.Text(), nullable=True),
+        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.Column("created_at", opencxo.core.types.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", opencxo.core.types.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("version", sa.Integer(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["award_id"], ["awards.id"], name=op.f("fk_work_orders_award_id_awards")
+        ),
+        sa.ForeignKeyConstraint(["msa_id"], ["msas.id"], name=op.f("fk_work_orders_msa_id_msas")),
+        sa.ForeignKeyConstraint(
+            ["program_id"], ["programs.id"], name=op.f("fk_work_orders_program_id_programs")
+        ),
+        sa.ForeignKeyConstraint(
+            ["provider_id"],
+            ["organizations.id"],
+            name=op.f("fk_work_orders_provider_id_organizations"),
+        ),
+        sa.ForeignKeyConstraint(
+            ["sponsor_id"],
+            ["organizations.id"],
+            name=op.f("fk_work_orders_sponsor_id_organizations"),
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_work_orders")),
+        sa.UniqueConstraint("award_id", name=op.f("uq_work_orders_award_id")),
+        sa.UniqueConstraint("number", name=op.f("uq_work_orders_number")),
+    )
+    with op.batch_alter_table("work_orders", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_work_orders_msa_id"), ["msa_id"], unique=False)
+        batch_op.create_index(batch_op.f("ix_work_orders_program_id"), ["program_id"], unique=False)
+        batch_op.create_index(
+            batch_op.f("ix_work_orders_provider_id"), ["provider_id"], unique=False
+        )
+        batch_op.create_index(batch_op.f("ix_work_orders_sponsor_id"), ["sponsor_id"], unique=False)
+        batch_op.create_index(batch_op.f("ix_work_orders_status"), ["status"], unique=False)
+
+    op.create_table(
+        "change_orders",
+        sa.Column("work_order_id", sa.Uuid(), nullable=False),
+        sa.Column("number", sa.Integer(), nullable=False),
+        sa.Column("reason", sa.Text(), nullable=False),
+        sa.Column("changes", sa.JSON(), nullable=False),
+        sa.Column("status", sa.String(length=20), nullable=False),
+        sa.Column("value_before", opencxo.core.types.Amount(precision=18, scale=2), nullable=False),
+        sa.Column("value_after", opencxo.core.types.Amount(precision=18, scale=2), nullable=False),
+        sa.Column("proposed_by_organization_id", sa.Uuid(), nullable=False),
+        sa.Column("applied_at", opencxo.core.types.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.Column("created_at", opencxo.core.types.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", opencxo.core.types.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("version", sa.Integer(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["work_order_id"],
+            ["work_orders.id"],
+            name=op.f("fk_change_orders_work_order_id_work_orders"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_change_orders")),
+        sa.UniqueConstraint("work_order_id", "number", name=op.f("uq_change_orders_work_order_id")),
+    )
+    with op.batch_alter_table("change_orders", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_change_orders_work_order_id"), ["work_order_id"], unique=False
+        )
+
+    op.create_table(
+        "milestones",
+        sa.Column("work_order_id", sa.Uuid(), nullable=False),
+        sa.Column("position", sa.Integer(), nullable=False),
+        sa.Column("description", sa.String(length=300), nullable=False),
+        sa.Column("deliverable", sa.String(length=300), nullable=False),
+        sa.Column("amount", opencxo.core.types.Amount(precision=18, scale=2), nullable=False),
+        sa.Column("due_date", sa.Date(), nullable=False),
+        sa.Column("status", sa.String(length=20), nullable=False),
+        sa.Column("submitted_at", opencxo.core.types.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("decided_at", opencxo.core.types.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("rejection_reason", sa.Text(), nullable=True),
+        sa.Column("removed", sa.Boolean(), nullable=False),
+        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.Column("created_at", opencxo.core.types.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", opencxo.core.types.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("version", sa.Integer(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["work_order_id"],
+            ["work_orders.id"],
+            name=op.f("fk_milestones_work_order_id_work_orders"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_milestones")),
+    )
+    with op.batch_alter_table("milestones", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_milestones_work_order_id"), ["work_order_id"], unique=False
+        )
+
+    op.create_table(
+        "deliverables",
+        sa.Column("milestone_id", sa.Uuid(), nullable=False),
+        sa.Column("file_id", sa.Uuid(), nullable=False),
+        sa.Column("note", sa.Text(), nullable=False),
+        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.Column("created_at", opencxo.core.types.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", opencxo.core.types.UTCDateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["file_id"], ["stored_files.id"], name=op.f("fk_deliverables_file_id_stored_files")
+        ),
+        sa.ForeignKeyConstraint(
+            ["milestone_id"],
+            ["milestones.id"],
+            name=op.f("fk_deliverables_milestone_id_milestones"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_deliverables")),
+    )
+    with op.batch_alter_table("deliverables", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_deliverables_milestone_id"), ["milestone_id"], unique=False
+        )
+
+    op.create_table(
+        "invoices",
+        sa.Column("milestone_id", sa.Uuid(), nullable=False),
+        sa.Column("work_order_id", sa.Uuid(), nullable=False),
+        sa.Column("number", sa.String(length=40), nullable=True),
+        sa.Column("amount", opencxo.core.types.Amount(precision=18, scale=2), nullable=False),
+        sa.Column("currency", sa.String(length=3), nullable=False),
+        sa.Column("status", sa.String(length=20), nullable=False),
+        sa.Column("issued_on", sa.Date(), nullable=True),
+        sa.Column("due_on", sa.Date(), nullable=True),
+        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.Column("created_at", opencxo.core.types.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", opencxo.core.types.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("version", sa.Integer(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["milestone_id"], ["milestones.id"], name=op.f("fk_invoices_milestone_id_milestones")
+        ),
+        sa.ForeignKeyConstraint(
+            ["work_order_id"],
+            ["work_orders.id"],
+            name=op.f("fk_invoices_work_order_id_work_orders"),
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_invoices")),
+        sa.UniqueConstraint("milestone_id", name=op.f("uq_invoices_milestone_id")),
+        sa.UniqueConstraint("work_order_id", "number", name=op.f("uq_invoices_work_order_id")),
+    )
+    with op.batch_alter_table("invoices", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_invoices_work_order_id"), ["work_order_id"], unique=False
+        )
+
+    op.create_table(
+        "payments",
+        sa.Column("invoice_id", sa.Uuid(), nullable=False),
+        sa.Column("amount", opencxo.core.types.Amount(precision=18, scale=2), nullable=False),
+        sa.Column("paid_on", sa.Date(), nullable=False),
+        sa.Column("reference", sa.String(length=100), nullable=False),
+        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.Column("created_at", opencxo.core.types.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", opencxo.core.types.UTCDateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["invoice_id"],
+            ["invoices.id"],
+            name=op.f("fk_payments_invoice_id_invoices"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_payments")),
+    )
+    with op.batch_alter_table("payments", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_payments_invoice_id"), ["invoice_id"], unique=False)
+
     # ### end Alembic commands ###
 
 
 def downgrade() -> None:
     # ### commands auto generated by Alembic - please adjust! ###
+    with op.batch_alter_table("payments", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_payments_invoice_id"))
+
+    op.drop_table("payments")
+    with op.batch_alter_table("invoices", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_invoices_work_order_id"))
+
+    op.drop_table("invoices")
+    with op.batch_alter_table("deliverables", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_deliverables_milestone_id"))
+
+    op.drop_table("deliverables")
+    with op.batch_alter_table("milestones", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_milestones_work_order_id"))
+
+    op.drop_table("milestones")
+    with op.batch_alter_table("change_orders", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_change_orders_work_order_id"))
+
+    op.drop_table("change_orders")
+    with op.batch_alter_table("work_orders", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_work_orders_status"))
+        batch_op.drop_index(batch_op.f("ix_work_orders_sponsor_id"))
+        batch_op.drop_index(batch_op.f("ix_work_orders_provider_id"))
+        batch_op.drop_index(batch_op.f("ix_work_orders_program_id"))
+        batch_op.drop_index(batch_op.f("ix_work_orders_msa_id"))
+
+    op.drop_table("work_orders")
     op.drop_table("bid_lines")
     op.drop_table("bid_lots")
     op.drop_table("bid_attachments")
@@ -381,6 +617,11 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_programs_sponsor_id"))
 
     op.drop_table("programs")
+    with op.batch_alter_table("msas", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_msas_sponsor_id"))
+        batch_op.drop_index(batch_op.f("ix_msas_provider_id"))
+
+    op.drop_table("msas")
     with op.batch_alter_table("stored_files", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_stored_files_sha256"))
         batch_op.drop_index(batch_op.f("ix_stored_files_organization_id"))
