@@ -4,8 +4,8 @@ The table ``ROUTES`` names every route under /api/v1 with the status each actor 
 
 * anonymous — no credentials: 401 everywhere;
 * another organisation — the admin of sponsor B: sponsor-private objects (A's qualifications,
-  members, memberships, tokens) answer 404, public organisation profiles answer 403 to writes
-  and 200 to reads;
+  members, memberships, tokens, programs, RFPs, bids, comparisons, awards) answer 404, public
+  organisation profiles answer 403 to writes and 200 to reads;
 * the same organisation without the permission — usually A's (or P's) viewer: 403 on writes;
 * the same organisation with the permission: 2xx.
 
@@ -28,15 +28,30 @@ from fastapi import FastAPI
 from fastapi.routing import APIRoute, iter_route_contexts
 from fastapi.testclient import TestClient
 from httpx import Response
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, func, select, update
 from sqlalchemy.orm import Session
 
 from opencxo.core.audit import AuditEvent
 from opencxo.core.auth import passwords
 from opencxo.core.auth import repository as auth_repository
 from opencxo.core.auth import service as auth
-from opencxo.models import Base, Capability, Qualification, Site
+from opencxo.core.auth.models import User
+from opencxo.core.types import utcnow
+from opencxo.models import Base, Capability, Qualification, Rfp, Site
+from opencxo.sourcing import service as sourcing
+from opencxo.sourcing.schemas import (
+    BidInput,
+    BidLineInput,
+    BidLotInput,
+    InvitationCreate,
+    LotInput,
+    ProgramCreate,
+    QuestionCreate,
+    RfpCreate,
+    Transition,
+)
 from tests.factories import (
+    PASSWORD,
     make_organization,
     make_provider,
     make_qualification,
@@ -67,15 +82,115 @@ def _fast_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
 @dataclass(frozen=True)
 class Scenario:
     """Sponsor A (admin, viewer, qa), sponsor B (admin), provider P (admin, viewer; a site and a
-    capability), provider Q (no users); A has qualified P. ``ids`` and ``tokens`` by name."""
+    capability), provider Q (no users); A has qualified P. ``ids`` and ``tokens`` by name.
+
+    Sourcing (see ``_sourcing``): A's program and RFPs with P invited — a draft, an open one
+    (P's question and draft bid) and a closed one (P's submitted bid); a route walk gets only
+    the RFP its path names. ``versions`` holds the current version of what a write must name."""
 
     ids: dict[str, uuid.UUID]
     tokens: dict[str, str]
     emails: dict[str, str] = field(default_factory=dict)
+    versions: dict[str, int] = field(default_factory=dict)
+
+
+API_LOT = {
+    "title": "API 40 kg",
+    "service_code": "CMC-GMPAPI",
+    "scope": {"quantity_kg": 40, "grade": "GMP", "target_delivery_date": "2027-06-01"},
+}
+
+
+RFP_STATES = ("rfp_draft", "rfp_open", "rfp_closed")
+
+
+def _sourcing(
+    session: Session, a_admin: User, p_admin: User, provider_p: uuid.UUID, wanted: set[str]
+) -> tuple[dict[str, uuid.UUID], dict[str, int]]:
+    """A's program, and the wanted RFPs (each with P invited and a single lot):
+
+    * ``rfp_draft`` — a draft;
+    * ``rfp_open`` — published; P's question (``question``) and P's draft bid on ``open_lot``;
+    * ``rfp_closed`` — closed at its deadline; P's submitted bid ``closed_bid`` on ``closed_lot``.
+    """
+    sponsor = auth.principal_for(session, a_admin)
+    bidder = auth.principal_for(session, p_admin)
+    program = sourcing.create_program(
+        session,
+        sponsor,
+        ProgramCreate(
+            name="NW-101",
+            modality="small_molecule",
+            therapeutic_area="Oncology",
+            indication="NSCLC",
+            phase="phase_2",
+        ),
+    )
+    ids: dict[str, uuid.UUID] = {"program": program.id}
+    versions: dict[str, int] = {}
+
+    def rfp(name: str, *, publish: bool) -> tuple[uuid.UUID, uuid.UUID]:
+        body = RfpCreate(
+            program_id=program.id,
+            title=name.replace("_", " "),
+            bid_deadline=utcnow() + timedelta(days=7),
+            lots=[LotInput(**API_LOT)],
+        )
+        created = sourcing.create_rfp(session, sponsor, body)
+        sourcing.invite(session, sponsor, created.id, InvitationCreate(provider_id=provider_p))
+        versions[name] = 1
+        if publish:
+            versions[name] = sourcing.publish_rfp(
+                session, sponsor, created.id, Transition(version=1)
+            ).version
+        ids[name] = created.id
+        return created.id, created.lots[0].id
+
+    def bid(rfp_id: uuid.UUID, lot_id: uuid.UUID, *, submit: bool) -> tuple[uuid.UUID, int]:
+        line = BidLineInput(
+            description="Delivery", amount="100000.00", currency="USD", due_offset_days=90
+        )
+        offer = BidLotInput(lot_id=lot_id, start_date=date.today(), duration_days=90, lines=[line])
+        saved = sourcing.save_bid(session, bidder, rfp_id, BidInput(lots=[offer]))
+        if submit:
+            saved = sourcing.submit_bid(session, bidder, rfp_id, Transition(version=saved.version))
+        return saved.id, saved.version
+
+    if "rfp_draft" in wanted:
+        rfp("rfp_draft", publish=False)
+    if "rfp_open" in wanted:
+        open_rfp, ids["open_lot"] = rfp("rfp_open", publish=True)
+        ids["question"] = sourcing.ask(
+            session, bidder, open_rfp, QuestionCreate(question="Micronised API?")
+        ).id
+        _, versions["open_bid"] = bid(open_rfp, ids["open_lot"], submit=False)
+    if "rfp_closed" in wanted:
+        closed_rfp, ids["closed_lot"] = rfp("rfp_closed", publish=True)
+        ids["closed_bid"], _ = bid(closed_rfp, ids["closed_lot"], submit=True)
+        session.execute(
+            update(Rfp)
+            .where(Rfp.id == closed_rfp)
+            .values(bid_deadline=utcnow() - timedelta(minutes=1))
+        )
+        assert sourcing.close_due_rfps(session) == 1
+        versions["rfp_closed"] += 1  # closing bumps the version
+    return ids, versions
+
+
+def _sourcing_wanted(request: pytest.FixtureRequest) -> set[str] | None:
+    """What of sourcing the test needs: a route walk, the RFPs its path names (none outside
+    sourcing: they would cost half the setup); any other test, everything."""
+    callspec = getattr(request.node, "callspec", None)
+    route = callspec.params.get("route") if callspec else None
+    if not isinstance(route, Route):
+        return set(RFP_STATES)
+    if not route.path.startswith(("/programs", "/rfps")):
+        return None
+    return set(route.params.values()) & set(RFP_STATES)
 
 
 @pytest.fixture
-def scenario(session: Session) -> Scenario:
+def scenario(request: pytest.FixtureRequest, session: Session) -> Scenario:
     sponsor_a = make_organization(session, name="Sponsor A", country="US")
     sponsor_b = make_organization(session, name="Sponsor B", country="DE")
     provider_p = make_provider(session, name="Provider P", country="CN")
@@ -98,6 +213,12 @@ def scenario(session: Session) -> Scenario:
     spare, tokens["a_admin_spare"] = auth.create_token(
         session, auth.principal_for(session, users["a_admin"]), name="spare"
     )
+    wanted = _sourcing_wanted(request)
+    sourcing_ids, versions = (
+        ({}, {})
+        if wanted is None
+        else _sourcing(session, users["a_admin"], users["p_admin"], provider_p.id, wanted)
+    )
     qa_membership = auth_repository.membership_of(session, users["a_qa"].id, sponsor_a.id)
     assert qa_membership is not None
     site = session.execute(select(Site).where(Site.organization_id == provider_p.id)).scalar_one()
@@ -116,9 +237,11 @@ def scenario(session: Session) -> Scenario:
             "spare_token": spare.id,
             "site": site.id,
             "capability": capability.id,
+            **sourcing_ids,
         },
         tokens=tokens,
         emails={name: user.email for name, user in users.items()},
+        versions=versions,
     )
 
 
@@ -163,6 +286,40 @@ class Route:
         return self.statuses[ACTORS.index(role)]
 
 
+def rfp_body(scenario: Scenario, *, title: str) -> dict[str, Any]:
+    return {
+        "program_id": str(scenario.ids["program"]),
+        "title": title,
+        "bid_deadline": (utcnow() + timedelta(days=14)).isoformat(),
+        "lots": [API_LOT],
+    }
+
+
+def open_offer(scenario: Scenario) -> dict[str, Any]:
+    """P's offer on the open RFP's lot."""
+    return {
+        "lot_id": str(scenario.ids["open_lot"]),
+        "start_date": date.today().isoformat(),
+        "duration_days": 60,
+        "lines": [
+            {"description": "Delivery", "amount": "95000.00", "currency": "USD",
+             "due_offset_days": 60}
+        ],
+    }  # fmt: skip
+
+
+PROGRAM = {
+    "name": "NW-101",
+    "modality": "small_molecule",
+    "therapeutic_area": "Oncology",
+    "indication": "NSCLC",
+    "phase": "phase_2",
+}
+PROGRAM_ID = {"program_id": "program"}
+DRAFT_RFP = {"rfp_id": "rfp_draft"}
+OPEN_RFP = {"rfp_id": "rfp_open"}
+CLOSED_RFP = {"rfp_id": "rfp_closed"}
+AS_P: dict[str, Any] = {"without": "p_viewer", "with_": "p_admin"}
 ORG_A = {"organization_id": "sponsor_a"}
 ORG_P = {"organization_id": "provider_p"}
 PROVIDER_P = {"provider_id": "provider_p"}
@@ -352,9 +509,142 @@ ROUTES: tuple[Route, ...] = (
         {"qualification_id": "qualification"},
         with_="a_qa",
     ),
+    # sourcing: A's programs and RFPs are A's (B gets 404); P, invited, reads the published RFPs
+    # and works on its own bid (P's viewer lacks bids:write), never on A's side of the RFP.
+    Route("GET", "/programs", READ_BY_ALL),
+    Route(
+        "POST",
+        "/programs",
+        (401, 404, 403, 201),  # B cannot act for sponsor A
+        body=lambda s: {**PROGRAM, "name": "NW-202", "sponsor_id": str(s.ids["sponsor_a"])},
+        records=1,
+    ),
+    Route("GET", "/programs/{program_id}", (401, 404, 200, 200), PROGRAM_ID),
+    Route(
+        "PUT",
+        "/programs/{program_id}",
+        (401, 404, 403, 200),
+        PROGRAM_ID,
+        body=lambda s: {**PROGRAM, "phase": "phase_3", "version": 1},
+        records=1,
+    ),
+    Route("GET", "/rfps", READ_BY_ALL),
+    Route(
+        "POST",
+        "/rfps",
+        (401, 422, 403, 201),  # A's program is unknown to B: 422, as for any unknown program
+        body=lambda s: rfp_body(s, title="Second RFP"),
+        records=1,
+    ),
+    Route("GET", "/rfps/{rfp_id}", (401, 404, 200, 200), OPEN_RFP, with_="p_admin"),
+    Route(
+        "PUT",
+        "/rfps/{rfp_id}",
+        (401, 404, 403, 200),
+        DRAFT_RFP,
+        body=lambda s: {**rfp_body(s, title="Draft RFP, edited"), "version": 1},
+        records=1,
+    ),
+    Route(
+        "POST",
+        "/rfps/{rfp_id}/publish",
+        (401, 404, 403, 200),
+        DRAFT_RFP,
+        body=lambda s: {"version": s.versions["rfp_draft"]},
+        records=1,
+    ),
+    Route(
+        "POST",
+        "/rfps/{rfp_id}/cancel",
+        (401, 404, 403, 200),
+        DRAFT_RFP,
+        body=lambda s: {"version": s.versions["rfp_draft"], "reason": "Program paused"},
+        records=1,
+    ),
+    Route(
+        "PUT",
+        "/rfps/{rfp_id}/exchange-rates",
+        (401, 404, 403, 200),
+        CLOSED_RFP,
+        body=lambda s: {"version": s.versions["rfp_closed"], "rates": {"EUR": "1.08"}},
+        records=1,
+    ),
+    Route("GET", "/rfps/{rfp_id}/suggestions", (401, 404, 200, 200), DRAFT_RFP),
+    Route(
+        "POST",
+        "/rfps/{rfp_id}/invitations",
+        (401, 404, 403, 201),
+        DRAFT_RFP,
+        body=lambda s: {"provider_id": str(s.ids["provider_q"])},
+        records=1,
+    ),
+    Route("GET", "/rfps/{rfp_id}/questions", (401, 404, 200, 200), OPEN_RFP, with_="p_admin"),
+    Route(
+        "POST",
+        "/rfps/{rfp_id}/questions",
+        (401, 404, 403, 201),
+        OPEN_RFP,
+        body=lambda s: {"question": "Which polymorph?"},
+        without="p_viewer",
+        with_="p_admin",
+        records=1,
+    ),
+    Route(
+        "POST",
+        "/rfps/{rfp_id}/questions/{question_id}/answer",
+        (401, 404, 403, 200),
+        {**OPEN_RFP, "question_id": "question"},
+        body=lambda s: {"answer": "Form II.", "version": 1},
+        records=1,
+    ),
+    Route("GET", "/rfps/{rfp_id}/bid", (401, 404, 200, 200), OPEN_RFP, **AS_P),
+    Route(
+        "PUT",
+        "/rfps/{rfp_id}/bid",
+        (401, 404, 403, 200),
+        OPEN_RFP,
+        body=lambda s: {"version": s.versions["open_bid"], "lots": [open_offer(s)]},
+        records=1,
+        **AS_P,
+    ),
+    Route(
+        "POST",
+        "/rfps/{rfp_id}/bid/submit",
+        (401, 404, 403, 200),
+        OPEN_RFP,
+        body=lambda s: {"version": s.versions["open_bid"]},
+        records=1,
+        **AS_P,
+    ),
+    Route(
+        "POST",
+        "/rfps/{rfp_id}/bid/withdraw",
+        (401, 404, 403, 200),
+        OPEN_RFP,
+        body=lambda s: {"version": s.versions["open_bid"]},
+        records=1,
+        **AS_P,
+    ),
+    Route("GET", "/rfps/{rfp_id}/bid/outcome", (401, 404, 200, 200), CLOSED_RFP, **AS_P),
+    Route("GET", "/rfps/{rfp_id}/bids", (401, 404, 200, 200), CLOSED_RFP),
+    Route("GET", "/rfps/{rfp_id}/comparison", (401, 404, 200, 200), CLOSED_RFP),
+    Route("GET", "/rfps/{rfp_id}/awards", (401, 404, 200, 200), CLOSED_RFP),
+    Route(
+        "POST",
+        "/rfps/{rfp_id}/lots/{lot_id}/award",
+        (401, 404, 403, 201),  # A's viewer lacks rfps:award
+        {**CLOSED_RFP, "lot_id": "closed_lot"},
+        body=lambda s: {"bid_id": str(s.ids["closed_bid"]), "password": PASSWORD},
+        records=3,  # the signature, the award, and the RFP awarded (its only lot)
+    ),
 )
 
 WRITES = {"POST", "PATCH", "PUT", "DELETE"}
+# Writes another organisation may make without a 403/404, and why.
+OTHER_ORGANISATION_WRITES = {
+    "POST /tokens": "tokens are scoped to their owner",
+    "POST /rfps": "another sponsor's program answers 422 exactly like an unknown program",
+}
 
 
 # --- what "nothing changed" means -----------------------------------------------------------------
@@ -481,8 +771,10 @@ def test_the_table_covers_each_route_with_a_denial_and_a_success() -> None:
         assert 200 <= route.statuses[3] < 300, route.key
         if route.method in WRITES:
             assert route.records > 0, route.key
-            # a write is refused to another organisation (or, for your own tokens, scoped to you)
-            assert route.statuses[1] in (403, 404) or route.key == "POST /tokens", route.key
+            # a write is refused to another organisation (but for the listed exceptions)
+            assert route.statuses[1] in (403, 404) or route.key in OTHER_ORGANISATION_WRITES, (
+                route.key
+            )
 
 
 # --- another organisation's private objects ------------------------------------------------------
@@ -510,6 +802,71 @@ def test_another_organisations_qualification_answers_404(
         problems = [assert_problem(answer, 404) for answer in answers]
         assert problems[0] == problems[1]
         assert problems[0]["detail"] == "no such qualification"
+    assert_unchanged(engine, before, audit_before)
+
+
+SPONSOR_SIDE = [
+    ("GET", "/rfps/{rfp_draft}", None),
+    ("GET", "/rfps/{rfp_draft}/questions", None),
+    ("POST", "/rfps/{rfp_draft}/publish", {"version": 1}),
+    ("GET", "/rfps/{rfp_open}/suggestions", None),
+    ("POST", "/rfps/{rfp_open}/invitations", {"provider_id": "{provider_q}"}),
+    ("GET", "/rfps/{rfp_closed}/bids", None),
+    ("GET", "/rfps/{rfp_closed}/comparison", None),
+    ("GET", "/rfps/{rfp_closed}/awards", None),
+    ("PUT", "/rfps/{rfp_closed}/exchange-rates", {"version": 3, "rates": {"EUR": "1.08"}}),
+]
+
+
+@pytest.mark.parametrize("intruder", ["b_admin", "p_admin"])
+def test_the_sponsors_side_of_sourcing_answers_404_like_an_unknown_rfp(
+    intruder: str, client: TestClient, scenario: Scenario, engine: Engine
+) -> None:
+    """B sees nothing of A's RFPs; P, though invited, sees neither the draft nor A's side of the
+    published ones (suggestions, invitations, bids, comparison, awards, rates) — and each 404 is
+    the one an unknown RFP gets (no existence oracle)."""
+    headers = bearer(scenario.tokens[intruder])
+    before, audit_before = snapshot(engine), audit_count(engine)
+    ids = {name: str(value) for name, value in scenario.ids.items()}
+    for method, path, body in SPONSOR_SIDE:
+        json = {k: v.format(**ids) if isinstance(v, str) else v for k, v in (body or {}).items()}
+        real = client.request(method, API + path.format(**ids), json=body and json, headers=headers)
+        unknown = {name: str(uuid.uuid4()) for name in ids}
+        fake = client.request(
+            method, API + path.format(**unknown), json=body and json, headers=headers
+        )
+        problems = [assert_problem(answer, 404) for answer in (real, fake)]
+        assert (
+            problems[0]
+            == problems[1]
+            == {
+                "type": "about:blank",
+                "title": "Not found",
+                "status": 404,
+                "detail": "no such RFP",
+            }
+        ), (method, path)
+    assert_unchanged(engine, before, audit_before)
+
+
+def test_another_sponsors_program_is_refused_like_an_unknown_one(
+    client: TestClient, scenario: Scenario, engine: Engine
+) -> None:
+    headers = bearer(scenario.tokens["b_admin"])
+    before, audit_before = snapshot(engine), audit_count(engine)
+    answers = [
+        client.post(f"{API}/rfps", json={**rfp_body(scenario, title="Hijack"),
+                                         "program_id": str(program)}, headers=headers)
+        for program in (scenario.ids["program"], uuid.uuid4())
+    ]  # fmt: skip
+    problems = [assert_problem(answer, 422) for answer in answers]
+    assert problems[0] == problems[1]
+    assert problems[0]["errors"] == [
+        {"field": "program_id", "message": "choose one of your programs"}
+    ]
+    assert (
+        client.get(f"{API}/programs/{scenario.ids['program']}", headers=headers).status_code == 404
+    )
     assert_unchanged(engine, before, audit_before)
 
 

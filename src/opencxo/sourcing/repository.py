@@ -56,11 +56,14 @@ def _rfp_query() -> Select[Rfp]:
 
 
 def _visible(organization_ids: list[uuid.UUID]) -> object:
-    """The sponsor's own RFPs, and any non-draft RFP an organisation is invited to."""
+    """The sponsor's own RFPs, and any RFP an organisation is invited to once it was published
+    (a draft cancelled before publication stays the sponsor's own)."""
     invited = select(Invitation.rfp_id).where(Invitation.provider_id.in_(organization_ids))
     return or_(
         Rfp.sponsor_id.in_(organization_ids),
-        (Rfp.id.in_(invited)) & (Rfp.status != RfpStatus.DRAFT.value),
+        (Rfp.id.in_(invited))
+        & (Rfp.status != RfpStatus.DRAFT.value)
+        & Rfp.published_at.is_not(None),
     )
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -113,7 +113,7 @@ class RfpFields(BaseModel):
     def _aware(cls, value: datetime) -> datetime:
         if value.tzinfo is None:
             raise ValueError("give the deadline with its time zone, e.g. 2026-12-31T17:00:00Z")
-        return value
+        return value.astimezone(UTC)
 
     @field_validator("allowed_countries", "excluded_countries")
     @classmethod

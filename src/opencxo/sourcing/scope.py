@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -86,9 +87,26 @@ def validate_scope(service_code: str, raw: dict[str, Any], *, lot: int) -> dict[
     return clean
 
 
+def _number(value: Any, *, whole: bool) -> int | float:
+    """A finite number (a whole one if asked): no booleans, NaN, infinity or silent truncation."""
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise ValueError("enter a number")
+    try:
+        number = float(value)
+    except ValueError:
+        raise ValueError("enter a number") from None
+    if not math.isfinite(number):
+        raise ValueError("enter a finite number")
+    if whole:
+        if not number.is_integer():
+            raise ValueError("enter a whole number")
+        return int(number)
+    return number
+
+
 def _coerce(field: ScopeField, value: Any) -> Any:
     if field.kind in ("int", "number"):
-        number = int(value) if field.kind == "int" else float(value)
+        number = _number(value, whole=field.kind == "int")
         if field.minimum is not None and number < field.minimum:
             raise ValueError(f"must be at least {field.minimum:g}")
         return number
