@@ -646,9 +646,12 @@ def test_comparison_converts_with_the_sponsors_rates_and_scores_exactly(market: 
     market.pass_deadline(rfp)
     url = f"/rfps/{rfp['id']}"
 
+    none_set = market.problem(market.get(f"{url}/comparison", "sponsor"), 422)
+    assert none_set["detail"] == "enter exchange rates for EUR, INR → USD to compare the bids"
+    assert none_set["errors"] == [{"field": "rates", "message": "missing EUR, INR"}]
     market.set_rates(rfp, {"INR": "0.012"})
     missing = market.problem(market.get(f"{url}/comparison", "sponsor"), 422)
-    assert missing["detail"] == "enter an exchange rate for EUR → USD to compare the bids"
+    assert missing["detail"] == "enter exchange rates for EUR → USD to compare the bids"
     assert missing["errors"] == [{"field": "rates", "message": "missing EUR"}]
     refused = market.problem(market.award(rfp, lot1, apex["id"]), 422)
     assert refused["errors"] == [{"field": "rates", "message": "missing EUR"}]

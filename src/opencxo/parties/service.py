@@ -9,7 +9,6 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import date
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -427,7 +426,7 @@ def add_inspection(
     _require_write(principal, organization_id)
     if data.site_id is not None:
         _own_sites(provider, [data.site_id])
-    if data.inspected_on > date.today():
+    if data.inspected_on > utcnow().date():
         raise Invalid(
             "an inspection date cannot be in the future",
             field_errors={"inspected_on": "use the date the inspection closed"},
@@ -511,7 +510,7 @@ def search_directory(
     }
     wanted_codes = {service_code} if service_code else None
     country = country.strip().upper() if country else None
-    today = date.today()
+    today = utcnow().date()
     ranked: list[_Ranked] = []
     for provider in repository.providers_for_directory(
         session, service_codes=wanted_codes, standard=certification or None
@@ -592,7 +591,7 @@ def _qualification_read(qualification: Qualification) -> QualificationRead:
         provider_name=qualification.provider.name,
         version=qualification.version,
         updated_at=qualification.updated_at,
-        expired=qualification.expires_on is not None and qualification.expires_on < date.today(),
+        expired=qualification.expires_on is not None and qualification.expires_on < utcnow().date(),
     )
 
 

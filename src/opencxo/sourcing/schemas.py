@@ -7,7 +7,14 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from opencxo.core.geography import is_country
 from opencxo.core.types import ISO_4217_CURRENCIES
@@ -103,7 +110,7 @@ class RfpFields(BaseModel):
     allowed_countries: list[str] = Field(default_factory=list, description="empty: any country")
     excluded_countries: list[str] = Field(default_factory=list)
     budget_amount: Decimal | None = Field(None, ge=0, max_digits=16, decimal_places=2)
-    budget_currency: str | None = None
+    budget_currency: str | None = Field(None, validate_default=True)
     budget_shared: bool = Field(False, description="show the budget guidance to invited providers")
     base_currency: str = "USD"
     lots: list[LotInput] = Field(min_length=1, max_length=20)
@@ -127,14 +134,12 @@ class RfpFields(BaseModel):
 
     @field_validator("budget_currency")
     @classmethod
-    def _budget_currency(cls, value: str | None) -> str | None:
-        return _currency(value) if value else None
-
-    @model_validator(mode="after")
-    def _budget_has_currency(self) -> RfpFields:
-        if self.budget_amount is not None and self.budget_currency is None:
-            raise ValueError("budget_currency is required with a budget amount")
-        return self
+    def _budget_currency(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if not value:
+            if info.data.get("budget_amount") is not None:
+                raise ValueError("give the currency of the budget amount")
+            return None
+        return _currency(value)
 
 
 class RfpCreate(RfpFields):

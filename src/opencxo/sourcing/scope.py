@@ -46,7 +46,13 @@ _BY_PREFIX: dict[str, tuple[ScopeField, ...]] = {
         ScopeField("species", "Species", "text"),
         ScopeField("duration_weeks", "Duration (weeks)", "int", minimum=1),
     ),
-    "CLIN-": _CLINICAL,
+    # Services that run a study at sites; medical writing, biostatistics and pharmacovigilance
+    # take the free-text scope.
+    "CLIN-PH1": _CLINICAL,
+    "CLIN-SITEMGMT": _CLINICAL,
+    "CLIN-MONITOR": _CLINICAL,
+    "CLIN-DATAMGMT": _CLINICAL,
+    "CLIN-CENTRALLAB": _CLINICAL,
     "DEV-": (
         ScopeField("device_class", "Device class", "choice", choices=("I", "IIa", "IIb", "III")),
     ),

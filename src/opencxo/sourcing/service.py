@@ -544,6 +544,10 @@ def cancel_rfp(
     rfp = _sponsor_rfp(session, principal, rfp_id, Permission.RFPS_WRITE)
     check_version("RFP", rfp.version, data.version)
     _require_status(rfp, RfpStatus.DRAFT, RfpStatus.PUBLISHED, RfpStatus.CLOSED, action="cancel")
+    if repository.awards(session, rfp.id):
+        raise Conflict(
+            "lots of this RFP are already awarded under e-signature; it cannot be cancelled"
+        )
     rfp.cancelled_reason = data.reason
     _transition(session, principal, rfp, RfpStatus.CANCELLED, reason=data.reason)
     if rfp.published_at is not None:
@@ -918,6 +922,8 @@ def save_bid(session: Session, principal: Principal, rfp_id: uuid.UUID, data: Bi
         session.add(bid)
         action = "create"
     else:
+        if data.version is None:
+            raise Conflict("you already have a bid on this RFP; send its version to revise it")
         check_version("bid", bid.version, data.version)
         if bid.status == BidStatus.WITHDRAWN:
             bid.status = BidStatus.DRAFT.value
@@ -1042,6 +1048,17 @@ def _rate(rfp: Rfp, currency: str) -> Decimal:
     return Decimal(rfp.exchange_rates[currency])
 
 
+def _check_rates(rfp: Rfp, bids: Sequence[Bid]) -> None:
+    """Name every currency that still needs a rate, all at once."""
+    used = {line.currency for bid in bids for bl in bid.lots for line in bl.lines}
+    missing = sorted(used - set(rfp.exchange_rates) - {rfp.base_currency})
+    if missing:
+        raise Invalid(
+            f"enter exchange rates for {', '.join(missing)} → {rfp.base_currency} to compare the bids",
+            field_errors={"rates": "missing " + ", ".join(missing)},
+        )
+
+
 def _in_base(rfp: Rfp, lines: Sequence[BidLine]) -> Decimal:
     return sum(((line.amount * _rate(rfp, line.currency)) for line in lines), Decimal(0)).quantize(
         CENT, ROUND_HALF_UP
@@ -1061,6 +1078,7 @@ def compare(session: Session, principal: Principal, rfp_id: uuid.UUID) -> Compar
     )
     awards = {a.lot_id: a for a in repository.awards(session, rfp.id)}
     bids = repository.submitted_bids(session, rfp.id)
+    _check_rates(rfp, bids)
     today = utcnow().date()
     lots: list[LotComparison] = []
     for lot in rfp.lots:
@@ -1272,7 +1290,9 @@ def award_lot(
 
 def list_awards(session: Session, principal: Principal, rfp_id: uuid.UUID) -> list[AwardRead]:
     rfp = _sponsor_rfp(session, principal, rfp_id, Permission.RFPS_READ)
-    return [_award_read(session, principal, a, rfp) for a in repository.awards(session, rfp.id)]
+    numbers = {lot.id: lot.number for lot in rfp.lots}
+    awards = sorted(repository.awards(session, rfp.id), key=lambda a: numbers[a.lot_id])
+    return [_award_read(session, principal, a, rfp) for a in awards]
 
 
 def my_outcome(session: Session, principal: Principal, rfp_id: uuid.UUID) -> list[MyOutcome]:
