@@ -4,8 +4,9 @@ The table ``ROUTES`` names every route under /api/v1 with the status each actor 
 
 * anonymous — no credentials: 401 everywhere;
 * another organisation — the admin of sponsor B: sponsor-private objects (A's qualifications,
-  members, memberships, tokens, programs, RFPs, bids, comparisons, awards) answer 404, public
-  organisation profiles answer 403 to writes and 200 to reads;
+  members, memberships, tokens, programs, RFPs, bids, comparisons, awards) and what only the
+  parties of a work order see (the work order, its milestones, deliverables, change orders and
+  invoices) answer 404, public organisation profiles answer 403 to writes and 200 to reads;
 * the same organisation without the permission — usually A's (or P's) viewer: 403 on writes;
 * the same organisation with the permission: 2xx.
 
@@ -17,9 +18,10 @@ are ``api_tokens.last_used_at`` and ``updated_at``: bookkeeping of the caller's 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -31,15 +33,28 @@ from httpx import Response
 from sqlalchemy import Engine, func, select, update
 from sqlalchemy.orm import Session
 
+from opencxo.contracts import service as contracts
+from opencxo.contracts.schemas import (
+    ChangeOrderCreate,
+    InvoiceIssue,
+    MilestoneChange,
+    MilestoneDecision,
+    SignIn,
+    WorkOrderFromAward,
+    WorkOrderRead,
+)
+from opencxo.contracts.schemas import Transition as ContractTransition
 from opencxo.core.audit import AuditEvent
 from opencxo.core.auth import passwords
 from opencxo.core.auth import repository as auth_repository
 from opencxo.core.auth import service as auth
 from opencxo.core.auth.models import User
+from opencxo.core.settings import get_settings
 from opencxo.core.types import utcnow
 from opencxo.models import Base, Capability, Qualification, Rfp, Site
 from opencxo.sourcing import service as sourcing
 from opencxo.sourcing.schemas import (
+    AwardCreate,
     BidInput,
     BidLineInput,
     BidLotInput,
@@ -76,6 +91,16 @@ def _fast_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
     )
 
 
+@pytest.fixture(autouse=True)
+def _files_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """Deliverables of this test only (``files._path`` reads the cached settings)."""
+    root = tmp_path / "files"
+    monkeypatch.setenv("OPENCXO_FILES_DIR", str(root))
+    get_settings.cache_clear()
+    yield root
+    get_settings.cache_clear()
+
+
 # --- the scenario -------------------------------------------------------------------------------
 
 
@@ -86,7 +111,8 @@ class Scenario:
 
     Sourcing (see ``_sourcing``): A's program and RFPs with P invited — a draft, an open one
     (P's question and draft bid) and a closed one (P's submitted bid); a route walk gets only
-    the RFP its path names. ``versions`` holds the current version of what a write must name."""
+    the RFP its path names. Contracts (see ``_contracts``): work orders between A and P in the
+    states a route names. ``versions`` holds the current version of what a write must name."""
 
     ids: dict[str, uuid.UUID]
     tokens: dict[str, str]
@@ -177,16 +203,187 @@ def _sourcing(
     return ids, versions
 
 
-def _sourcing_wanted(request: pytest.FixtureRequest) -> set[str] | None:
-    """What of sourcing the test needs: a route walk, the RFPs its path names (none outside
-    sourcing: they would cost half the setup); any other test, everything."""
+CONTRACT_STATES = (
+    "award",
+    "wo_draft",
+    "wo_pending",
+    "wo_active",
+    "wo_done",
+    "milestone",
+    "submitted",
+    "deliverable",
+    "invoice_draft",
+    "invoice_issued",
+    "change_order",
+)
+# The milestones of the active work order ``wo_active``, by position: what each becomes.
+ON_ACTIVE = ("milestone", "submitted", "invoice_draft", "invoice_issued")
+DELIVERABLE = ("report.pdf", b"%PDF-1.4 milestone report", "application/pdf")  # as uploaded
+UPLOAD = (DELIVERABLE[0], DELIVERABLE[2], DELIVERABLE[1])  # as the service takes it
+
+
+def _contracts(
+    session: Session,
+    a_admin: User,
+    p_admin: User,
+    provider_p: uuid.UUID,
+    program: uuid.UUID,
+    wanted: set[str],
+) -> tuple[dict[str, uuid.UUID], dict[str, int]]:
+    """Work orders between A and P, each from its own awarded RFP, in the wanted states:
+
+    * ``award`` — an award of P's bid that has no work order yet;
+    * ``wo_draft``, ``wo_pending`` — a draft, and one sent for signature (nobody signed);
+    * ``wo_active`` — signed by both, with four milestones: ``milestone`` (planned),
+      ``submitted`` (with its ``deliverable``), ``invoice_draft`` (accepted: its invoice is
+      drafted) and ``invoice_issued`` (accepted, invoice issued by P) — each built only when
+      wanted — and ``change_order``, A's pending proposal to add a milestone;
+    * ``wo_done`` — active, its only milestone accepted: ready to complete.
+    """
+    sponsor = auth.principal_for(session, a_admin)
+    bidder = auth.principal_for(session, p_admin)
+    ids: dict[str, uuid.UUID] = {}
+    versions: dict[str, int] = {}
+
+    def award(title: str, lines: int) -> uuid.UUID:
+        """Program's RFP → P invited → published → P's bid submitted → closed → awarded."""
+        rfp = sourcing.create_rfp(
+            session,
+            sponsor,
+            RfpCreate(
+                program_id=program,
+                title=title,
+                bid_deadline=utcnow() + timedelta(days=7),
+                lots=[LotInput(**API_LOT)],
+            ),
+        )
+        lot = rfp.lots[0].id
+        sourcing.invite(session, sponsor, rfp.id, InvitationCreate(provider_id=provider_p))
+        sourcing.publish_rfp(session, sponsor, rfp.id, Transition(version=1))
+        offer = BidLotInput(
+            lot_id=lot,
+            start_date=date.today(),
+            duration_days=30 * lines,
+            lines=[
+                BidLineInput(
+                    description=f"Milestone {n}",
+                    deliverable=f"Report {n}",
+                    amount="1000.00",
+                    currency="USD",
+                    due_offset_days=30 * n,
+                )
+                for n in range(1, lines + 1)
+            ],
+        )
+        bid = sourcing.save_bid(session, bidder, rfp.id, BidInput(lots=[offer]))
+        bid = sourcing.submit_bid(session, bidder, rfp.id, Transition(version=bid.version))
+        session.execute(
+            update(Rfp).where(Rfp.id == rfp.id).values(bid_deadline=utcnow() - timedelta(minutes=1))
+        )
+        assert sourcing.close_due_rfps(session) == 1
+        awarded = sourcing.award_lot(
+            session, sponsor, rfp.id, lot, AwardCreate(bid_id=bid.id, password=PASSWORD)
+        )
+        return awarded.id
+
+    def work_order(name: str, *, lines: int = 1, until: str = "active") -> WorkOrderRead:
+        body = WorkOrderFromAward(award_id=award(name.replace("_", " "), lines))
+        made = contracts.create_from_award(session, sponsor, body)
+        ids[name] = made.id
+        if until == "draft":
+            return made
+        version = ContractTransition(version=made.version)
+        made = contracts.send_for_signature(session, sponsor, made.id, version)
+        if until == "pending":
+            return made
+        contracts.sign_work_order(session, sponsor, made.id, SignIn(password=PASSWORD))
+        return contracts.sign_work_order(session, bidder, made.id, SignIn(password=PASSWORD))
+
+    def accept(milestone: uuid.UUID, version: int, *, issue: bool = False) -> uuid.UUID:
+        """Submit (P) and accept (A) a milestone; its draft invoice, issued by P if asked."""
+        submitted = contracts.submit_milestone(
+            session, bidder, milestone, version=version, note="done", uploads=[UPLOAD]
+        )
+        decision = MilestoneDecision(version=submitted.version, accept=True, password=PASSWORD)
+        invoice = contracts.decide_milestone(session, sponsor, milestone, decision).invoice_id
+        assert invoice is not None
+        if issue:
+            version = contracts.get_invoice(session, bidder, invoice).version
+            issued = InvoiceIssue(version=version, number="P-0001", issued_on=date.today())
+            contracts.issue_invoice(session, bidder, invoice, issued)
+        return invoice
+
+    if "award" in wanted:
+        ids["award"] = award("awarded", 1)
+    if "wo_draft" in wanted:
+        work_order("wo_draft", until="draft")
+    if "wo_pending" in wanted:
+        work_order("wo_pending", until="pending")
+    if wanted & {"wo_active", "change_order", "deliverable", *ON_ACTIVE}:
+        active = work_order("wo_active", lines=len(ON_ACTIVE))
+        milestones = dict(zip(ON_ACTIVE, active.milestones, strict=True))
+        ids["milestone"], ids["submitted"] = milestones["milestone"].id, milestones["submitted"].id
+        if wanted & {"submitted", "deliverable"}:
+            submitted = contracts.submit_milestone(
+                session,
+                bidder,
+                ids["submitted"],
+                version=milestones["submitted"].version,
+                note="done",
+                uploads=[UPLOAD],
+            )
+            ids["deliverable"] = submitted.deliverables[0].id
+        for name in ("invoice_draft", "invoice_issued"):
+            if name in wanted:
+                milestone = milestones[name]
+                issue = name == "invoice_issued"
+                ids[name] = accept(milestone.id, milestone.version, issue=issue)
+        if "change_order" in wanted:
+            proposal = ChangeOrderCreate(
+                version=contracts.get_work_order(session, sponsor, active.id).version,
+                reason="Add a stability study",
+                changes=[
+                    MilestoneChange(
+                        action="add",
+                        description="Stability study",
+                        amount="500.00",
+                        due_date=date.today() + timedelta(days=200),
+                    )
+                ],
+            )
+            ids["change_order"] = contracts.propose_change(session, sponsor, active.id, proposal).id
+    if "wo_done" in wanted:
+        done = work_order("wo_done")
+        accept(done.milestones[0].id, done.milestones[0].version)
+
+    # the versions a write names, as they are now
+    for name in ("wo_draft", "wo_active", "wo_done"):
+        if name in ids:
+            versions[name] = contracts.get_work_order(session, sponsor, ids[name]).version
+    if "wo_active" in ids:
+        current = contracts.get_work_order(session, sponsor, ids["wo_active"]).milestones
+        versions["milestone"], versions["submitted"] = (m.version for m in current[:2])
+    for name in ("invoice_draft", "invoice_issued"):
+        if name in wanted:
+            versions[name] = contracts.get_invoice(session, sponsor, ids[name]).version
+    if "change_order" in wanted:
+        (proposed,) = contracts.list_change_orders(session, sponsor, ids["wo_active"])
+        versions["change_order"] = proposed.version
+    return ids, versions
+
+
+def _wanted(request: pytest.FixtureRequest) -> set[str] | None:
+    """What of sourcing and contracts the test needs: a route walk, the RFPs and contract
+    states its path names (and ``needs``), and nothing of either elsewhere (they would cost
+    half the setup); any other test, every RFP and no contract."""
     callspec = getattr(request.node, "callspec", None)
     route = callspec.params.get("route") if callspec else None
     if not isinstance(route, Route):
         return set(RFP_STATES)
-    if not route.path.startswith(("/programs", "/rfps")):
+    named = set(route.params.values()) | set(route.needs)
+    if not route.path.startswith(("/programs", "/rfps")) and not named & set(CONTRACT_STATES):
         return None
-    return set(route.params.values()) & set(RFP_STATES)
+    return named & {*RFP_STATES, *CONTRACT_STATES}
 
 
 @pytest.fixture
@@ -213,12 +410,25 @@ def scenario(request: pytest.FixtureRequest, session: Session) -> Scenario:
     spare, tokens["a_admin_spare"] = auth.create_token(
         session, auth.principal_for(session, users["a_admin"]), name="spare"
     )
-    wanted = _sourcing_wanted(request)
+    wanted = _wanted(request)
     sourcing_ids, versions = (
         ({}, {})
         if wanted is None
-        else _sourcing(session, users["a_admin"], users["p_admin"], provider_p.id, wanted)
+        else _sourcing(
+            session, users["a_admin"], users["p_admin"], provider_p.id, wanted & set(RFP_STATES)
+        )
     )
+    if wanted and wanted & set(CONTRACT_STATES):
+        contract_ids, contract_versions = _contracts(
+            session,
+            users["a_admin"],
+            users["p_admin"],
+            provider_p.id,
+            sourcing_ids["program"],
+            wanted & set(CONTRACT_STATES),
+        )
+        sourcing_ids.update(contract_ids)
+        versions.update(contract_versions)
     qa_membership = auth_repository.membership_of(session, users["a_qa"].id, sponsor_a.id)
     assert qa_membership is not None
     site = session.execute(select(Site).where(Site.organization_id == provider_p.id)).scalar_one()
@@ -265,6 +475,8 @@ class Route:
     without: str = "a_viewer"  # the same-organisation actor who lacks the permission
     with_: str = "a_admin"  # the actor who holds it
     records: int = 0  # audit events a successful write appends
+    needs: tuple[str, ...] = ()  # scenario states to build beyond those ``params`` name
+    form: bool = False  # the body is a multipart form, sent with one deliverable file
 
     @property
     def key(self) -> str:
@@ -324,6 +536,7 @@ ORG_A = {"organization_id": "sponsor_a"}
 ORG_P = {"organization_id": "provider_p"}
 PROVIDER_P = {"provider_id": "provider_p"}
 READ_BY_ALL = (401, 200, 200, 200)
+ACTIVE_WO = {"work_order_id": "wo_active"}
 
 ROUTES: tuple[Route, ...] = (
     # accounts: yourself, your tokens, your organisation's members, the audit log
@@ -637,6 +850,165 @@ ROUTES: tuple[Route, ...] = (
         body=lambda s: {"bid_id": str(s.ids["closed_bid"]), "password": PASSWORD},
         records=3,  # the signature, the award, and the RFP awarded (its only lot)
     ),
+    # contracts: a work order is its two parties' (B gets 404 for it and everything under it);
+    # the sponsor sends, completes, decides milestones and pays, the provider submits milestones
+    # and issues invoices (the other party's 403: see test_the_other_party_is_refused). Every
+    # role reads; members write, managers and admins sign and pay (A's, P's viewer: neither).
+    Route("GET", "/msas", READ_BY_ALL, needs=("wo_draft",)),
+    Route(
+        "POST",
+        "/msas",
+        (401, 404, 403, 201),  # B cannot act for sponsor A
+        body=lambda s: {
+            "provider_id": str(s.ids["provider_q"]),
+            "sponsor_id": str(s.ids["sponsor_a"]),
+            "reference": "MSA-2026-Q",
+            "terms": "Confidentiality, quality agreement, GxP compliance.",
+            "effective_date": date.today().isoformat(),
+            "expiry_date": IN_A_YEAR,
+        },
+        records=1,
+    ),
+    Route("GET", "/work-orders", READ_BY_ALL, needs=("wo_active",)),
+    Route(
+        "POST",
+        "/work-orders",
+        (401, 404, 403, 201),  # A's award is unknown to B
+        body=lambda s: {"award_id": str(s.ids["award"]), "payment_terms_days": 45},
+        needs=("award",),
+        records=2,  # the MSA made with the pair's first work order, and the work order
+    ),
+    Route("GET", "/work-orders/{work_order_id}", (401, 404, 200, 200), ACTIVE_WO, **AS_P),
+    Route(
+        "POST",
+        "/work-orders/{work_order_id}/send-for-signature",
+        (401, 404, 403, 200),
+        {"work_order_id": "wo_draft"},
+        body=lambda s: {"version": s.versions["wo_draft"]},
+        records=1,
+    ),
+    Route(
+        "POST",
+        "/work-orders/{work_order_id}/sign",
+        (401, 404, 403, 200),  # P's viewer lacks contracts:sign
+        {"work_order_id": "wo_pending"},
+        body=lambda s: {"password": PASSWORD},
+        records=1,  # P's signature (A has not signed: it stays pending)
+        **AS_P,
+    ),
+    Route(
+        "POST",
+        "/work-orders/{work_order_id}/terminate",
+        (401, 404, 403, 200),
+        ACTIVE_WO,
+        body=lambda s: {"version": s.versions["wo_active"], "reason": "Program stopped"},
+        records=1,
+    ),
+    Route(
+        "POST",
+        "/work-orders/{work_order_id}/complete",
+        (401, 404, 403, 200),
+        {"work_order_id": "wo_done"},
+        body=lambda s: {"version": s.versions["wo_done"]},
+        records=1,
+    ),
+    Route(
+        "GET",
+        "/work-orders/{work_order_id}/change-orders",
+        (401, 404, 200, 200),
+        ACTIVE_WO,
+        needs=("change_order",),
+        **AS_P,
+    ),
+    Route(
+        "POST",
+        "/work-orders/{work_order_id}/change-orders",
+        (401, 404, 403, 201),
+        ACTIVE_WO,
+        body=lambda s: {
+            "version": s.versions["wo_active"],
+            "reason": "Add a stability study",
+            "changes": [
+                {
+                    "action": "add",
+                    "description": "Stability study",
+                    "amount": "500.00",
+                    "due_date": IN_A_YEAR,
+                }
+            ],
+        },
+        records=1,
+        **AS_P,
+    ),
+    Route(
+        "POST",
+        "/change-orders/{change_order_id}/sign",
+        (401, 404, 403, 200),
+        {"change_order_id": "change_order"},
+        body=lambda s: {"password": PASSWORD},
+        records=1,  # P's signature (A, who proposed it, has not signed: it stays pending)
+        **AS_P,
+    ),
+    Route(
+        "POST",
+        "/change-orders/{change_order_id}/withdraw",
+        (401, 404, 403, 200),
+        {"change_order_id": "change_order"},
+        body=lambda s: {"version": s.versions["change_order"]},
+        records=1,
+    ),
+    Route(
+        "POST",
+        "/milestones/{milestone_id}/submit",
+        (401, 404, 403, 200),
+        {"milestone_id": "milestone"},
+        body=lambda s: {"version": str(s.versions["milestone"]), "note": "Transfer report"},
+        form=True,
+        records=1,
+        **AS_P,
+    ),
+    Route(
+        "POST",
+        "/milestones/{milestone_id}/decision",
+        (401, 404, 403, 200),  # A's viewer lacks contracts:sign
+        {"milestone_id": "submitted"},
+        body=lambda s: {"version": s.versions["submitted"], "accept": True, "password": PASSWORD},
+        records=2,  # the signature and the acceptance (the drafted invoice is not audited)
+    ),
+    Route(
+        "GET",
+        "/deliverables/{deliverable_id}/download",
+        (401, 404, 200, 200),
+        {"deliverable_id": "deliverable"},
+    ),
+    Route("GET", "/invoices", READ_BY_ALL, needs=("invoice_issued",), **AS_P),
+    Route("GET", "/invoices/{invoice_id}", (401, 404, 200, 200), {"invoice_id": "invoice_issued"}),
+    Route(
+        "POST",
+        "/invoices/{invoice_id}/issue",
+        (401, 404, 403, 200),
+        {"invoice_id": "invoice_draft"},
+        body=lambda s: {
+            "version": s.versions["invoice_draft"],
+            "number": "P-0002",
+            "issued_on": date.today().isoformat(),
+        },
+        records=1,
+        **AS_P,
+    ),
+    Route(
+        "POST",
+        "/invoices/{invoice_id}/payments",
+        (401, 404, 403, 200),  # A's viewer lacks payments:write
+        {"invoice_id": "invoice_issued"},
+        body=lambda s: {
+            "version": s.versions["invoice_issued"],
+            "amount": "400.00",
+            "paid_on": date.today().isoformat(),
+        },
+        records=1,
+    ),
+    Route("GET", "/spend", READ_BY_ALL, needs=("invoice_issued",)),
 )
 
 WRITES = {"POST", "PATCH", "PUT", "DELETE"}
@@ -704,9 +1076,16 @@ def call(
     headers = bearer(scenario.tokens[actor]) if actor else {}
     headers.update(extra_headers or {})
     body = route.body(scenario) if route.body else None
-    response: Response = client.request(
-        route.method, route.url(scenario), json=body, headers=headers
-    )
+    if route.form:
+        response: Response = client.request(
+            route.method,
+            route.url(scenario),
+            data=body,
+            files=[("files", DELIVERABLE)],
+            headers=headers,
+        )
+    else:
+        response = client.request(route.method, route.url(scenario), json=body, headers=headers)
     return response
 
 
@@ -921,6 +1300,68 @@ def test_audit_log_of_another_organisation_shows_only_its_own_events(
         ).scalar_one()
     assert page["total"] == b_events == 2  # B's creation and its admin's membership
     assert {e["organization_id"] for e in page["items"]} == {str(scenario.ids["sponsor_b"])}
+
+
+# --- the parties of a work order ----------------------------------------------------------------
+
+# Writes only one party of a work order makes, and the other party's admin, who reads the work
+# order and holds every permission, but gets 403 for them.
+OTHER_PARTY = {
+    "POST /work-orders/{work_order_id}/send-for-signature": "p_admin",
+    "POST /work-orders/{work_order_id}/complete": "p_admin",
+    "POST /milestones/{milestone_id}/decision": "p_admin",
+    "POST /invoices/{invoice_id}/payments": "p_admin",
+    "POST /change-orders/{change_order_id}/withdraw": "p_admin",  # only its proposer (A)
+    "POST /milestones/{milestone_id}/submit": "a_admin",
+    "POST /invoices/{invoice_id}/issue": "a_admin",
+}
+
+
+def _routes(keys: Any) -> list[Route]:
+    return [r for r in ROUTES if r.key in keys]
+
+
+@pytest.mark.parametrize("route", _routes(OTHER_PARTY), ids=lambda r: r.key)
+def test_the_other_party_is_refused(
+    route: Route, client: TestClient, scenario: Scenario, engine: Engine
+) -> None:
+    before, audit_before = snapshot(engine), audit_count(engine)
+    assert_problem(call(client, route, scenario, OTHER_PARTY[route.key]), 403)
+    assert_unchanged(engine, before, audit_before)
+
+
+# Another organisation's 404 for a work order, and for what hangs under it, against an unknown id.
+NOT_A_PARTY = {
+    "POST /work-orders": "no such award",
+    "GET /work-orders/{work_order_id}": "no such work order",
+    "POST /work-orders/{work_order_id}/sign": "no such work order",
+    "GET /work-orders/{work_order_id}/change-orders": "no such work order",
+    "POST /milestones/{milestone_id}/decision": "no such milestone",
+    "GET /deliverables/{deliverable_id}/download": "no such deliverable",
+    "GET /invoices/{invoice_id}": "no such invoice",
+    "POST /change-orders/{change_order_id}/withdraw": "no such change order",
+}
+
+
+@pytest.mark.parametrize(
+    "route",
+    [pytest.param(r) for r in _routes(NOT_A_PARTY)],
+    ids=lambda r: r.key,
+)
+def test_another_organisation_gets_the_404_of_an_unknown_id(
+    route: Route, client: TestClient, scenario: Scenario, engine: Engine
+) -> None:
+    """B learns nothing of A's and P's work order: each 404 is the one an unknown id gets."""
+    before, audit_before = snapshot(engine), audit_count(engine)
+    real = call(client, route, scenario, OTHER_ORGANISATION)
+    named = {*route.params.values(), *route.needs}  # the object the call names, by path or body
+    unknown_ids = {**scenario.ids, **{source: uuid.uuid4() for source in named}}
+    unknown = Scenario(ids=unknown_ids, tokens=scenario.tokens, versions=scenario.versions)
+    fake = call(client, route, unknown, OTHER_ORGANISATION)
+    assert_unchanged(engine, before, audit_before)
+    problems = [assert_problem(answer, 404) for answer in (real, fake)]
+    assert problems[1]["detail"] == NOT_A_PARTY[route.key]
+    assert problems[0] == problems[1]
 
 
 # --- credentials --------------------------------------------------------------------------------

@@ -128,10 +128,14 @@ def list_msas(session: Session, principal: Principal) -> list[MsaRead]:
 # --- work orders --------------------------------------------------------------------------------
 
 
-def _work_order(session: Session, principal: Principal, work_order_id: uuid.UUID) -> WorkOrder:
+def _work_order(
+    session: Session, principal: Principal, work_order_id: uuid.UUID, *, what: str = "work order"
+) -> WorkOrder:
+    """The work order if the principal is party to it; else 404 naming ``what`` was asked for,
+    so a real id of another organisation answers exactly like an unknown one."""
     found = repository.work_order(session, work_order_id, principal.organization_ids)
     if found is None:
-        raise NotFound("no such work order")
+        raise NotFound(f"no such {what}")
     return found
 
 
@@ -537,7 +541,7 @@ def _milestone(
     milestone = repository.milestone(session, milestone_id)
     if milestone is None or milestone.removed:
         raise NotFound("no such milestone")
-    work_order = _work_order(session, principal, milestone.work_order_id)
+    work_order = _work_order(session, principal, milestone.work_order_id, what="milestone")
     return milestone, work_order
 
 
@@ -678,7 +682,10 @@ def download_deliverable(
     deliverable = repository.deliverable(session, deliverable_id)
     if deliverable is None:
         raise NotFound("no such deliverable")
-    _milestone(session, principal, deliverable.milestone_id)
+    try:
+        _milestone(session, principal, deliverable.milestone_id)
+    except NotFound:
+        raise NotFound("no such deliverable") from None
     return deliverable.file, files.read_verified(deliverable.file)
 
 
@@ -877,7 +884,7 @@ def withdraw_change(
     change_order = repository.change_order(session, change_order_id)
     if change_order is None:
         raise NotFound("no such change order")
-    work_order = _work_order(session, principal, change_order.work_order_id)
+    work_order = _work_order(session, principal, change_order.work_order_id, what="change order")
     side = _side(principal, work_order)
     principal.require(Permission.CONTRACTS_WRITE, side)
     check_version("change order", change_order.version, data.version)
@@ -906,7 +913,7 @@ def sign_change_order(
     change_order = repository.change_order(session, change_order_id)
     if change_order is None:
         raise NotFound("no such change order")
-    work_order = _work_order(session, principal, change_order.work_order_id)
+    work_order = _work_order(session, principal, change_order.work_order_id, what="change order")
     side = _side(principal, work_order)
     principal.require(Permission.CONTRACTS_SIGN, side)
     if change_order.status != ChangeOrderStatus.PENDING:
@@ -991,7 +998,7 @@ def _invoice(
     invoice = repository.invoice(session, invoice_id)
     if invoice is None:
         raise NotFound("no such invoice")
-    return invoice, _work_order(session, principal, invoice.work_order_id)
+    return invoice, _work_order(session, principal, invoice.work_order_id, what="invoice")
 
 
 def list_invoices(

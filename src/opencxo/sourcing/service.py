@@ -1341,7 +1341,10 @@ def awarded_work(session: Session, principal: Principal, award_id: uuid.UUID) ->
     award = repository.award(session, award_id)
     if award is None:
         raise NotFound("no such award")
-    rfp = _sponsor_rfp(session, principal, award.rfp_id, Permission.RFPS_READ)
+    try:
+        rfp = _sponsor_rfp(session, principal, award.rfp_id, Permission.RFPS_READ)
+    except NotFound:
+        raise NotFound("no such award") from None
     lot = next(lot for lot in rfp.lots if lot.id == award.lot_id)
     bid = next(b for b in repository.submitted_bids(session, rfp.id) if b.id == award.bid_id)
     offer = next(bl for bl in bid.lots if bl.lot_id == lot.id)
