@@ -514,7 +514,9 @@ def test_deliverables_are_stored_with_their_hash_and_rechecked_on_download(
         assert download.content == report
         assert download.headers["content-type"] == "application/pdf"
         assert download.headers["x-content-sha256"] == pdf["sha256"]
-        assert download.headers["content-disposition"] == 'attachment; filename="coa.pdf"'
+        assert download.headers["content-disposition"] == (
+            "attachment; filename=\"coa.pdf\"; filename*=UTF-8''coa.pdf"
+        )
 
     stored.write_bytes(report.replace(b"batch 7", b"batch 8"))
     altered = deal.problem(deal.get(f"/deliverables/{pdf['id']}/download", "sponsor"), 409)

@@ -316,6 +316,21 @@ def _years_after(day: date, years: int) -> date:
         return day.replace(year=day.year + years, day=28)
 
 
+def work_orders_of_awards(
+    session: Session, principal: Principal, award_ids: Iterable[uuid.UUID]
+) -> dict[uuid.UUID, uuid.UUID]:
+    """Award id → its work order's id, for the awards that have one and the principal may see."""
+    found = {}
+    for award_id in award_ids:
+        work_order = repository.work_order_for_award(session, award_id)
+        if (
+            work_order is not None
+            and {work_order.sponsor_id, work_order.provider_id} & principal.organization_ids
+        ):
+            found[award_id] = work_order.id
+    return found
+
+
 def create_from_award(
     session: Session, principal: Principal, data: WorkOrderFromAward
 ) -> WorkOrderRead:

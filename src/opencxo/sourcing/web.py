@@ -6,7 +6,6 @@ and the invited provider each get a page of the same RFP that makes sense on its
 
 from __future__ import annotations
 
-import json
 import re
 import uuid
 from collections.abc import Callable
@@ -23,11 +22,12 @@ from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Resp
 from pydantic import BaseModel, ValidationError
 from sqlalchemy.orm import Session
 
+from opencxo.contracts import service as contracts
 from opencxo.core import notifications
 from opencxo.core.auth.permissions import Permission
 from opencxo.core.auth.principal import Principal
 from opencxo.core.auth.service import principal_for_user_id
-from opencxo.core.errors import NotFound, OpenCXOError
+from opencxo.core.errors import Invalid, NotFound, OpenCXOError
 from opencxo.core.http import SESSION_USER_KEY, CsrfProtected, DbSession
 from opencxo.core.pagination import MAX_PAGE_SIZE, PageParams
 from opencxo.core.types import utcnow
@@ -52,10 +52,10 @@ from opencxo.sourcing.schemas import (
     RfpUpdate,
     Transition,
 )
-from opencxo.sourcing.scope import ScopeField, scope_fields
-from opencxo.web.deps import FormData, PageUser, run_form
+from opencxo.sourcing.scope import scope_fields, validate_scope
+from opencxo.web.deps import FormData, PageUser, run_form, validate_form
 from opencxo.web.exports import xlsx_response
-from opencxo.web.rendering import flash, render
+from opencxo.web.rendering import environment, flash, render
 
 router = APIRouter(dependencies=[CsrfProtected])
 Pages = Annotated[PageParams, Query()]
@@ -74,6 +74,7 @@ RATE_ROWS = 3  # empty exchange-rate rows offered
 _LOT_KEY = re.compile(r"^lots\.(\d+)\.")
 _LINE_KEY = re.compile(r"^bid\.(\d+)\.lines\.(\d+)\.")
 _RATE_KEY = re.compile(r"^rates\.(\d+)\.")
+_RATES_OPEN = (RfpStatus.DRAFT, RfpStatus.PUBLISHED, RfpStatus.CLOSED)
 
 
 # --- small helpers ------------------------------------------------------------------------------
@@ -107,6 +108,11 @@ def _countdown(deadline: datetime) -> str:
     if hours:
         return f"{hours} h {minutes} min left"
     return f"{max(minutes, 1)} min left"
+
+
+def _soon(deadline: datetime) -> bool:
+    """Less than a day to go: the list shows the countdown in red."""
+    return deadline - utcnow() < timedelta(days=1)
 
 
 def _codes(value: Any) -> list[str]:
@@ -190,7 +196,9 @@ def notifications_badge(request: Request, session: DbSession) -> Response:
     if principal is None:
         return Response(status_code=204)
     count = notifications.unread_count(session, principal.organization_ids)
-    return render(request, "sourcing/_bell.html", {"count": count}, principal=principal)
+    # Rendered bare, not with ``render``: that would consume the page's flash messages.
+    fragment = environment.get_template("sourcing/_bell.html").render(count=count)
+    return HTMLResponse(fragment, headers={"Cache-Control": "no-store"})
 
 
 # --- programs -----------------------------------------------------------------------------------
@@ -205,7 +213,9 @@ def _sponsors(request: Request) -> list[Any]:
 
 
 @router.get("/programs")
-def programs_page(request: Request, session: DbSession, principal: PageUser, params: Pages) -> Response:
+def programs_page(
+    request: Request, session: DbSession, principal: PageUser, params: Pages
+) -> Response:
     page = service.list_programs(session, principal, params=params)
     return render(
         request,
@@ -357,6 +367,7 @@ def rfps_page(
             "is_provider": _is_provider_user(request),
             "can_create": is_sponsor and principal.can(Permission.RFPS_WRITE),
             "countdown": _countdown,
+            "soon": _soon,
             "active": "rfps",
         },
     )
@@ -446,6 +457,13 @@ def _rfp_form_parse(form: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any
             flat[f"lots.{number}.scope.{name}"] = value
     if not lots:
         errors["lots"] = "describe at least one lot: a title and a service"
+    for number, lot in enumerate(lots, start=1):
+        # The service checks the scope again; checking here shows every lot's errors at once.
+        if lot["service_code"] and parties.catalog().get(lot["service_code"]) is not None:
+            try:
+                validate_scope(lot["service_code"], lot["scope"], lot=number)
+            except Invalid as exc:
+                errors.update(exc.field_errors)
     deadline, deadline_errors = _deadline(
         str(form.get("bid_deadline", "")), str(form.get("bid_timezone", "UTC"))
     )
@@ -493,6 +511,13 @@ def _rfp_error_key(loc: tuple[Any, ...]) -> str:
     if head in ("weights", "required_certifications", "allowed_countries", "excluded_countries"):
         return head
     return ".".join(str(p) for p in loc)
+
+
+def _with_sentences(errors: dict[str, str]) -> dict[str, str]:
+    """The service's own sentence beats its terse field note for the deadline."""
+    if "bid_deadline" in errors and "message" in errors:
+        errors["bid_deadline"] = errors["message"]
+    return errors
 
 
 def _validate_rfp(model: type[BaseModel], payload: dict[str, Any]) -> tuple[Any, dict[str, str]]:
@@ -579,7 +604,11 @@ def lot_slot(request: Request, number: int, principal: PageUser) -> Response:
 def lot_scope_fields(request: Request, number: int, principal: PageUser) -> Response:
     """The scope fields of the service just chosen for a lot (HTMX swaps them in)."""
     code = request.query_params.get(f"lots.{number}.service_code", "")
-    return render(request, "sourcing/_scope_fields.html", _lot_context(number, {f"lots.{number}.service_code": code}, {}))
+    return render(
+        request,
+        "sourcing/_scope_fields.html",
+        _lot_context(number, {f"lots.{number}.service_code": code}, {}),
+    )
 
 
 @router.post("/rfps")
@@ -591,12 +620,23 @@ def create_rfp(
         return _rfp_form_page(request, session, principal, form=flat, extra_slot=True)
     body, schema_errors = _validate_rfp(RfpCreate, payload)
     errors = {**schema_errors, **errors}
+    if not payload["program_id"]:
+        errors["program_id"] = "choose one of your programs"
     if body is None or errors:
-        return _rfp_form_page(request, session, principal, form=flat, errors=errors, status_code=422)
-    created, errors, status_code = _attempt(session, lambda: service.create_rfp(session, principal, body))
+        return _rfp_form_page(
+            request, session, principal, form=flat, errors=errors, status_code=422
+        )
+    created, errors, status_code = _attempt(
+        session, lambda: service.create_rfp(session, principal, body)
+    )
     if created is None:
         return _rfp_form_page(
-            request, session, principal, form=flat, errors=errors, status_code=status_code
+            request,
+            session,
+            principal,
+            form=flat,
+            errors=_with_sentences(errors),
+            status_code=status_code,
         )
     flash(request, f"RFP “{created.title}” saved as a draft. Invite providers, then publish it.")
     return RedirectResponse(f"/rfps/{created.id}", status_code=303)
@@ -609,6 +649,7 @@ def edit_rfp_page(
     rfp = service.get_rfp(session, principal, rfp_id)
     if rfp.viewer_role != "sponsor":
         raise NotFound("no such RFP")
+    principal.require(Permission.RFPS_WRITE, rfp.sponsor_id)
     if rfp.status != RfpStatus.DRAFT:
         flash(request, f"This RFP is {rfp.status.value}; only a draft can be edited.", "warning")
         return RedirectResponse(f"/rfps/{rfp_id}", status_code=303)
@@ -641,7 +682,13 @@ def update_rfp(
     )
     if updated is None:
         return _rfp_form_page(
-            request, session, principal, form=flat, rfp=rfp, errors=errors, status_code=status_code
+            request,
+            session,
+            principal,
+            form=flat,
+            rfp=rfp,
+            errors=_with_sentences(errors),
+            status_code=status_code,
         )
     flash(request, f"RFP “{updated.title}” saved (version {updated.version}).")
     return RedirectResponse(f"/rfps/{rfp_id}", status_code=303)
@@ -667,12 +714,33 @@ def _bid_flat(bid: BidRead | None) -> dict[str, Any]:
 
 
 def _line_rows(form: dict[str, Any], number: int) -> list[int]:
-    used = [
+    """Row numbers of a lot's price lines: the filled ones and room for more (at least five)."""
+    filled = [
         int(m.group(2))
-        for key in form
-        if (m := _LINE_KEY.match(key)) and int(m.group(1)) == number
+        for key, value in form.items()
+        if (m := _LINE_KEY.match(key))
+        and int(m.group(1)) == number
+        and not _blank(value)
+        and key.endswith((".description", ".amount"))
     ]
-    return list(range(1, max([*used, 0]) + 1 + LINE_ROWS)) if used else list(range(1, LINE_ROWS + 1))
+    return list(range(1, max(LINE_ROWS, max([*filled, 0]) + 2) + 1))
+
+
+def _rate_form(rfp: RfpRead, missing: list[str]) -> dict[str, Any]:
+    """The exchange-rate rows: the rates stored, then the currencies still missing one."""
+    rows = [*sorted(rfp.exchange_rates.items()), *((code, "") for code in missing)]
+    return {
+        f"rates.{n}.{part}": value
+        for n, (code, rate) in enumerate(rows, start=1)
+        for part, value in (("currency", code), ("rate", rate))
+    }
+
+
+def _rate_rows(rate_form: dict[str, Any]) -> list[int]:
+    filled = [
+        int(m.group(1)) for key, value in rate_form.items() if (m := _RATE_KEY.match(key)) and value
+    ]
+    return list(range(1, max([*filled, 0]) + RATE_ROWS + 1))
 
 
 def _rfp_page(
@@ -703,7 +771,9 @@ def _rfp_page(
             rfp.deadline_passed
         )
         can_write = principal.can(Permission.RFPS_WRITE, rfp.sponsor_id)
-        suggestions = service.suggest_providers(session, principal, rfp_id) if open_for_invites else []
+        suggestions = (
+            service.suggest_providers(session, principal, rfp_id) if open_for_invites else []
+        )
         invited = {i.provider_id for i in rfp.invitations or []}
         suggested = {s.provider_id for s in suggestions}
         others = parties.list_organizations(
@@ -713,15 +783,29 @@ def _rfp_page(
             q=None,
             params=PageParams(page=1, page_size=MAX_PAGE_SIZE),
         ).items
-        rate_form = form if section == "rates" and form else {}
-        if not rate_form:
-            rate_form = {
-                f"rates.{n}.{part}": value
-                for n, (code, rate) in enumerate(sorted(rfp.exchange_rates.items()), start=1)
-                for part, value in (("currency", code), ("rate", rate))
-            }
-        rate_numbers = sorted({int(m.group(1)) for k in rate_form if (m := _RATE_KEY.match(k))})
-        rate_rows = list(range(1, max([*rate_numbers, 0]) + 1 + RATE_ROWS))
+        rate_form = form if section == "rates" and form else _rate_form(rfp, [])
+        invitable = {str(s.provider_id) for s in suggestions if s.can_invite} | {
+            str(p.id) for p in others if p.id not in invited | suggested
+        }
+        unanswered = {str(q.id) for q in questions if q.answer is None}
+        sec = section or ""
+        shown = (
+            sec in ("", "lifecycle", "cancel")
+            or (sec == "rates" and can_write and rfp.status in _RATES_OPEN)
+            or (
+                sec.startswith("invite-")
+                and open_for_invites
+                and can_write
+                and sec.removeprefix("invite-") in invitable
+            )
+            or (
+                sec.startswith("answer-")
+                and can_write
+                and rfp.status == RfpStatus.PUBLISHED
+                and sec.removeprefix("answer-") in unanswered
+            )
+        )
+        awards = service.list_awards(session, principal, rfp_id)
         context.update(
             template="sourcing/rfp_sponsor.html",
             can_write=can_write,
@@ -729,9 +813,11 @@ def _rfp_page(
             open_for_invites=open_for_invites,
             suggestions=suggestions,
             manual_providers=[p for p in others if p.id not in invited | suggested],
-            awards=service.list_awards(session, principal, rfp_id),
+            awards=awards,
+            work_orders=contracts.work_orders_of_awards(session, principal, [a.id for a in awards]),
+            can_contract=principal.can(Permission.CONTRACTS_WRITE, rfp.sponsor_id),
             rate_form=rate_form,
-            rate_rows=rate_rows,
+            rate_rows=_rate_rows(rate_form),
             can_compare=rfp.status in (RfpStatus.CLOSED, RfpStatus.AWARDED),
         )
     else:
@@ -750,18 +836,28 @@ def _rfp_page(
             if rfp.status in (RfpStatus.CLOSED, RfpStatus.AWARDED)
             else {}
         )
+        can_ask = (
+            rfp.status == RfpStatus.PUBLISHED
+            and not rfp.deadline_passed
+            and principal.can(Permission.BIDS_WRITE)
+        )
+        shown = section in (None, "bid") or (section == "ask" and can_ask)
         context.update(
             template="sourcing/rfp_provider.html",
             bid=bid,
             can_bid=can_bid,
-            can_ask=rfp.status == RfpStatus.PUBLISHED
-            and not rfp.deadline_passed
-            and principal.can(Permission.BIDS_WRITE),
+            can_ask=can_ask,
             bid_form=bid_form,
             line_rows={lot.number: _line_rows(bid_form, lot.number) for lot in rfp.lots},
             currencies=sorted({*CURRENCIES, rfp.base_currency}),
             outcomes=outcomes,
         )
+    # The state may have moved on (a late answer, an RFP closed meanwhile): when the form that
+    # failed is no longer on the page, its message goes to the top of the page instead.
+    problems = errors or {}
+    context["page_error"] = (
+        None if shown else problems.get("message") or problems.get("form") or None
+    )
     return render(request, context.pop("template"), context, status_code=status_code)
 
 
@@ -807,7 +903,10 @@ def publish_rfp(
     request: Request, rfp_id: uuid.UUID, session: DbSession, principal: PageUser, form: FormData
 ) -> Response:
     outcome = run_form(
-        session, Transition, form, lambda body: service.publish_rfp(session, principal, rfp_id, body)
+        session,
+        Transition,
+        form,
+        lambda body: service.publish_rfp(session, principal, rfp_id, body),
     )
     done = "RFP published; the invited providers have been notified."
     return _after(
@@ -844,7 +943,11 @@ def invite_provider(
     if outcome.result is not None:
         provider_id = str(form.get("provider_id"))
         name = next(
-            (i.provider_name for i in outcome.result.invitations or [] if str(i.provider_id) == provider_id),
+            (
+                i.provider_name
+                for i in outcome.result.invitations or []
+                if str(i.provider_id) == provider_id
+            ),
             "the provider",
         )
     return _after(
@@ -942,7 +1045,11 @@ def _bid_parse(
     for lot in rfp.lots:
         n = lot.number
         rows = sorted(
-            {int(m.group(2)) for key in form if (m := _LINE_KEY.match(key)) and int(m.group(1)) == n}
+            {
+                int(m.group(2))
+                for key in form
+                if (m := _LINE_KEY.match(key)) and int(m.group(1)) == n
+            }
         )
         lines, used = [], []
         for i in rows:
@@ -951,7 +1058,10 @@ def _bid_parse(
                 name: form.get(prefix + name, "")
                 for name in ("description", "deliverable", "amount", "currency", "due_offset_days")
             }
-            if all(_blank(values[k]) for k in ("description", "deliverable", "amount", "due_offset_days")):
+            if all(
+                _blank(values[k])
+                for k in ("description", "deliverable", "amount", "due_offset_days")
+            ):
                 continue
             lines.append(
                 {
@@ -965,21 +1075,34 @@ def _bid_parse(
                 }
             )
             used.append(i)
-        fields = {name: form.get(f"bid.{n}.{name}", "") for name in ("start_date", "duration_days", "assumptions")}
+        fields = {
+            name: form.get(f"bid.{n}.{name}", "")
+            for name in ("start_date", "duration_days", "assumptions")
+        }
         if not lines and all(_blank(v) for v in fields.values()):
             continue
         offers.append(
             {
                 "lot_id": str(lot.id),
                 "start_date": None if _blank(fields["start_date"]) else fields["start_date"],
-                "duration_days": None if _blank(fields["duration_days"]) else fields["duration_days"],
+                "duration_days": None
+                if _blank(fields["duration_days"])
+                else fields["duration_days"],
                 "assumptions": str(fields["assumptions"]),
                 "lines": lines,
             }
         )
         index.append((n, used))
-    errors = {} if offers else {"form": "fill in at least one lot: start date, duration and a price line"}
-    payload = {"version": form.get("version") or None, "notes": str(form.get("notes", "")), "lots": offers}
+    errors = (
+        {}
+        if offers
+        else {"form": "fill in at least one lot: start date, duration and a price line"}
+    )
+    payload = {
+        "version": form.get("version") or None,
+        "notes": str(form.get("notes", "")),
+        "lots": offers,
+    }
     return payload, index, errors
 
 
@@ -987,7 +1110,12 @@ def _bid_error_key(index: list[tuple[int, list[int]]]) -> Callable[[tuple[Any, .
     def key(loc: tuple[Any, ...]) -> str:
         if len(loc) >= 2 and loc[0] == "lots" and isinstance(loc[1], int) and loc[1] < len(index):
             number, rows = index[loc[1]]
-            if len(loc) >= 4 and loc[2] == "lines" and isinstance(loc[3], int) and loc[3] < len(rows):
+            if (
+                len(loc) >= 4
+                and loc[2] == "lines"
+                and isinstance(loc[3], int)
+                and loc[3] < len(rows)
+            ):
                 return f"bid.{number}.lines.{rows[loc[3]]}." + ".".join(str(p) for p in loc[4:])
             if len(loc) >= 3 and loc[2] == "lines":
                 return f"bid.{number}.lines"
@@ -1016,7 +1144,14 @@ def save_bid(
             errors = _pydantic_errors(exc, _bid_error_key(index))
     if body is None:
         return _rfp_page(
-            request, session, principal, rfp_id, section="bid", errors=errors, form=form, status_code=422
+            request,
+            session,
+            principal,
+            rfp_id,
+            section="bid",
+            errors=errors,
+            form=form,
+            status_code=422,
         )
 
     def save() -> BidRead:
@@ -1027,6 +1162,8 @@ def save_bid(
         return bid
 
     saved, errors, status_code = _attempt(session, save)
+    if saved is None and not any(k.startswith("bid.") or k == "form" for k in errors):
+        errors["form"] = errors.get("message", "the bid was not saved")
     if saved is None:
         return _rfp_page(
             request, session, principal, rfp_id, section="bid", errors=errors, form=form,
@@ -1049,7 +1186,10 @@ def withdraw_bid(
     request: Request, rfp_id: uuid.UUID, session: DbSession, principal: PageUser, form: FormData
 ) -> Response:
     outcome = run_form(
-        session, Transition, form, lambda body: service.withdraw_bid(session, principal, rfp_id, body)
+        session,
+        Transition,
+        form,
+        lambda body: service.withdraw_bid(session, principal, rfp_id, body),
     )
     return _after(
         request, session, principal, rfp_id, section="bid", result=outcome.result,
@@ -1066,12 +1206,15 @@ def _chart_json(comparison: Comparison) -> str:
     import plotly.graph_objects as go  # heavy-ish; only this page needs it
 
     figure = go.Figure()
+    providers = {row.provider_name for lot in comparison.lots for row in lot.rows}
     for lot in comparison.lots:
+        if not lot.rows:
+            continue
         figure.add_bar(
-            name=f"Lot {lot.lot_number}: {lot.title}",
+            name=f"{lot.lot_number}: {lot.title}",
             x=[row.provider_name for row in lot.rows],
             y=[row.weighted_score for row in lot.rows],
-            text=[f"{row.weighted_score:.1f}" for row in lot.rows],
+            text=[f"{row.weighted_score:.2f}" for row in lot.rows],
             textposition="outside",
             hovertemplate="%{x}<br>%{y:.2f} points<extra>%{fullData.name}</extra>",
         )
@@ -1080,12 +1223,16 @@ def _chart_json(comparison: Comparison) -> str:
         xaxis={"title": {"text": "Provider"}},
         yaxis={"title": {"text": "Weighted score (points, 0–100)"}, "range": [0, 110]},
         barmode="group",
+        # Few bars stay slim instead of filling the width.
+        bargap=0.7 if len(providers) <= 1 else (0.5 if len(providers) <= 3 else 0.25),
         template="plotly_white",
-        legend={"orientation": "h", "y": -0.25},
+        colorway=["#0d6efd", "#1f7a3e", "#b7791f", "#5a3e9b", "#b42318", "#0aa2c0"],
+        showlegend=True,
+        legend={"orientation": "h", "y": -0.25, "title": {"text": "Lot"}},
         margin={"t": 60, "l": 60, "r": 20, "b": 40},
         height=380,
     )
-    text = figure.to_json()
+    text: str = figure.to_json()
     # Safe inside a <script> element whatever a provider is called.
     return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
@@ -1108,21 +1255,16 @@ def _comparison_page(
         session, lambda: service.compare(session, principal, rfp_id)
     )
     if comparison is None and compare_status == 409:
-        raise_conflict = compare_errors.get("message", "")
-        flash(request, raise_conflict, "warning")
+        flash(request, compare_errors.get("message", "the bids are not ready"), "warning")
         return RedirectResponse(f"/rfps/{rfp_id}", status_code=303)
     if comparison is None:  # a missing exchange rate: the page offers the rates form
         rfp = service.get_rfp(session, principal, rfp_id)
     awards = {a.lot_id: a for a in service.list_awards(session, principal, rfp_id)}
     bids = service.received_bids(session, principal, rfp_id)
     lines = {b.id: b for b in bids if isinstance(b, BidRead)}
-    rate_form = {
-        f"rates.{n}.{part}": value
-        for n, (code, rate) in enumerate(sorted(rfp.exchange_rates.items()), start=1)
-        for part, value in (("currency", code), ("rate", rate))
-    }
     currencies = sorted({line.currency for b in lines.values() for o in b.lots for line in o.lines})
     missing = [c for c in currencies if c != rfp.base_currency and c not in rfp.exchange_rates]
+    rate_form = _rate_form(rfp, missing)
     return render(
         request,
         "sourcing/comparison.html",
@@ -1133,10 +1275,8 @@ def _comparison_page(
             "chart_json": _chart_json(comparison) if comparison else None,
             "awards": awards,
             "bids": lines,
-            "missing_rates": missing,
             "rate_form": rate_form,
-            "rate_rows": list(range(1, len(rfp.exchange_rates) + 1 + max(RATE_ROWS, len(missing)))),
-            "suggested_codes": missing,
+            "rate_rows": _rate_rows(rate_form),
             "can_award": principal.can(Permission.RFPS_AWARD, rfp.sponsor_id)
             and rfp.status == RfpStatus.CLOSED,
             "section": section,
@@ -1199,13 +1339,12 @@ def award_lot(
     form: FormData,
 ) -> Response:
     form.setdefault("meaning", "awarded")
-    outcome = run_form(
-        session,
-        AwardCreate,
-        form,
-        lambda body: service.award_lot(session, principal, rfp_id, lot_id, body),
-    )
-    award = outcome.result
+    body, errors = validate_form(AwardCreate, form)
+    award, status_code = None, 422
+    if body is not None:
+        award, errors, status_code = _attempt(
+            session, lambda: service.award_lot(session, principal, rfp_id, lot_id, body)
+        )
     if award is not None:
         signature = award.signature
         flash(
@@ -1214,10 +1353,11 @@ def award_lot(
             f"{award.amount:,.2f} {award.currency} — signed by {signature.signer_name} "
             f"({signature.meaning}) at {signature.signed_at:%Y-%m-%d %H:%M} UTC.",
         )
-        return RedirectResponse(f"/rfps/{rfp_id}/comparison#lot-{award.lot_number}", status_code=303)
-    errors = dict(outcome.errors)
-    if "password" in errors:
-        errors["password"] = "the password is wrong; a signature needs your own password"
+        return RedirectResponse(
+            f"/rfps/{rfp_id}/comparison#lot-{award.lot_number}", status_code=303
+        )
+    if "password" in errors and "message" in errors:  # the service's sentence says what is wrong
+        errors["password"] = errors["message"]
     form.pop("password", None)  # never echoed back
     return _comparison_page(
         request,
@@ -1227,7 +1367,7 @@ def award_lot(
         section=f"award-{lot_id}",
         errors=errors,
         form=form,
-        status_code=outcome.status_code,
+        status_code=status_code,
     )
 
 
@@ -1235,15 +1375,5 @@ def _money(value: Decimal | float | None) -> str:
     return "—" if value is None else f"{value:,.2f}"
 
 
-def _install_filters() -> None:
-    from opencxo.web.rendering import environment
-
-    environment.filters.setdefault("money", _money)
-    environment.filters.setdefault("tojson_attr", lambda v: json.dumps(v))
-
-
-_install_filters()
-
-
-__all__ = ["router"]
-_ = HTMLResponse  # kept for handlers that answer fragments
+# Amounts as "1,234,567.89" in the sourcing templates (kept if the layout defines its own).
+environment.filters.setdefault("money", _money)

@@ -65,7 +65,10 @@ templates = Jinja2Templates(env=environment)
 
 
 def flash(request: Request, message: str, category: str = "success") -> None:
-    request.session.setdefault("flash", []).append({"message": message, "category": category})
+    # Assign a new list: Starlette's session notices assignments, not a list changed in place,
+    # so a second message queued before the first is shown would otherwise be lost.
+    waiting = list(request.session.get("flash", []))
+    request.session["flash"] = [*waiting, {"message": message, "category": category}]
 
 
 def query_with(request: Request, **changes: Any) -> str:
