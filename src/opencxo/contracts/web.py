@@ -52,13 +52,13 @@ from opencxo.parties import service as parties
 from opencxo.parties.models import OrganizationKind
 from opencxo.web.deps import FormData, FormOutcome, PageUser, run_form, validate_form
 from opencxo.web.exports import csv_response, xlsx_response
+from opencxo.web.pages import PLOTLY_JS
 from opencxo.web.rendering import flash, render
 
 router = APIRouter(dependencies=[CsrfProtected])
 Pages = Annotated[PageParams, Query()]
 R = TypeVar("R")
 
-PLOTLY_JS = "/assets/plotly.min.js"  # served from the installed plotly package (sourcing/web.py)
 CONTRACT_MEANINGS = ("executed", "approved", "reviewed")
 CHANGE_MEANINGS = ("approved", "executed", "reviewed")
 ADD_ROWS = 2  # empty "add a milestone" rows offered by the change-order form

@@ -11,14 +11,11 @@ import uuid
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from decimal import Decimal
-from functools import lru_cache
-from importlib import resources
-from pathlib import Path
 from typing import Annotated, Any, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import BaseModel, ValidationError
 from sqlalchemy.orm import Session
 
@@ -139,23 +136,6 @@ def _is_sponsor_user(request: Request, principal: Principal) -> bool:
 def _is_provider_user(request: Request) -> bool:
     organizations = getattr(request.state, "organizations", [])
     return any(o.kind == OrganizationKind.PROVIDER for o in organizations)
-
-
-# --- Plotly, served from the installed Python package (no CDN) ----------------------------------
-
-
-@lru_cache(maxsize=1)
-def _plotly_js() -> Path:
-    return Path(str(resources.files("plotly").joinpath("package_data/plotly.min.js")))
-
-
-@router.get("/assets/plotly.min.js", include_in_schema=False)
-def plotly_js() -> Response:
-    return FileResponse(
-        _plotly_js(),
-        media_type="text/javascript",
-        headers={"Cache-Control": "public, max-age=604800"},
-    )
 
 
 # --- notifications ------------------------------------------------------------------------------

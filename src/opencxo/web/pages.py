@@ -1,9 +1,13 @@
-"""The dashboard: what a signed-in user sees first."""
+"""The dashboard, and shared assets that come from installed Python packages."""
 
 from __future__ import annotations
 
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+
 from fastapi import APIRouter, Request
-from fastapi.responses import Response
+from fastapi.responses import FileResponse, Response
 
 from opencxo.core.auth.permissions import Permission
 from opencxo.core.http import DbSession
@@ -39,4 +43,23 @@ def dashboard(request: Request, session: DbSession, principal: PageUser) -> Resp
             "top_providers": providers.items,
             "can_read_audit": principal.can(Permission.AUDIT_READ),
         },
+    )
+
+
+# Plotly's JavaScript is served from the installed plotly package (no CDN); pages load it from
+# PLOTLY_JS.
+PLOTLY_JS = "/assets/plotly.min.js"
+
+
+@lru_cache(maxsize=1)
+def _plotly_js() -> Path:
+    return Path(str(resources.files("plotly").joinpath("package_data/plotly.min.js")))
+
+
+@router.get(PLOTLY_JS, include_in_schema=False)
+def plotly_js() -> Response:
+    return FileResponse(
+        _plotly_js(),
+        media_type="text/javascript",
+        headers={"Cache-Control": "public, max-age=604800"},
     )
