@@ -419,19 +419,13 @@ def _set_status(
     to: WorkOrderStatus,
     reason: str | None = None,
 ) -> None:
-    before = work_order.status
-    work_order.status = to.value
-    work_order.updated_at = utcnow()
-    session.flush()
-    audit.record(
+    audit.change_status(
         session,
-        action=to.value,
+        work_order,
+        to.value,
         entity_type="work_order",
-        entity_id=work_order.id,
         actor=principal,
         organization_id=_side(principal, work_order),
-        before={"status": before},
-        after={"status": to.value},
         reason=reason,
     )
 

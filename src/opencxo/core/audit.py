@@ -164,6 +164,35 @@ def record(
     return event
 
 
+def change_status(
+    session: Session,
+    item: Any,
+    to: str,
+    *,
+    entity_type: str,
+    actor: Principal | None,
+    organization_id: uuid.UUID,
+    reason: str | None = None,
+) -> None:
+    """Move a versioned record to a new status (the version bumps on flush) and audit the step;
+    the action is the new status."""
+    before = item.status
+    item.status = to
+    item.updated_at = utcnow()
+    session.flush()
+    record(
+        session,
+        action=to,
+        entity_type=entity_type,
+        entity_id=item.id,
+        actor=actor,
+        organization_id=organization_id,
+        before={"status": before},
+        after={"status": to},
+        reason=reason,
+    )
+
+
 @dataclass(frozen=True)
 class VerificationResult:
     ok: bool

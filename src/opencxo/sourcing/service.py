@@ -496,19 +496,13 @@ def update_rfp(
 def _transition(
     session: Session, principal: Principal, rfp: Rfp, to: RfpStatus, *, reason: str | None = None
 ) -> None:
-    before = rfp.status
-    rfp.status = to.value
-    rfp.updated_at = utcnow()
-    session.flush()
-    audit.record(
+    audit.change_status(
         session,
-        action=to.value,
+        rfp,
+        to.value,
         entity_type="rfp",
-        entity_id=rfp.id,
         actor=principal,
         organization_id=rfp.sponsor_id,
-        before={"status": before},
-        after={"status": to.value},
         reason=reason,
     )
 
