@@ -52,6 +52,8 @@ from opencxo.core.auth.models import User
 from opencxo.core.settings import get_settings
 from opencxo.core.types import utcnow
 from opencxo.models import Base, Capability, Qualification, Rfp, Site
+from opencxo.parties import service as parties
+from opencxo.parties.schemas import DisruptionCreate
 from opencxo.sourcing import service as sourcing
 from opencxo.sourcing.schemas import (
     AwardCreate,
@@ -107,11 +109,12 @@ def _files_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path
 @dataclass(frozen=True)
 class Scenario:
     """Sponsor A (admin, viewer, qa), sponsor B (admin), provider P (admin, viewer; a site and a
-    capability), provider Q (no users); A has qualified P. ``ids`` and ``tokens`` by name.
+    capability), provider Q (no users); A has qualified P and declared a ``disruption`` on
+    Asia-Pacific. ``ids`` and ``tokens`` by name.
 
     Sourcing (see ``_sourcing``): A's program and RFPs with P invited — a draft, an open one
-    (P's question and draft bid) and a closed one (P's submitted bid); a route walk gets only
-    the RFP its path names. Contracts (see ``_contracts``): work orders between A and P in the
+    (P's question and draft bid) and a closed one (P's submitted bid), each RFP and bid with a
+    document; a route walk gets only the RFP its path names. Contracts (see ``_contracts``): work orders between A and P in the
     states a route names. ``versions`` holds the current version of what a write must name."""
 
     ids: dict[str, uuid.UUID]
@@ -127,7 +130,8 @@ API_LOT = {
 }
 
 
-RFP_STATES = ("rfp_draft", "rfp_open", "rfp_closed")
+RFP_STATES = ("rfp_draft", "rfp_open", "rfp_closed", "rfp_partial")
+DOCUMENT = ("spec.pdf", "application/pdf", b"%PDF-1.4 specification")  # name, type, bytes
 
 
 def _sourcing(
@@ -135,9 +139,12 @@ def _sourcing(
 ) -> tuple[dict[str, uuid.UUID], dict[str, int]]:
     """A's program, and the wanted RFPs (each with P invited and a single lot):
 
-    * ``rfp_draft`` — a draft;
-    * ``rfp_open`` — published; P's question (``question``) and P's draft bid on ``open_lot``;
-    * ``rfp_closed`` — closed at its deadline; P's submitted bid ``closed_bid`` on ``closed_lot``.
+    * ``rfp_draft`` — a draft with A's document ``draft_document``;
+    * ``rfp_open`` — published, with A's document ``open_document``; P's question (``question``)
+      and P's draft bid on ``open_lot``, with P's document ``open_bid_document``;
+    * ``rfp_closed`` — closed at its deadline; P's submitted bid ``closed_bid`` on ``closed_lot``,
+      with P's document ``closed_bid_document``.
+    * ``rfp_partial`` — closed with two lots, the first awarded to P, the second without a bid.
     """
     sponsor = auth.principal_for(session, a_admin)
     bidder = auth.principal_for(session, p_admin)
@@ -182,17 +189,26 @@ def _sourcing(
             saved = sourcing.submit_bid(session, bidder, rfp_id, Transition(version=saved.version))
         return saved.id, saved.version
 
+    def document(rfp_id: uuid.UUID, name: str, *, bid: bool = False) -> None:
+        """A document on the RFP (A's) or on P's bid; neither changes their version."""
+        attach = sourcing.add_bid_attachment if bid else sourcing.add_rfp_attachment
+        ids[name] = attach(session, bidder if bid else sponsor, rfp_id, *DOCUMENT).id
+
     if "rfp_draft" in wanted:
-        rfp("rfp_draft", publish=False)
+        draft_rfp, _ = rfp("rfp_draft", publish=False)
+        document(draft_rfp, "draft_document")
     if "rfp_open" in wanted:
         open_rfp, ids["open_lot"] = rfp("rfp_open", publish=True)
+        document(open_rfp, "open_document")
         ids["question"] = sourcing.ask(
             session, bidder, open_rfp, QuestionCreate(question="Micronised API?")
         ).id
         _, versions["open_bid"] = bid(open_rfp, ids["open_lot"], submit=False)
+        document(open_rfp, "open_bid_document", bid=True)
     if "rfp_closed" in wanted:
         closed_rfp, ids["closed_lot"] = rfp("rfp_closed", publish=True)
         ids["closed_bid"], _ = bid(closed_rfp, ids["closed_lot"], submit=True)
+        document(closed_rfp, "closed_bid_document", bid=True)
         session.execute(
             update(Rfp)
             .where(Rfp.id == closed_rfp)
@@ -200,6 +216,33 @@ def _sourcing(
         )
         assert sourcing.close_due_rfps(session) == 1
         versions["rfp_closed"] += 1  # closing bumps the version
+    if "rfp_partial" in wanted:
+        body = RfpCreate(
+            program_id=program.id,
+            title="rfp partial",
+            bid_deadline=utcnow() + timedelta(days=7),
+            lots=[LotInput(**API_LOT), LotInput(**(API_LOT | {"title": "API 10 kg"}))],
+        )
+        partial = sourcing.create_rfp(session, sponsor, body)
+        sourcing.invite(session, sponsor, partial.id, InvitationCreate(provider_id=provider_p))
+        sourcing.publish_rfp(session, sponsor, partial.id, Transition(version=1))
+        first_lot = partial.lots[0].id
+        partial_bid, _ = bid(partial.id, first_lot, submit=True)
+        session.execute(
+            update(Rfp)
+            .where(Rfp.id == partial.id)
+            .values(bid_deadline=utcnow() - timedelta(minutes=1))
+        )
+        assert sourcing.close_due_rfps(session) == 1
+        sourcing.award_lot(
+            session,
+            sponsor,
+            partial.id,
+            first_lot,
+            AwardCreate(bid_id=partial_bid, password=PASSWORD),
+        )
+        ids["rfp_partial"] = partial.id
+        versions["rfp_partial"] = sourcing.get_rfp(session, sponsor, partial.id).version
     return ids, versions
 
 
@@ -403,6 +446,12 @@ def scenario(request: pytest.FixtureRequest, session: Session) -> Scenario:
     qualification = make_qualification(
         session, sponsor_user=users["a_admin"], provider_id=provider_p.id
     )
+    disruption = parties.declare_disruption(
+        session,
+        auth.principal_for(session, users["a_admin"]),
+        DisruptionCreate(title="Flooding", cause="natural_disaster", region="Asia-Pacific",
+                         starts_on=date.today(), enrollment_multiplier=0.5),  # type: ignore[arg-type]
+    )  # fmt: skip
     tokens = {name: make_token(session, user=user) for name, user in users.items()}
     op_user = auth_repository.user_by_email(session, operator(session).email)
     assert op_user is not None
@@ -447,6 +496,7 @@ def scenario(request: pytest.FixtureRequest, session: Session) -> Scenario:
             "spare_token": spare.id,
             "site": site.id,
             "capability": capability.id,
+            "disruption": disruption.id,
             **sourcing_ids,
         },
         tokens=tokens,
@@ -477,6 +527,7 @@ class Route:
     records: int = 0  # audit events a successful write appends
     needs: tuple[str, ...] = ()  # scenario states to build beyond those ``params`` name
     form: bool = False  # the body is a multipart form, sent with one deliverable file
+    upload: str = "files"  # the form field that carries the file
 
     @property
     def key(self) -> str:
@@ -537,6 +588,7 @@ ORG_P = {"organization_id": "provider_p"}
 PROVIDER_P = {"provider_id": "provider_p"}
 READ_BY_ALL = (401, 200, 200, 200)
 ACTIVE_WO = {"work_order_id": "wo_active"}
+DISRUPTION = {"disruption_id": "disruption"}
 
 ROUTES: tuple[Route, ...] = (
     # accounts: yourself, your tokens, your organisation's members, the audit log
@@ -839,9 +891,66 @@ ROUTES: tuple[Route, ...] = (
         **AS_P,
     ),
     Route("GET", "/rfps/{rfp_id}/bid/outcome", (401, 404, 200, 200), CLOSED_RFP, **AS_P),
+    # documents: A's on its RFPs (added while draft or open, removed only from a draft; read by
+    # the invitees once published), P's on its bid (until the deadline; A reads them after it)
+    Route(
+        "POST",
+        "/rfps/{rfp_id}/attachments",
+        (401, 404, 403, 201),
+        DRAFT_RFP,
+        form=True,
+        upload="file",
+        records=1,
+    ),
+    Route(
+        "DELETE",
+        "/rfps/{rfp_id}/attachments/{file_id}",
+        (401, 404, 403, 204),
+        {**DRAFT_RFP, "file_id": "draft_document"},
+        records=1,
+    ),
+    Route(
+        "GET",
+        "/rfps/{rfp_id}/attachments/{file_id}",
+        (401, 404, 200, 200),  # A's viewer; P, invited, once it is published
+        {**OPEN_RFP, "file_id": "open_document"},
+        with_="p_admin",
+    ),
+    Route(
+        "POST",
+        "/rfps/{rfp_id}/bid/attachments",
+        (401, 404, 403, 201),
+        OPEN_RFP,
+        form=True,
+        upload="file",
+        records=1,
+        **AS_P,
+    ),
+    Route(
+        "DELETE",
+        "/rfps/{rfp_id}/bid/attachments/{file_id}",
+        (401, 404, 403, 204),
+        {**OPEN_RFP, "file_id": "open_bid_document"},
+        records=1,
+        **AS_P,
+    ),
+    Route(
+        "GET",
+        "/rfps/{rfp_id}/bids/{bid_id}/attachments/{file_id}",
+        (401, 404, 200, 200),  # A's viewer and admin, after the deadline
+        {**CLOSED_RFP, "bid_id": "closed_bid", "file_id": "closed_bid_document"},
+    ),
     Route("GET", "/rfps/{rfp_id}/bids", (401, 404, 200, 200), CLOSED_RFP),
     Route("GET", "/rfps/{rfp_id}/comparison", (401, 404, 200, 200), CLOSED_RFP),
     Route("GET", "/rfps/{rfp_id}/awards", (401, 404, 200, 200), CLOSED_RFP),
+    Route(
+        "POST",
+        "/rfps/{rfp_id}/finish-award",
+        (401, 404, 403, 200),  # A's viewer lacks rfps:award
+        {"rfp_id": "rfp_partial"},
+        body=lambda s: {"version": s.versions["rfp_partial"], "reason": "no bid for lot 2"},
+        records=1,  # the RFP awarded, with the reason
+    ),
     Route(
         "POST",
         "/rfps/{rfp_id}/lots/{lot_id}/award",
@@ -1009,6 +1118,40 @@ ROUTES: tuple[Route, ...] = (
         records=1,
     ),
     Route("GET", "/spend", READ_BY_ALL, needs=("invoice_issued",)),
+    # disruptions: private to the declaring organisation (B gets 404, as for an unknown id);
+    # every role of A reads them, A's viewer lacks disruptions:write
+    Route("GET", "/disruptions", READ_BY_ALL),
+    Route(
+        "POST",
+        "/disruptions",
+        (401, 404, 403, 201),  # B cannot declare for sponsor A
+        body=lambda s: {
+            "organization_id": str(s.ids["sponsor_a"]),
+            "title": "Influenza epidemic",
+            "cause": "epidemic",
+            "country": "DE",
+            "starts_on": date.today().isoformat(),
+        },
+        records=1,
+    ),
+    Route("GET", "/disruptions/{disruption_id}", (401, 404, 200, 200), DISRUPTION),
+    Route(
+        "PUT",
+        "/disruptions/{disruption_id}",
+        (401, 404, 403, 200),
+        DISRUPTION,
+        body=lambda s: {
+            "version": 1,
+            "title": "Flooding",
+            "cause": "natural_disaster",
+            "region": "Asia-Pacific",
+            "starts_on": date.today().isoformat(),
+            "ends_on": IN_A_YEAR,
+            "enrollment_multiplier": 0.5,
+        },
+        records=1,
+    ),
+    Route("DELETE", "/disruptions/{disruption_id}", (401, 404, 403, 204), DISRUPTION, records=1),
 )
 
 WRITES = {"POST", "PATCH", "PUT", "DELETE"}
@@ -1081,7 +1224,7 @@ def call(
             route.method,
             route.url(scenario),
             data=body,
-            files=[("files", DELIVERABLE)],
+            files=[(route.upload, DELIVERABLE)],
             headers=headers,
         )
     else:

@@ -384,7 +384,9 @@ def test_send_sign_with_a_wrong_password_then_both_sign(session: Session, deal: 
         deal.provider, page, f"{page}/sign", {"password": "not-my-password", "meaning": "approved"}
     )
     assert wrong.status_code == 422
-    assert _field_error(wrong.text, "password") == "enter your password to sign"
+    assert _field_error(wrong.text, "password") == (
+        "the password is wrong; a signature needs your own password"
+    )
     assert "not-my-password" not in wrong.text
     assert 'value="approved" selected' in wrong.text  # the chosen meaning is kept
     empty = _post(deal.provider, page, f"{page}/sign", {"password": "", "meaning": "executed"})
@@ -497,7 +499,9 @@ def test_submit_download_reject_and_accept(
     assert _field_error(no_reason.text, "reason") == "say why the milestone is rejected"
     wrong = _decide(deal, active, 1, accept="true", password="nope", reason="fine")
     assert wrong.status_code == 422
-    assert _field_error(wrong.text, "password") == "enter your password to sign"
+    assert _field_error(wrong.text, "password") == (
+        "the password is wrong; a signature needs your own password"
+    )
     assert ">fine</textarea>" in wrong.text  # the reason typed is kept
     assert _count(session, Invoice) == 0
 
@@ -680,7 +684,8 @@ def test_propose_a_change_order_and_both_sign(
     wrong = _post(deal.sponsor, page, sign, {"password": "nope", "meaning": "approved"})
     assert (
         wrong.status_code == 422
-        and _field_error(wrong.text, "password") == "enter your password to sign"
+        and _field_error(wrong.text, "password")
+        == "the password is wrong; a signature needs your own password"
     )
     assert (
         _post(deal.sponsor, page, sign, {"password": PASSWORD, "meaning": "approved"}).status_code

@@ -6,6 +6,7 @@ import hashlib
 from collections import Counter
 from collections.abc import Iterator
 from datetime import date
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -37,6 +38,7 @@ from opencxo.models import (
     Rfp,
     WorkOrder,
 )
+from opencxo.parties import service as parties
 from opencxo.sourcing import service as sourcing
 
 PASSWORD = "demo-pass-2026"
@@ -148,6 +150,11 @@ def test_demo_sourcing_story(session: Session, files_dir: Path) -> None:
     comparison = sourcing.compare(session, valtessa, closed.id)
     assert [len(lot.rows) for lot in comparison.lots] == [3]
     assert all(lot.awarded_bid_id is None for lot in comparison.lots)
+    # Valtessa's declared typhoon season in KR falls inside Hangang's stability work.
+    flags = {row.provider_name: row.risk_flags for row in comparison.lots[0].rows}
+    typhoon = "KR under a declared disruption: Typhoon season — port and power outages"
+    assert typhoon in flags["Hangang Biologics"]
+    assert not any(typhoon in f for name, f in flags.items() if name != "Hangang Biologics")
 
     awarded = rfps["awarded"]
     assert awarded.sponsor_id == northwind.id
@@ -217,6 +224,16 @@ def test_demo_sourcing_story(session: Session, files_dir: Path) -> None:
     (row,) = spend.rows
     assert row.key == "NWT-204" and row.currency == "USD"
     assert row.paid > 0 and row.invoiced > row.paid
+    # Against the program's budget: 11,640,000 + 424,000 (change order) + 1,980,000 committed.
+    assert (row.committed, row.budget) == (Decimal("14044000.00"), Decimal("18500000.00"))
+    assert (row.budget_left, row.budget_used_percent) == (Decimal("4456000.00"), 75.9)
+
+    # The providers' track record with Northwind, from the dated submissions.
+    corvane = _organization(session, "Corvane Clinical Research").id
+    eastbridge = _organization(session, "Eastbridge Pharmatech").id
+    history = parties.track_records(session, manager, northwind.id, [corvane, eastbridge])
+    assert (history[corvane].milestones_accepted, history[corvane].accepted_on_time) == (2, 1)
+    assert (history[eastbridge].milestones_accepted, history[eastbridge].accepted_on_time) == (2, 2)
     assert verify_chain(session).ok
 
 

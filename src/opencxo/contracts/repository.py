@@ -3,10 +3,21 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import date
+from typing import Any
 
-from sqlalchemy import ColumnElement, Select, func, or_, select
+from sqlalchemy import (
+    ColumnElement,
+    Numeric,
+    Select,
+    SQLColumnExpression,
+    case,
+    cast,
+    func,
+    or_,
+    select,
+)
 from sqlalchemy.orm import Session, selectinload
 
 from opencxo.contracts.models import (
@@ -17,6 +28,7 @@ from opencxo.contracts.models import (
     Milestone,
     Msa,
     WorkOrder,
+    WorkOrderStatus,
 )
 
 
@@ -64,6 +76,43 @@ def work_order_for_award(session: Session, award_id: uuid.UUID) -> WorkOrder | N
     ).scalar_one_or_none()
 
 
+# Sort keys of the work-order list (``?sort=key`` or ``-key``).
+WORK_ORDER_SORTS = ("number", "title", "sponsor", "provider", "status", "value", "updated_at")
+PARTY_SORTS = ("sponsor", "provider")  # ranked by the names the caller passes in
+
+
+def _work_order_order(
+    column: str, descending: bool, party_names: Mapping[uuid.UUID, str]
+) -> list[ColumnElement[Any]]:
+    """The ORDER BY of one sort key, ties broken by the number (newest first)."""
+    keys: list[SQLColumnExpression[Any]]
+    if column == "value":
+        # Value of the milestones still in the contract; amounts of one currency compare.
+        value = (
+            select(func.coalesce(func.sum(cast(Milestone.amount, Numeric(18, 2))), 0))
+            .where(Milestone.work_order_id == WorkOrder.id, Milestone.removed.is_(False))
+            .correlate(WorkOrder)
+            .scalar_subquery()
+        )
+        keys = [WorkOrder.currency, value]
+    elif column in PARTY_SORTS:
+        ranked = sorted(party_names, key=lambda i: (party_names[i].casefold(), str(i)))
+        party = WorkOrder.sponsor_id if column == "sponsor" else WorkOrder.provider_id
+        rank = {organization_id: n for n, organization_id in enumerate(ranked)}
+        keys = [case(rank, value=party, else_=len(rank)) if rank else WorkOrder.number]
+    elif column == "title":
+        keys = [func.lower(WorkOrder.title)]
+    elif column == "status":
+        steps = {s.value: n for n, s in enumerate(WorkOrderStatus)}
+        keys = [case(steps, value=WorkOrder.status, else_=len(steps))]
+    elif column == "updated_at":
+        keys = [WorkOrder.updated_at]
+    else:
+        keys = [WorkOrder.number]
+    ordered = [k.desc() if descending else k.asc() for k in keys]
+    return [*ordered, WorkOrder.number.desc()]
+
+
 def work_orders(
     session: Session,
     organization_ids: Iterable[uuid.UUID],
@@ -71,7 +120,12 @@ def work_orders(
     status: str | None = None,
     offset: int = 0,
     limit: int | None = None,
+    sort: tuple[str, bool] = ("number", True),
+    party_names: Mapping[uuid.UUID, str] | None = None,
 ) -> tuple[Sequence[WorkOrder], int]:
+    """The work orders the organisations are party to; ``sort`` is a key of
+    ``WORK_ORDER_SORTS`` and whether descending. Sponsors and providers are organisations of
+    parties: sorting by them needs their names (``party_names``, id → name)."""
     ids = list(organization_ids)
     query = select(WorkOrder).where(_party(WorkOrder, ids))
     if status:
@@ -80,7 +134,7 @@ def work_orders(
     rows = (
         session.execute(
             query.options(selectinload(WorkOrder.milestones))
-            .order_by(WorkOrder.number.desc())
+            .order_by(*_work_order_order(*sort, party_names or {}))
             .offset(offset)
             .limit(limit)
         )
@@ -88,6 +142,17 @@ def work_orders(
         .all()
     )
     return rows, total
+
+
+def parties_of_work_orders(
+    session: Session, organization_ids: Iterable[uuid.UUID], *, status: str | None = None
+) -> set[uuid.UUID]:
+    """Every sponsor and provider of the work orders the organisations are party to."""
+    ids = list(organization_ids)
+    query = select(WorkOrder.sponsor_id, WorkOrder.provider_id).where(_party(WorkOrder, ids))
+    if status:
+        query = query.where(WorkOrder.status == status)
+    return {party for pair in session.execute(query.distinct()).all() for party in pair}
 
 
 def count_work_orders_numbered(session: Session, prefix: str) -> int:

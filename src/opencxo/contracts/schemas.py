@@ -109,6 +109,7 @@ class WorkOrderSummary(BaseModel):
     currency: str
     total_value: Decimal
     paid: Decimal
+    updated_at: datetime
 
 
 class WorkOrderRead(BaseModel):
@@ -256,7 +257,11 @@ class SpendRow(BaseModel):
     invoiced: Decimal
     paid: Decimal
     remaining: Decimal
-    budget: Decimal | None = None
+    budget: Decimal | None = Field(
+        None, description="the program's outsourcing budget, when it is in this row's currency"
+    )
+    budget_left: Decimal | None = Field(None, description="budget minus committed")
+    budget_used_percent: float | None = Field(None, description="committed ÷ budget × 100")
 
 
 class SpendReport(BaseModel):

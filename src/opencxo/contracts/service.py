@@ -274,12 +274,21 @@ def list_work_orders(
     session: Session, principal: Principal, *, status: WorkOrderStatus | None, params: PageParams
 ) -> Page[WorkOrderSummary]:
     readable = principal.organizations_with(Permission.CONTRACTS_READ)
+    sort = params.sort_key(repository.WORK_ORDER_SORTS, "-number")
+    party_names: dict[uuid.UUID, str] = {}
+    if sort[0] in repository.PARTY_SORTS:
+        party_ids = repository.parties_of_work_orders(
+            session, readable, status=status.value if status else None
+        )
+        party_names = {o.id: o.name for o in parties.organizations_named_by_id(session, party_ids)}
     rows, total = repository.work_orders(
         session,
         readable,
         status=status.value if status else None,
         offset=params.offset,
         limit=params.page_size,
+        sort=sort,
+        party_names=party_names,
     )
     invoices = repository.invoices_of_work_orders(session, [r.id for r in rows])
     paid: dict[uuid.UUID, Decimal] = defaultdict(lambda: ZERO)
@@ -302,6 +311,7 @@ def list_work_orders(
             currency=r.currency,
             total_value=_value(r),
             paid=paid[r.id],
+            updated_at=r.updated_at,
         )
         for r in rows
     ]
@@ -652,6 +662,17 @@ def decide_milestone(
     milestone.rejection_reason = None if data.accept else data.reason
     # The version column makes a concurrent decision on the same milestone fail here (409).
     session.flush()
+    assert milestone.submitted_at is not None  # a submitted milestone has its time
+    parties.record_performance(
+        session,
+        sponsor_id=work_order.sponsor_id,
+        provider_id=work_order.provider_id,
+        accepted=data.accept,
+        subject_id=milestone.id,
+        reference=f"{work_order.number} milestone {milestone.position}",
+        due_on=milestone.due_date,
+        delivered_on=milestone.submitted_at.date(),
+    )
     if data.accept:
         session.add(
             Invoice(
@@ -1148,6 +1169,15 @@ def spend(session: Session, principal: Principal, *, by: str) -> SpendReport:
     totals: dict[tuple[str, str], dict[str, Decimal]] = defaultdict(
         lambda: defaultdict(lambda: ZERO)
     )
+    # Budget vs actual: a budget is compared with work in its own currency only; a program
+    # with a budget and nothing signed yet still gets its row.
+    budgets: dict[tuple[str, str], Decimal] = {}
+    if by == "program":
+        for program in sourcing.program_budgets(session, principal):
+            if program.budget_amount is None or program.budget_currency is None:
+                continue
+            budgets[(program.name, program.budget_currency)] = program.budget_amount
+            totals[(program.name, program.budget_currency)]["committed"] += ZERO
     for order in signed:
         entry = catalog.get(order.service_code)
         key = {
@@ -1182,10 +1212,21 @@ def spend(session: Session, principal: Principal, *, by: str) -> SpendReport:
             invoiced=v["invoiced"],
             paid=v["paid"],
             remaining=v["committed"] - v["accrued"] - v["invoiced"],
+            **_against_budget(budgets.get((key, currency)), v["committed"]),
         )
         for (key, currency), v in sorted(totals.items())
     ]
     return SpendReport(by=by, rows=rows)
+
+
+def _against_budget(budget: Decimal | None, committed: Decimal) -> dict[str, Any]:
+    if budget is None:
+        return {}
+    return {
+        "budget": budget,
+        "budget_left": budget - committed,
+        "budget_used_percent": round(float(committed / budget * 100), 1),
+    }
 
 
 def flag_overdue_invoices(session: Session) -> int:

@@ -45,7 +45,7 @@ from opencxo.contracts.schemas import (
 )
 from opencxo.core.auth.permissions import Permission
 from opencxo.core.auth.principal import Principal
-from opencxo.core.errors import OpenCXOError
+from opencxo.core.errors import Invalid, OpenCXOError
 from opencxo.core.http import CsrfProtected, DbSession, attachment
 from opencxo.core.pagination import Page, PageParams, paginate
 from opencxo.parties import service as parties
@@ -58,6 +58,7 @@ from opencxo.web.rendering import flash, render
 router = APIRouter(dependencies=[CsrfProtected])
 Pages = Annotated[PageParams, Query()]
 R = TypeVar("R")
+B = TypeVar("B")
 
 CONTRACT_MEANINGS = ("executed", "approved", "reviewed")
 CHANGE_MEANINGS = ("approved", "executed", "reviewed")
@@ -97,6 +98,24 @@ def _friendly(errors: dict[str, str]) -> dict[str, str]:
     if out.get("changes", "").startswith("List should have at least"):
         out["changes"] = "choose at least one change: add, change or remove a milestone"
     return out
+
+
+def _signing(action: Callable[[B], R]) -> Callable[[B], R]:
+    """An e-signing use case whose refused password is said as such next to the password field.
+
+    The signature service names the field with "enter your password to sign", which fits an empty
+    field; a wrong password gets the service's own sentence ("the password is wrong …").
+    """
+
+    def run(body: B) -> R:
+        try:
+            return action(body)
+        except Invalid as exc:
+            if "password" in exc.field_errors:
+                exc.field_errors["password"] = exc.message
+            raise
+
+    return run
 
 
 def _without_secrets(form: dict[str, Any]) -> dict[str, Any]:
@@ -149,6 +168,7 @@ def work_orders_page(
         "contracts/work_orders.html",
         {
             "page": page,
+            "sort": params.sort or "",
             "status": status_value.value if status_value else "",
             "statuses": [s.value for s in WorkOrderStatus],
             "show_sponsor": OrganizationKind.SPONSOR.value not in kinds or len(kinds) > 1,
@@ -350,7 +370,7 @@ def sign_work_order(
         session,
         SignIn,
         form,
-        lambda body: service.sign_work_order(session, principal, work_order_id, body),
+        _signing(lambda body: service.sign_work_order(session, principal, work_order_id, body)),
     )
     return _after(
         request, session, principal, work_order_id, outcome, section="sign", form=form,
@@ -490,7 +510,7 @@ def decide_milestone(
         session,
         MilestoneDecision,
         form,
-        lambda body: service.decide_milestone(session, principal, milestone_id, body),
+        _signing(lambda body: service.decide_milestone(session, principal, milestone_id, body)),
     )
     if outcome.status_code == 422 and form.get("accept") == "false" and "form" in outcome.errors:
         # The schema's "say why" rule has no field of its own: it belongs next to the reason.
@@ -626,7 +646,7 @@ def sign_change_order(
         session,
         SignIn,
         form,
-        lambda body: service.sign_change_order(session, principal, change_order_id, body),
+        _signing(lambda body: service.sign_change_order(session, principal, change_order_id, body)),
     )
 
     def done(change: ChangeOrderRead) -> str:
@@ -848,6 +868,18 @@ def _spend_charts(report: SpendReport, noun: str) -> list[dict[str, Any]]:
             }
             for name, values, color in parts
         ]
+        if any(r.budget is not None for r in rows):
+            traces.append(
+                {
+                    "type": "scatter",
+                    "mode": "markers",
+                    "name": "Budget",
+                    "x": keys,
+                    "y": [None if r.budget is None else float(r.budget) for r in rows],
+                    "marker": {"symbol": "line-ew-open", "size": 36, "color": "#dc3545"},
+                    "hovertemplate": "%{x}<br>Budget: %{y:,.2f} " + currency + "<extra></extra>",
+                }
+            )
         charts.append(
             {
                 "id": f"spend-chart-{currency}",
@@ -898,9 +930,16 @@ def spend_page(
 def _spend_export(session: Session, principal: Principal, by: str, *, excel: bool) -> Response:
     by = _dimension(by)
     report = service.spend(session, principal, by=by)
-    headers = (SPEND_LABELS[by], *SPEND_HEADERS)
+    with_budget = any(r.budget is not None for r in report.rows)
+    headers = (
+        SPEND_LABELS[by],
+        *SPEND_HEADERS,
+        *(("Budget", "Budget left", "Budget used (%)") if with_budget else ()),
+    )
 
-    def amount(value: Decimal) -> Any:
+    def amount(value: Decimal | None) -> Any:
+        if value is None:
+            return None if excel else ""
         return float(value) if excel else f"{value:.2f}"
 
     rows = [
@@ -908,6 +947,11 @@ def _spend_export(session: Session, principal: Principal, by: str, *, excel: boo
             r.key,
             r.currency,
             *(amount(v) for v in (r.committed, r.accrued, r.invoiced, r.paid, r.remaining)),
+            *(
+                (amount(r.budget), amount(r.budget_left), r.budget_used_percent)
+                if with_budget
+                else ()
+            ),
         )
         for r in report.rows
     ]

@@ -32,6 +32,7 @@ from opencxo.contracts import service as contracts
 from opencxo.contracts.models import (
     ChangeOrderStatus,
     InvoiceStatus,
+    Milestone,
     MilestoneStatus,
     WorkOrderStatus,
 )
@@ -59,6 +60,7 @@ from opencxo.parties import service as parties
 from opencxo.parties.schemas import (
     CapabilityCreate,
     CertificationCreate,
+    DisruptionCreate,
     InspectionCreate,
     OrganizationCreate,
     QualificationCreate,
@@ -121,6 +123,7 @@ class DemoLoadReport:
     certifications: int = 0
     inspections: int = 0
     qualifications: int = 0
+    disruptions: int = 0
     memberships: int = 0
     programs: int = 0
     msas: int = 0
@@ -379,11 +382,41 @@ def _qualifications(
         counts["qualifications"] += 1
 
 
+DISRUPTION_KEYS = frozenset(
+    {"organization", "declared_by", "title", "cause", "country", "region", "starts_in_days",
+     "ends_in_days", "enrollment_multiplier", "freeze_activations", "notes"}
+)  # fmt: skip
+
+
+def _disruptions(session: Session, specs: list[Raw], today: date, counts: Counter[str]) -> None:
+    for raw in specs:
+        spec = _checked(raw, DISRUPTION_KEYS, f"disruption {raw.get('title')}")
+        organization_id = _organization_id(session, spec["organization"])
+        declarer = principal_for(session, _user(session, spec["declared_by"]))
+        if any(d.title == spec["title"] for d in parties.list_disruptions(session, declarer)):
+            continue
+        fields = {
+            k: v
+            for k, v in spec.items()
+            if k not in {"organization", "declared_by", "starts_in_days", "ends_in_days"}
+        }
+        data = DisruptionCreate.model_validate(
+            {
+                **fields,
+                "organization_id": organization_id,
+                "starts_on": _in_days(spec["starts_in_days"], today),
+                "ends_on": _in_days(spec.get("ends_in_days"), today),
+            }
+        )
+        parties.declare_disruption(session, declarer, data)
+        counts["disruptions"] += 1
+
+
 # --- sourcing: programs, MSAs, RFPs, bids and awards -----------------------------------------
 
 PROGRAM_KEYS = frozenset(
     {"sponsor", "created_by", "name", "modality", "therapeutic_area", "indication", "phase",
-     "patent_expiry", "description"}
+     "patent_expiry", "description", "budget_amount", "budget_currency"}
 )  # fmt: skip
 MSA_KEYS = frozenset(
     {"sponsor", "provider", "created_by", "reference", "terms", "effective_date", "expiry_date"}
@@ -403,7 +436,7 @@ AWARD_KEYS = frozenset({"lot", "provider", "rationale", "work_order"})
 WORK_ORDER_KEYS = frozenset(
     {"payment_terms_days", "provider_signer", "provider_worker", "milestones", "change_orders"}
 )
-MILESTONE_KEYS = frozenset({"position", "target", "files", "note", "invoice"})
+MILESTONE_KEYS = frozenset({"position", "target", "files", "note", "invoice", "submitted_in_days"})
 INVOICE_KEYS = frozenset({"number", "issued_in_days", "paid_in_days", "payment_reference"})
 CHANGE_ORDER_KEYS = frozenset({"reason", "by", "changes"})
 CHANGE_KEYS = frozenset(
@@ -799,6 +832,21 @@ def _signed(
     return work_order
 
 
+def _backdate_submission(session: Session, milestone_id: uuid.UUID, on: date) -> None:
+    """Date a milestone's submission in the demo's past.
+
+    DEMO-ONLY SHORTCUT, like ``_close``: a provider submits "now" and no use case may backdate
+    it, but the demo's contracts have run for months and their track record (on time or late,
+    which the bid comparison's quality score reads) depends on when each milestone was handed
+    in. So right after the real submission, ``submitted_at`` is moved back by a direct UPDATE.
+    """
+    submitted_at = datetime.combine(on, time(10, 0), tzinfo=UTC)
+    session.execute(
+        update(Milestone).where(Milestone.id == milestone_id).values(submitted_at=submitted_at)
+    )
+    session.expire_all()
+
+
 def _milestone(
     session: Session,
     work_order: WorkOrderRead,
@@ -828,6 +876,8 @@ def _milestone(
             uploads=uploads,
         )
         counts["deliverables"] += len(uploads)
+        if "submitted_in_days" in spec:
+            _backdate_submission(session, milestone.id, _day(today, spec["submitted_in_days"]))
     if (
         target >= MILESTONE_STAGES.index("accepted")
         and milestone.status == MilestoneStatus.SUBMITTED
@@ -994,6 +1044,7 @@ def load_demo_world(session: Session) -> DemoLoadReport:
         )
 
     _qualifications(session, world.get("qualifications", []), today, counts)
+    _disruptions(session, world.get("disruptions", []), today, counts)
 
     deals = read_sourcing()
     _programs(session, deals.get("programs", []), counts)
@@ -1008,6 +1059,7 @@ def load_demo_world(session: Session) -> DemoLoadReport:
         certifications=counts["certifications"],
         inspections=counts["inspections"],
         qualifications=counts["qualifications"],
+        disruptions=counts["disruptions"],
         memberships=counts["memberships"],
         programs=counts["programs"],
         msas=counts["msas"],

@@ -18,6 +18,9 @@ from opencxo.parties.schemas import (
     CertificationCreate,
     CertificationRead,
     DirectoryHit,
+    DisruptionCreate,
+    DisruptionRead,
+    DisruptionUpdate,
     InspectionCreate,
     InspectionRead,
     OrganizationCreate,
@@ -255,3 +258,53 @@ def qualification_history(
         AuditEventRead.model_validate(e)
         for e in service.qualification_history(session, principal, qualification_id)
     ]
+
+
+# --- disruptions: events on a country or region, private to the declaring organisation ----------
+
+
+@router.get("/disruptions", response_model=list[DisruptionRead], tags=["disruptions"])
+def list_disruptions(session: DbSession, principal: ApiPrincipal) -> list[DisruptionRead]:
+    """Your organisations' declared disruptions, newest start first (nobody else sees them)."""
+    return service.list_disruptions(session, principal)
+
+
+@router.post(
+    "/disruptions",
+    response_model=DisruptionRead,
+    status_code=status.HTTP_201_CREATED,
+    tags=["disruptions"],
+)
+def declare_disruption(
+    body: DisruptionCreate, session: DbSession, principal: ApiPrincipal
+) -> DisruptionRead:
+    """Declare a disruption on one country or one region; it flags bids from providers located
+    there in your RFP comparisons."""
+    return service.declare_disruption(session, principal, body)
+
+
+@router.get("/disruptions/{disruption_id}", response_model=DisruptionRead, tags=["disruptions"])
+def get_disruption(
+    disruption_id: uuid.UUID, session: DbSession, principal: ApiPrincipal
+) -> DisruptionRead:
+    return service.get_disruption(session, principal, disruption_id)
+
+
+@router.put("/disruptions/{disruption_id}", response_model=DisruptionRead, tags=["disruptions"])
+def update_disruption(
+    disruption_id: uuid.UUID,
+    body: DisruptionUpdate,
+    session: DbSession,
+    principal: ApiPrincipal,
+) -> DisruptionRead:
+    """Replace every field (name the version you read); end a disruption by setting ``ends_on``."""
+    return service.update_disruption(session, principal, disruption_id, body)
+
+
+@router.delete(
+    "/disruptions/{disruption_id}", status_code=status.HTTP_204_NO_CONTENT, tags=["disruptions"]
+)
+def delete_disruption(
+    disruption_id: uuid.UUID, session: DbSession, principal: ApiPrincipal
+) -> None:
+    service.delete_disruption(session, principal, disruption_id)

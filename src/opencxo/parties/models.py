@@ -6,7 +6,7 @@ import uuid
 from datetime import date
 from enum import StrEnum
 
-from sqlalchemy import JSON, Column, ForeignKey, String, Table, Text, UniqueConstraint
+from sqlalchemy import JSON, Column, Float, ForeignKey, Index, String, Table, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from opencxo.core.db import Base, IdMixin, TimestampMixin, VersionedMixin
@@ -194,3 +194,63 @@ class Qualification(IdMixin, TimestampMixin, VersionedMixin, Base):
 
     provider: Mapped[Organization] = relationship(foreign_keys=[provider_id])
     sponsor: Mapped[Organization] = relationship(foreign_keys=[sponsor_id])
+
+
+class DisruptionCause(StrEnum):
+    EPIDEMIC = "epidemic"
+    NATURAL_DISASTER = "natural_disaster"
+    CONFLICT = "conflict"
+    REGULATORY = "regulatory"
+    SUPPLY = "supply"
+    OTHER = "other"
+
+
+class Disruption(IdMixin, TimestampMixin, VersionedMixin, Base):
+    """An event declared on a country or a region, private to the organisation that declared it.
+
+    Sourcing flags bids from providers located there; the clinical forecast applies the
+    enrollment multiplier (0 = suspended) and the activation freeze to sites there.
+    """
+
+    __tablename__ = "disruptions"
+
+    organization_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("organizations.id", ondelete="CASCADE"), index=True
+    )
+    title: Mapped[str] = mapped_column(String(200))
+    cause: Mapped[str] = mapped_column(String(30))
+    country: Mapped[str | None] = mapped_column(String(2))
+    region: Mapped[str | None] = mapped_column(String(40))
+    starts_on: Mapped[date]
+    ends_on: Mapped[date | None]
+    enrollment_multiplier: Mapped[float] = mapped_column(Float, default=0.0)
+    freeze_activations: Mapped[bool] = mapped_column(default=True)
+    notes: Mapped[str] = mapped_column(Text, default="")
+
+
+class PerformanceKind(StrEnum):
+    MILESTONE_ACCEPTED = "milestone_accepted"
+    DELIVERABLE_REJECTED = "deliverable_rejected"
+
+
+class PerformanceRecord(IdMixin, TimestampMixin, Base):
+    """One outcome of a provider's work for a sponsor: the sponsor's private track record.
+
+    Written by contracts when a milestone is accepted or its deliverables rejected; read by the
+    sponsor's bid comparison (quality score) and qualification pages.
+    """
+
+    __tablename__ = "performance_records"
+    __table_args__ = (Index("ix_performance_records_pair", "sponsor_id", "provider_id"),)
+
+    sponsor_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("organizations.id", ondelete="CASCADE")
+    )
+    provider_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("organizations.id", ondelete="CASCADE")
+    )
+    kind: Mapped[str] = mapped_column(String(30))
+    reference: Mapped[str] = mapped_column(String(200))
+    subject_id: Mapped[uuid.UUID]
+    due_on: Mapped[date]
+    delivered_on: Mapped[date]

@@ -11,9 +11,12 @@ from sqlalchemy.orm import Session, selectinload
 from opencxo.parties.models import (
     Capability,
     Certification,
+    Disruption,
     Inspection,
     Organization,
     OrganizationKind,
+    PerformanceKind,
+    PerformanceRecord,
     Qualification,
     Site,
 )
@@ -213,3 +216,52 @@ def count_organizations(session: Session) -> dict[str, int]:
         select(Organization.kind, func.count()).group_by(Organization.kind)
     ).all()
     return {str(kind): int(count) for kind, count in rows}
+
+
+def disruption_for(
+    session: Session, disruption_id: uuid.UUID, organization_ids: Iterable[uuid.UUID]
+) -> Disruption | None:
+    return session.execute(
+        select(Disruption).where(
+            Disruption.id == disruption_id,
+            Disruption.organization_id.in_(list(organization_ids)),
+        )
+    ).scalar_one_or_none()
+
+
+def disruptions_of(session: Session, organization_ids: Iterable[uuid.UUID]) -> Sequence[Disruption]:
+    """Newest first, so the current events lead."""
+    return (
+        session.execute(
+            select(Disruption)
+            .where(Disruption.organization_id.in_(list(organization_ids)))
+            .order_by(Disruption.starts_on.desc(), Disruption.title)
+        )
+        .scalars()
+        .all()
+    )
+
+
+def performance_counts(
+    session: Session, sponsor_id: uuid.UUID, provider_ids: Iterable[uuid.UUID]
+) -> dict[uuid.UUID, tuple[int, int, int]]:
+    """Per provider: (milestones accepted, accepted on or before the due date, rejections)."""
+    accepted = PerformanceRecord.kind == PerformanceKind.MILESTONE_ACCEPTED.value
+    rows = session.execute(
+        select(
+            PerformanceRecord.provider_id,
+            func.count().filter(accepted),
+            func.count().filter(
+                accepted, PerformanceRecord.delivered_on <= PerformanceRecord.due_on
+            ),
+            func.count().filter(
+                PerformanceRecord.kind == PerformanceKind.DELIVERABLE_REJECTED.value
+            ),
+        )
+        .where(
+            PerformanceRecord.sponsor_id == sponsor_id,
+            PerformanceRecord.provider_id.in_(list(provider_ids)),
+        )
+        .group_by(PerformanceRecord.provider_id)
+    ).all()
+    return {provider: (int(a), int(on_time), int(r)) for provider, a, on_time, r in rows}

@@ -11,6 +11,7 @@ from opencxo.core.geography import REGIONS, is_country
 from opencxo.parties.models import (
     AuditOutcome,
     CertificationStandard,
+    DisruptionCause,
     InspectionOutcome,
     OrganizationKind,
     QualificationStatus,
@@ -269,3 +270,103 @@ class QualificationRead(ORMModel):
     version: int
     updated_at: datetime
     expired: bool
+
+
+# --- disruptions -------------------------------------------------------------------------------
+
+
+class DisruptionFields(BaseModel):
+    title: str = Field(
+        min_length=1, max_length=200, description="e.g. “Influenza epidemic, Europe”"
+    )
+    cause: DisruptionCause
+    country: str | None = Field(
+        None, description="ISO 3166-1 alpha-2 code; give a country or a region, not both"
+    )
+    region: str | None = Field(None, description="one of the platform's regions")
+    starts_on: date
+    ends_on: date | None = Field(None, description="leave empty while the disruption is open")
+    enrollment_multiplier: float = Field(
+        0.0, ge=0.0, le=1.0, description="enrollment rate factor while it lasts; 0 = suspended"
+    )
+    freeze_activations: bool = Field(True, description="no new sites open while it lasts")
+    notes: str = Field("", max_length=10000)
+
+    @field_validator("country")
+    @classmethod
+    def _valid_country(cls, value: str | None) -> str | None:
+        return _country(value) if value else None
+
+    @field_validator("region")
+    @classmethod
+    def _valid_region(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        if value not in REGIONS:
+            raise ValueError(f"use one of: {', '.join(REGIONS)}")
+        return value
+
+
+class DisruptionCreate(DisruptionFields):
+    organization_id: uuid.UUID | None = Field(
+        None, description="the declaring organisation; needed only if you belong to several"
+    )
+
+
+class DisruptionUpdate(DisruptionFields):
+    version: int = Field(description="the version you read; a stale version answers 409")
+
+
+class DisruptionRead(ORMModel):
+    id: uuid.UUID
+    organization_id: uuid.UUID
+    title: str
+    cause: DisruptionCause
+    country: str | None
+    region: str | None
+    starts_on: date
+    ends_on: date | None
+    enrollment_multiplier: float
+    freeze_activations: bool
+    notes: str
+    version: int
+    updated_at: datetime
+
+    @property
+    def place(self) -> str:
+        """Where it applies, in words: a country code or a region name."""
+        return self.country or self.region or ""
+
+    def covers(self, country: str, region: str | None, start: date, end: date | None) -> bool:
+        """Whether it applies to ``country`` (in ``region``) at any time in [start, end]."""
+        here = self.country == country or (self.region is not None and self.region == region)
+        overlaps = (self.ends_on is None or self.ends_on >= start) and (
+            end is None or self.starts_on <= end
+        )
+        return here and overlaps
+
+
+# --- track record (sponsor-private) --------------------------------------------------------------
+
+
+class TrackRecord(BaseModel):
+    """A provider's delivery history with one sponsor, from its contracts' milestones."""
+
+    provider_id: uuid.UUID
+    milestones_accepted: int
+    accepted_on_time: int
+    rejections: int
+
+    @property
+    def on_time_percent(self) -> float | None:
+        if not self.milestones_accepted:
+            return None
+        return 100.0 * self.accepted_on_time / self.milestones_accepted
+
+    @property
+    def first_pass_percent(self) -> float | None:
+        """Share of submissions accepted (each rejection is a failed submission)."""
+        submissions = self.milestones_accepted + self.rejections
+        if not submissions:
+            return None
+        return 100.0 * self.milestones_accepted / submissions

@@ -9,6 +9,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import date
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -26,10 +27,13 @@ from opencxo.parties.catalog import ServiceCatalog, service_catalog
 from opencxo.parties.models import (
     Capability,
     Certification,
+    Disruption,
     Inspection,
     InspectionOutcome,
     Organization,
     OrganizationKind,
+    PerformanceKind,
+    PerformanceRecord,
     Qualification,
     QualificationStatus,
     Site,
@@ -40,6 +44,10 @@ from opencxo.parties.schemas import (
     CertificationCreate,
     CertificationRead,
     DirectoryHit,
+    DisruptionCreate,
+    DisruptionFields,
+    DisruptionRead,
+    DisruptionUpdate,
     InspectionCreate,
     InspectionRead,
     OrganizationCreate,
@@ -53,6 +61,7 @@ from opencxo.parties.schemas import (
     QualificationUpdate,
     SiteCreate,
     SiteRead,
+    TrackRecord,
 )
 
 ORGANIZATION_FIELDS = (
@@ -64,6 +73,10 @@ QUALIFICATION_FIELDS = (
     "last_audit_outcome", "audit_findings", "expires_on", "notes",
 )  # fmt: skip
 SITE_FIELDS = ("name", "site_type", "country", "city")
+DISRUPTION_FIELDS = (
+    "title", "cause", "country", "region", "starts_on", "ends_on", "enrollment_multiplier",
+    "freeze_activations", "notes",
+)  # fmt: skip
 
 
 def catalog() -> ServiceCatalog:
@@ -787,3 +800,191 @@ def organization_history(
 
 def region_label(country: str) -> str:
     return region_of(country) or "Other"
+
+
+# --- disruptions (private to the declaring organisation) ---------------------------------------
+
+
+def _check_disruption(data: DisruptionFields) -> None:
+    if (data.country is None) == (data.region is None):
+        raise Invalid(
+            "a disruption applies to one country or one region",
+            field_errors={"country": "give a country or a region, not both"},
+        )
+    if data.ends_on is not None and data.ends_on < data.starts_on:
+        raise Invalid(
+            "the disruption ends before it starts",
+            field_errors={"ends_on": f"must be on or after {data.starts_on.isoformat()}"},
+        )
+
+
+def _disruption(session: Session, principal: Principal, disruption_id: uuid.UUID) -> Disruption:
+    disruption = repository.disruption_for(session, disruption_id, principal.organization_ids)
+    if disruption is None:
+        raise NotFound("no such disruption")
+    return disruption
+
+
+def list_disruptions(session: Session, principal: Principal) -> list[DisruptionRead]:
+    readable = principal.organizations_with(Permission.DISRUPTIONS_READ)
+    return [DisruptionRead.model_validate(d) for d in repository.disruptions_of(session, readable)]
+
+
+def get_disruption(
+    session: Session, principal: Principal, disruption_id: uuid.UUID
+) -> DisruptionRead:
+    disruption = _disruption(session, principal, disruption_id)
+    principal.require(Permission.DISRUPTIONS_READ, disruption.organization_id)
+    return DisruptionRead.model_validate(disruption)
+
+
+def declare_disruption(
+    session: Session, principal: Principal, data: DisruptionCreate
+) -> DisruptionRead:
+    writable = principal.organizations_with(Permission.DISRUPTIONS_WRITE)
+    if data.organization_id is not None:
+        if data.organization_id not in principal.organization_ids:
+            raise NotFound("no such organisation")
+        principal.require(Permission.DISRUPTIONS_WRITE, data.organization_id)
+        organization_id = data.organization_id
+    elif len(writable) == 1:
+        organization_id = next(iter(writable))
+    elif not writable:
+        raise NotPermitted("your role does not grant disruptions:write")
+    else:
+        raise Invalid(
+            "you belong to several organisations; say which one declares the disruption",
+            field_errors={"organization_id": "choose your organisation"},
+        )
+    _check_disruption(data)
+    disruption = Disruption(
+        organization_id=organization_id, **data.model_dump(include=set(DISRUPTION_FIELDS))
+    )
+    session.add(disruption)
+    session.flush()
+    audit.record(
+        session,
+        action="create",
+        entity_type="disruption",
+        entity_id=disruption.id,
+        actor=principal,
+        organization_id=organization_id,
+        after=audit.snapshot(disruption, DISRUPTION_FIELDS),
+    )
+    return DisruptionRead.model_validate(disruption)
+
+
+def update_disruption(
+    session: Session, principal: Principal, disruption_id: uuid.UUID, data: DisruptionUpdate
+) -> DisruptionRead:
+    """Change a disruption; closing one is an update that sets ``ends_on``."""
+    disruption = _disruption(session, principal, disruption_id)
+    principal.require(Permission.DISRUPTIONS_WRITE, disruption.organization_id)
+    check_version("disruption", disruption.version, data.version)
+    _check_disruption(data)
+    before = audit.snapshot(disruption, DISRUPTION_FIELDS)
+    for name, value in data.model_dump(include=set(DISRUPTION_FIELDS)).items():
+        setattr(disruption, name, value)
+    after = audit.snapshot(disruption, DISRUPTION_FIELDS)
+    if after != before:
+        disruption.updated_at = utcnow()
+        session.flush()
+        audit.record(
+            session,
+            action="update",
+            entity_type="disruption",
+            entity_id=disruption.id,
+            actor=principal,
+            organization_id=disruption.organization_id,
+            before=before,
+            after=after,
+        )
+    return DisruptionRead.model_validate(disruption)
+
+
+def delete_disruption(session: Session, principal: Principal, disruption_id: uuid.UUID) -> None:
+    disruption = _disruption(session, principal, disruption_id)
+    principal.require(Permission.DISRUPTIONS_WRITE, disruption.organization_id)
+    before = audit.snapshot(disruption, DISRUPTION_FIELDS)
+    session.delete(disruption)
+    session.flush()
+    audit.record(
+        session,
+        action="delete",
+        entity_type="disruption",
+        entity_id=disruption_id,
+        actor=principal,
+        organization_id=disruption.organization_id,
+        before=before,
+    )
+
+
+def disruptions_covering(
+    session: Session,
+    organization_id: uuid.UUID,
+    country: str,
+    start: date,
+    end: date | None,
+) -> list[DisruptionRead]:
+    """The organisation's disruptions on ``country`` (or its region) overlapping [start, end].
+
+    For other capabilities' own use cases (bid risk flags, enrollment forecasts), which have
+    already checked that the principal acts for ``organization_id``.
+    """
+    country = country.upper()
+    region = region_of(country)
+    return [
+        read
+        for read in map(
+            DisruptionRead.model_validate, repository.disruptions_of(session, [organization_id])
+        )
+        if read.covers(country, region, start, end)
+    ]
+
+
+# --- track record: providers' delivery history with each sponsor -------------------------------
+
+
+def record_performance(
+    session: Session,
+    *,
+    sponsor_id: uuid.UUID,
+    provider_id: uuid.UUID,
+    accepted: bool,
+    subject_id: uuid.UUID,
+    reference: str,
+    due_on: date,
+    delivered_on: date,
+) -> None:
+    """Called by contracts, inside its own use case, when a milestone is accepted or rejected."""
+    kind = PerformanceKind.MILESTONE_ACCEPTED if accepted else PerformanceKind.DELIVERABLE_REJECTED
+    session.add(
+        PerformanceRecord(
+            sponsor_id=sponsor_id,
+            provider_id=provider_id,
+            kind=kind.value,
+            subject_id=subject_id,
+            reference=reference[:200],
+            due_on=due_on,
+            delivered_on=delivered_on,
+        )
+    )
+
+
+def track_records(
+    session: Session, principal: Principal, sponsor_id: uuid.UUID, provider_ids: Iterable[uuid.UUID]
+) -> dict[uuid.UUID, TrackRecord]:
+    """Each provider's history with this sponsor (empty records for providers without one)."""
+    if sponsor_id not in principal.organization_ids:
+        raise NotFound("no such sponsor")
+    wanted = list(dict.fromkeys(provider_ids))
+    counts = repository.performance_counts(session, sponsor_id, wanted)
+    return {
+        provider: TrackRecord(
+            provider_id=provider,
+            milestones_accepted=counts.get(provider, (0, 0, 0))[0],
+            accepted_on_time=counts.get(provider, (0, 0, 0))[1],
+            rejections=counts.get(provider, (0, 0, 0))[2],
+        )
+        for provider in wanted
+    }

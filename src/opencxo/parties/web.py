@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
+from datetime import date
+from functools import cache
 from typing import Annotated, Any
 
+import pycountry
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import RedirectResponse, Response
 
@@ -12,11 +16,12 @@ from opencxo.core.auth.permissions import Permission
 from opencxo.core.errors import NotPermitted, OpenCXOError
 from opencxo.core.geography import REGIONS, country_name
 from opencxo.core.http import CsrfProtected, DbSession
-from opencxo.core.pagination import MAX_PAGE_SIZE, Page, PageParams
+from opencxo.core.pagination import MAX_PAGE_SIZE, Page, PageParams, paginate
 from opencxo.parties import service
 from opencxo.parties.models import (
     AuditOutcome,
     CertificationStandard,
+    DisruptionCause,
     InspectionOutcome,
     OrganizationKind,
     QualificationStatus,
@@ -29,8 +34,12 @@ from opencxo.parties.schemas import (
     CapabilityCreate,
     CertificationCreate,
     DirectoryHit,
+    DisruptionCreate,
+    DisruptionRead,
+    DisruptionUpdate,
     InspectionCreate,
     OrganizationCreate,
+    OrganizationSummary,
     OrganizationUpdate,
     QualificationCreate,
     QualificationUpdate,
@@ -680,3 +689,261 @@ def add_inspection(
         form,
         "Inspection recorded.",
     )
+
+
+# --- disruptions: declared events on a country or a region (private to the organisation) -------
+
+DISRUPTION_SORTS = ("title", "cause", "place", "starts_on", "ends_on", "multiplier")
+DISRUPTION_STATES = ("open", "upcoming", "ended")
+
+
+@cache
+def _countries() -> tuple[tuple[str, str], ...]:
+    """Every ISO 3166-1 country as (alpha-2 code, common name), by name."""
+    codes = (str(c.alpha_2) for c in pycountry.countries)
+    return tuple(sorted(((code, country_name(code)) for code in codes), key=lambda c: c[1]))
+
+
+def multiplier_label(multiplier: float) -> str:
+    """The enrollment multiplier in words: "suspended", "50 % of normal", "unaffected"."""
+    if multiplier <= 0:
+        return "suspended"
+    if multiplier >= 1:
+        return "unaffected"
+    return f"{round(multiplier * 100, 1):g} % of normal"
+
+
+@dataclass(frozen=True)
+class DisruptionRow:
+    """A disruption as the page shows it."""
+
+    disruption: DisruptionRead
+    place: str  # a country's name, or a region's
+    is_region: bool
+    state: str  # open (in force), upcoming (starts later) or ended
+    multiplier: str
+
+    @classmethod
+    def of(cls, disruption: DisruptionRead, today: date) -> DisruptionRow:
+        if disruption.ends_on is not None and disruption.ends_on < today:
+            state = "ended"
+        elif disruption.starts_on > today:
+            state = "upcoming"
+        else:
+            state = "open"
+        return cls(
+            disruption=disruption,
+            place=country_name(disruption.country) if disruption.country else disruption.place,
+            is_region=disruption.country is None,
+            state=state,
+            multiplier=multiplier_label(disruption.enrollment_multiplier),
+        )
+
+
+def _sorted_rows(rows: list[DisruptionRow], params: PageParams) -> list[DisruptionRow]:
+    column, descending = params.sort_key(DISRUPTION_SORTS, "-starts_on")
+    keys: dict[str, Any] = {
+        "title": lambda r: r.disruption.title.casefold(),
+        "cause": lambda r: r.disruption.cause.value,
+        "place": lambda r: r.place.casefold(),
+        "starts_on": lambda r: r.disruption.starts_on,
+        "ends_on": lambda r: r.disruption.ends_on or date.max,  # open-ended: the latest end
+        "multiplier": lambda r: r.disruption.enrollment_multiplier,
+    }
+    by_title = sorted(rows, key=lambda r: r.disruption.title.casefold())
+    return sorted(by_title, key=keys[column], reverse=descending)
+
+
+def _disruption_writers(request: Request, principal: PageUser) -> list[OrganizationSummary]:
+    """The user's organisations in which their role may declare disruptions."""
+    return [
+        o for o in request.state.organizations if principal.can(Permission.DISRUPTIONS_WRITE, o.id)
+    ]
+
+
+def _disruption_form_context(request: Request, principal: PageUser) -> dict[str, Any]:
+    writers = _disruption_writers(request, principal)
+    return {
+        "causes": [c.value for c in DisruptionCause],
+        "regions": REGIONS,
+        "countries": _countries(),
+        "writers": writers,
+        "can_write": bool(writers),
+        "today": date.today(),
+        "active": "disruptions",
+    }
+
+
+_NEW_DISRUPTION = {"enrollment_multiplier": 0, "freeze_activations": "on"}
+
+
+def _disruption_form(form: dict[str, Any]) -> dict[str, Any]:
+    """An unticked checkbox is not submitted: it means "no", not the schema's default."""
+    form["freeze_activations"] = "on" if form.get("freeze_activations") else "off"
+    return form
+
+
+def _disruptions_page(
+    request: Request,
+    session: DbSession,
+    principal: PageUser,
+    params: PageParams,
+    state: str = "",
+    *,
+    errors: dict[str, str] | None = None,
+    form: dict[str, Any] | None = None,
+    status_code: int = 200,
+) -> Response:
+    today = date.today()
+    rows = [DisruptionRow.of(d, today) for d in service.list_disruptions(session, principal)]
+    state = state if state in DISRUPTION_STATES else ""
+    shown = _sorted_rows([r for r in rows if not state or r.state == state], params)
+    items, total = paginate(shown, params)
+    return render(
+        request,
+        "parties/disruptions.html",
+        {
+            **_disruption_form_context(request, principal),
+            "page": Page.of(items, total=total, params=params),
+            "declared": len(rows),
+            "sort": params.sort or "",
+            "state": state,
+            "states": DISRUPTION_STATES,
+            "errors": errors or {},
+            "form": form or _NEW_DISRUPTION | {"starts_on": today.isoformat()},
+        },
+        status_code=status_code,
+    )
+
+
+@router.get("/disruptions")
+def disruptions_page(
+    request: Request, session: DbSession, principal: PageUser, params: Pages, state: str = ""
+) -> Response:
+    return _disruptions_page(request, session, principal, params, state)
+
+
+@router.post("/disruptions")
+def declare_disruption(
+    request: Request, session: DbSession, principal: PageUser, form: FormData
+) -> Response:
+    outcome = run_form(
+        session,
+        DisruptionCreate,
+        _disruption_form(form),
+        lambda body: service.declare_disruption(session, principal, body),
+    )
+    if outcome.result is not None:
+        declared = outcome.result
+        flash(request, f"Disruption “{declared.title}” declared.")
+        return RedirectResponse(f"/disruptions/{declared.id}", status_code=303)
+    return _disruptions_page(
+        request,
+        session,
+        principal,
+        PageParams(),
+        errors=outcome.errors,
+        form=form,
+        status_code=outcome.status_code,
+    )
+
+
+def _disruption_page(
+    request: Request,
+    session: DbSession,
+    principal: PageUser,
+    disruption_id: uuid.UUID,
+    *,
+    errors: dict[str, str] | None = None,
+    form: dict[str, Any] | None = None,
+    status_code: int = 200,
+) -> Response:
+    disruption = service.get_disruption(session, principal, disruption_id)
+    context = _disruption_form_context(request, principal)
+    return render(
+        request,
+        "parties/disruption.html",
+        {
+            **context,
+            "row": DisruptionRow.of(disruption, context["today"]),
+            "can_write": principal.can(Permission.DISRUPTIONS_WRITE, disruption.organization_id),
+            "errors": errors or {},
+            "form": form or disruption.model_dump(mode="json"),
+        },
+        status_code=status_code,
+    )
+
+
+@router.get("/disruptions/{disruption_id}")
+def disruption_page(
+    request: Request, disruption_id: uuid.UUID, session: DbSession, principal: PageUser
+) -> Response:
+    return _disruption_page(request, session, principal, disruption_id)
+
+
+@router.post("/disruptions/{disruption_id}")
+def update_disruption(
+    request: Request,
+    disruption_id: uuid.UUID,
+    session: DbSession,
+    principal: PageUser,
+    form: FormData,
+) -> Response:
+    outcome = run_form(
+        session,
+        DisruptionUpdate,
+        _disruption_form(form),
+        lambda body: service.update_disruption(session, principal, disruption_id, body),
+    )
+    if outcome.result is not None:
+        flash(request, f"Disruption “{outcome.result.title}” saved.")
+        return RedirectResponse(f"/disruptions/{disruption_id}", status_code=303)
+    return _disruption_page(
+        request,
+        session,
+        principal,
+        disruption_id,
+        errors=outcome.errors,
+        form=form,
+        status_code=outcome.status_code,  # 409 for a stale version
+    )
+
+
+@router.post("/disruptions/{disruption_id}/end")
+def end_disruption(
+    request: Request,
+    disruption_id: uuid.UUID,
+    session: DbSession,
+    principal: PageUser,
+    form: FormData,
+) -> Response:
+    """The quick action: the same disruption, ending today (an update of ``ends_on``)."""
+    current = service.get_disruption(session, principal, disruption_id)
+    data = {
+        **current.model_dump(include=set(service.DISRUPTION_FIELDS)),
+        "ends_on": date.today(),
+        "version": form.get("version", ""),
+    }
+    outcome = run_form(
+        session,
+        DisruptionUpdate,
+        data,
+        lambda body: service.update_disruption(session, principal, disruption_id, body),
+    )
+    if outcome.result is not None:
+        flash(request, f"Disruption “{current.title}” ended today.")
+    else:
+        problem = "; ".join(outcome.errors.values())
+        flash(request, f"“{current.title}” was not ended: {problem}", "danger")
+    back = "/disruptions" if form.get("back") == "list" else f"/disruptions/{disruption_id}"
+    return RedirectResponse(back, status_code=303)
+
+
+@router.post("/disruptions/{disruption_id}/delete")
+def delete_disruption(
+    request: Request, disruption_id: uuid.UUID, session: DbSession, principal: PageUser
+) -> Response:
+    title = service.get_disruption(session, principal, disruption_id).title
+    service.delete_disruption(session, principal, disruption_id)
+    flash(request, f"Disruption “{title}” deleted.")
+    return RedirectResponse("/disruptions", status_code=303)

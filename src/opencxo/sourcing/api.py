@@ -5,14 +5,18 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Query, status
+from fastapi import APIRouter, File, Query, UploadFile, status
+from fastapi.responses import Response
+from starlette.concurrency import run_in_threadpool
 
-from opencxo.core.http import ApiPrincipal, DbSession
+from opencxo.core import files
+from opencxo.core.http import ApiPrincipal, DbSession, attachment
 from opencxo.core.pagination import Page, PageParams
 from opencxo.sourcing import service
 from opencxo.sourcing.models import RfpStatus
 from opencxo.sourcing.schemas import (
     AnswerCreate,
+    AttachmentRead,
     AwardCreate,
     AwardRead,
     BidInput,
@@ -21,6 +25,7 @@ from opencxo.sourcing.schemas import (
     CancelRfp,
     Comparison,
     ExchangeRates,
+    FinishAward,
     InvitationCreate,
     MatchSuggestion,
     MyOutcome,
@@ -108,6 +113,14 @@ def cancel_rfp(
     rfp_id: uuid.UUID, body: CancelRfp, session: DbSession, principal: ApiPrincipal
 ) -> RfpRead:
     return service.cancel_rfp(session, principal, rfp_id, body)
+
+
+@router.post("/rfps/{rfp_id}/finish-award", response_model=RfpRead, tags=["award"])
+def finish_award(
+    rfp_id: uuid.UUID, body: FinishAward, session: DbSession, principal: ApiPrincipal
+) -> RfpRead:
+    """Close the award: the lots still without an award stay unawarded (their bidders are told)."""
+    return service.finish_award(session, principal, rfp_id, body)
 
 
 @router.put("/rfps/{rfp_id}/exchange-rates", response_model=RfpRead, tags=["rfps"])
@@ -236,3 +249,95 @@ def award_lot(
 ) -> AwardRead:
     """Award one lot to one bid; e-signed with your password."""
     return service.award_lot(session, principal, rfp_id, lot_id, body)
+
+
+# --- attachments --------------------------------------------------------------------------------
+
+Upload = Annotated[UploadFile, File(description="the document (at most 50 MiB, not empty)")]
+
+
+async def _read(upload: UploadFile) -> tuple[str, str, bytes]:
+    """The upload's name, type and bytes; one byte past the limit is enough to refuse it."""
+    content = await upload.read(files.MAX_FILE_BYTES + 1)
+    return upload.filename or "", upload.content_type or "", content
+
+
+@router.post(
+    "/rfps/{rfp_id}/attachments",
+    response_model=AttachmentRead,
+    status_code=status.HTTP_201_CREATED,
+    tags=["rfps"],
+)
+async def add_rfp_attachment(
+    rfp_id: uuid.UUID, file: Upload, session: DbSession, principal: ApiPrincipal
+) -> AttachmentRead:
+    """Attach a document to a draft or published RFP (multipart ``file``); the invitees of a
+    published RFP are notified."""
+    filename, content_type, content = await _read(file)
+    return await run_in_threadpool(
+        service.add_rfp_attachment, session, principal, rfp_id, filename, content_type, content
+    )
+
+
+@router.delete(
+    "/rfps/{rfp_id}/attachments/{file_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    tags=["rfps"],
+)
+def remove_rfp_attachment(
+    rfp_id: uuid.UUID, file_id: uuid.UUID, session: DbSession, principal: ApiPrincipal
+) -> None:
+    """Remove a document from a draft RFP (a published RFP's documents stay)."""
+    service.remove_rfp_attachment(session, principal, rfp_id, file_id)
+
+
+@router.get("/rfps/{rfp_id}/attachments/{file_id}", tags=["rfps"], response_class=Response)
+def download_rfp_attachment(
+    rfp_id: uuid.UUID, file_id: uuid.UUID, session: DbSession, principal: ApiPrincipal
+) -> Response:
+    """The document, after re-checking its SHA-256 (409 if it was altered)."""
+    stored, content = service.rfp_attachment(session, principal, rfp_id, file_id)
+    return attachment(stored, content)
+
+
+@router.post(
+    "/rfps/{rfp_id}/bid/attachments",
+    response_model=AttachmentRead,
+    status_code=status.HTTP_201_CREATED,
+    tags=["bids"],
+)
+async def add_bid_attachment(
+    rfp_id: uuid.UUID, file: Upload, session: DbSession, principal: ApiPrincipal
+) -> AttachmentRead:
+    """Attach a document to your bid until the deadline (multipart ``file``); sealed with it."""
+    filename, content_type, content = await _read(file)
+    return await run_in_threadpool(
+        service.add_bid_attachment, session, principal, rfp_id, filename, content_type, content
+    )
+
+
+@router.delete(
+    "/rfps/{rfp_id}/bid/attachments/{file_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    tags=["bids"],
+)
+def remove_bid_attachment(
+    rfp_id: uuid.UUID, file_id: uuid.UUID, session: DbSession, principal: ApiPrincipal
+) -> None:
+    """Remove a document from your bid until the deadline."""
+    service.remove_bid_attachment(session, principal, rfp_id, file_id)
+
+
+@router.get(
+    "/rfps/{rfp_id}/bids/{bid_id}/attachments/{file_id}", tags=["bids"], response_class=Response
+)
+def download_bid_attachment(
+    rfp_id: uuid.UUID,
+    bid_id: uuid.UUID,
+    file_id: uuid.UUID,
+    session: DbSession,
+    principal: ApiPrincipal,
+) -> Response:
+    """A bid's document: for the bidder, and for the sponsor once the deadline passed."""
+    stored, content = service.bid_attachment(session, principal, rfp_id, bid_id, file_id)
+    return attachment(stored, content)

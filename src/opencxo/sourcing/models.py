@@ -74,6 +74,9 @@ class Program(IdMixin, TimestampMixin, VersionedMixin, Base):
     patent_expiry: Mapped[date | None]
     owner_user_id: Mapped[uuid.UUID | None] = mapped_column(Uuid(), ForeignKey("users.id"))
     description: Mapped[str] = mapped_column(Text, default="")
+    # The outsourcing budget the spend view measures actuals against; optional.
+    budget_amount: Mapped[Decimal | None] = mapped_column(AMOUNT)
+    budget_currency: Mapped[str | None] = mapped_column(String(3))
 
 
 rfp_attachments = Table(
@@ -121,6 +124,8 @@ class Rfp(IdMixin, TimestampMixin, VersionedMixin, Base):
     published_at: Mapped[datetime | None]
     closed_at: Mapped[datetime | None]
     cancelled_reason: Mapped[str | None] = mapped_column(Text)
+    # Why the lots left without an award were not awarded (the sponsor finished the award).
+    unawarded_reason: Mapped[str | None] = mapped_column(Text)
 
     program: Mapped[Program] = relationship()
     lots: Mapped[list[Lot]] = relationship(

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable, Sequence
+from enum import StrEnum
+from typing import Any
 
-from sqlalchemy import Select, func, or_, select
+from sqlalchemy import ColumnElement, Select, SQLColumnExpression, case, func, or_, select
 from sqlalchemy.orm import Session, selectinload
 
 from opencxo.sourcing.models import (
@@ -14,6 +16,7 @@ from opencxo.sourcing.models import (
     BidLot,
     BidStatus,
     Invitation,
+    Phase,
     Program,
     Question,
     Rfp,
@@ -37,12 +40,53 @@ def program_by_name(session: Session, sponsor_id: uuid.UUID, name: str) -> Progr
     ).scalar_one_or_none()
 
 
+def _lifecycle(column: Any, steps: type[StrEnum]) -> ColumnElement[int]:
+    """A status or phase column ranked in the order its enum lists the steps (not by spelling)."""
+    return case(
+        {step.value: rank for rank, step in enumerate(steps)}, value=column, else_=len(steps)
+    )
+
+
+def _ordered(column: SQLColumnExpression[Any], descending: bool) -> ColumnElement[Any]:
+    """Ascending or descending, empty values last either way (as on every backend)."""
+    return (column.desc() if descending else column.asc()).nulls_last()
+
+
+# Sort keys of the lists (``?sort=key`` or ``-key``); text sorts without regard to case.
+PROGRAM_SORTS: dict[str, SQLColumnExpression[Any]] = {
+    "name": func.lower(Program.name),
+    "modality": Program.modality,
+    "phase": _lifecycle(Program.phase, Phase),
+    "patent_expiry": Program.patent_expiry,
+    "updated_at": Program.updated_at,
+}
+RFP_SORTS = ("title", "program", "status", "bid_deadline", "created_at")
+
+
 def programs(
-    session: Session, sponsor_ids: Iterable[uuid.UUID], *, offset: int, limit: int
+    session: Session,
+    sponsor_ids: Iterable[uuid.UUID],
+    *,
+    offset: int,
+    limit: int,
+    sort: tuple[str, bool] = ("name", False),
 ) -> tuple[Sequence[Program], int]:
     query = select(Program).where(Program.sponsor_id.in_(list(sponsor_ids)))
     total = session.execute(select(func.count()).select_from(query.subquery())).scalar_one()
-    rows = session.execute(query.order_by(Program.name).offset(offset).limit(limit)).scalars().all()
+    column, descending = sort
+    rows = (
+        session.execute(
+            query.order_by(
+                _ordered(PROGRAM_SORTS[column], descending),
+                func.lower(Program.name),
+                Program.id,
+            )
+            .offset(offset)
+            .limit(limit)
+        )
+        .scalars()
+        .all()
+    )
     return rows, total
 
 
@@ -82,7 +126,11 @@ def rfps(
     program_id: uuid.UUID | None,
     offset: int,
     limit: int,
+    sort: tuple[str, bool] = ("bid_deadline", True),
 ) -> tuple[Sequence[Rfp], int]:
+    """The visible RFPs, a page of them in the order of ``sort`` (a key of ``RFP_SORTS``, and
+    whether descending). A program's name ranks only the organisations' own RFPs: the sponsor's
+    program stays hidden from the providers it invites, in the order as on the page."""
     ids = list(organization_ids)
     query = select(Rfp).where(_visible(ids))  # type: ignore[arg-type]
     if status:
@@ -90,10 +138,20 @@ def rfps(
     if program_id:
         query = query.where(Rfp.program_id == program_id)
     total = session.execute(select(func.count()).select_from(query.subquery())).scalar_one()
+    column, descending = sort
+    keys: dict[str, SQLColumnExpression[Any]] = {
+        "title": func.lower(Rfp.title),
+        "program": case((Rfp.sponsor_id.in_(ids), func.lower(Program.name)), else_=None),
+        "status": _lifecycle(Rfp.status, RfpStatus),
+        "bid_deadline": Rfp.bid_deadline,
+        "created_at": Rfp.created_at,
+    }
+    if column == "program":
+        query = query.join(Program, Program.id == Rfp.program_id)
     rows = (
         session.execute(
-            query.options(selectinload(Rfp.lots))
-            .order_by(Rfp.bid_deadline.desc())
+            query.options(selectinload(Rfp.lots), selectinload(Rfp.program))
+            .order_by(_ordered(keys[column], descending), Rfp.bid_deadline.desc(), Rfp.id)
             .offset(offset)
             .limit(limit)
         )

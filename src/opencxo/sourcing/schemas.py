@@ -52,6 +52,19 @@ class ProgramFields(BaseModel):
     phase: Phase
     patent_expiry: date | None = Field(None, description="key patent expiry (loss of exclusivity)")
     description: str = Field("", max_length=5000)
+    budget_amount: Decimal | None = Field(
+        None, gt=0, max_digits=16, decimal_places=2, description="outsourcing budget, optional"
+    )
+    budget_currency: str | None = Field(None, validate_default=True)
+
+    @field_validator("budget_currency")
+    @classmethod
+    def _budget_currency(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if not value:
+            if info.data.get("budget_amount") is not None:
+                raise ValueError("give the currency of the budget")
+            return None
+        return _currency(value)
 
 
 class ProgramCreate(ProgramFields):
@@ -75,6 +88,9 @@ class ProgramRead(ORMModel):
     patent_expiry: date | None
     owner_user_id: uuid.UUID | None
     description: str
+    budget_amount: Decimal | None
+    budget_currency: str | None
+    updated_at: datetime
     version: int
 
 
@@ -172,6 +188,13 @@ class CancelRfp(BaseModel):
     reason: str = Field(min_length=3, max_length=2000)
 
 
+class FinishAward(BaseModel):
+    """Close the award with the lots still open left unawarded (no acceptable bid)."""
+
+    version: int
+    reason: str = Field(min_length=3, max_length=2000, description="sent to their bidders")
+
+
 class Transition(BaseModel):
     version: int
 
@@ -201,6 +224,17 @@ class InvitationRead(BaseModel):
     bid_received: bool = Field(description="a bid has been submitted (its content stays sealed)")
 
 
+class AttachmentRead(ORMModel):
+    """A document attached to an RFP or a bid: kept under its SHA-256, re-checked on download."""
+
+    id: uuid.UUID
+    filename: str
+    content_type: str
+    size_bytes: int
+    sha256: str
+    uploaded_at: datetime
+
+
 class RfpRead(BaseModel):
     """The RFP as the reader may see it (providers get no budget unless shared, no invitee list)."""
 
@@ -226,11 +260,15 @@ class RfpRead(BaseModel):
     base_currency: str
     exchange_rates: dict[str, str]
     lots: list[LotRead]
+    attachments: list[AttachmentRead] = Field(description="the RFP's documents, oldest first")
     invitations: list[InvitationRead] | None
     bids_received: int | None
     published_at: datetime | None
     closed_at: datetime | None
     cancelled_reason: str | None
+    unawarded_reason: str | None = Field(
+        None, description="why the lots without an award were left unawarded"
+    )
     version: int
     viewer_role: str = Field(description="sponsor or invited provider")
 
@@ -239,10 +277,12 @@ class RfpSummary(BaseModel):
     id: uuid.UUID
     title: str
     sponsor_name: str
+    program_name: str | None = Field(None, description="only on the sponsor's own RFPs")
     status: RfpStatus
     bid_deadline: datetime
     lots: int
     my_bid_status: BidStatus | None = None
+    created_at: datetime
 
 
 class MatchSuggestion(BaseModel):
@@ -341,6 +381,7 @@ class BidRead(BaseModel):
     submitted_at: datetime | None
     notes: str
     lots: list[BidLotRead]
+    attachments: list[AttachmentRead] = Field(description="the bid's documents, oldest first")
     version: int
 
 
@@ -364,7 +405,17 @@ class ComparisonRow(BaseModel):
     duration_days: int
     start_date: date
     qualification_status: str | None
-    quality_score: float
+    quality_score: float = Field(
+        description="0–100: the qualification, blended half and half with the provider's history "
+        "with this sponsor when it has one"
+    )
+    on_time_percent: float | None = Field(
+        None, description="share of the provider's accepted milestones submitted by their due date"
+    )
+    first_pass_percent: float | None = Field(
+        None, description="share of the provider's milestone submissions accepted first time"
+    )
+    milestones_delivered: int = 0
     price_score: float
     time_score: float
     risk_score: float

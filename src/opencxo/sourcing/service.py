@@ -18,14 +18,16 @@ from decimal import ROUND_HALF_UP, Decimal
 
 from sqlalchemy.orm import Session
 
-from opencxo.core import audit, notifications, signatures
+from opencxo.core import audit, files, notifications, signatures
 from opencxo.core.auth.permissions import Permission
 from opencxo.core.auth.principal import Principal
 from opencxo.core.errors import Conflict, Invalid, NotFound, NotPermitted, check_version
+from opencxo.core.files import StoredFile
 from opencxo.core.pagination import Page, PageParams
 from opencxo.core.signatures import SignatureMeaning
 from opencxo.core.types import utcnow
 from opencxo.parties import service as parties
+from opencxo.parties.schemas import TrackRecord
 from opencxo.sourcing import repository
 from opencxo.sourcing.models import (
     Award,
@@ -42,6 +44,7 @@ from opencxo.sourcing.models import (
 )
 from opencxo.sourcing.schemas import (
     AnswerCreate,
+    AttachmentRead,
     AwardCreate,
     AwardRead,
     BidInput,
@@ -53,6 +56,7 @@ from opencxo.sourcing.schemas import (
     Comparison,
     ComparisonRow,
     ExchangeRates,
+    FinishAward,
     InvitationCreate,
     InvitationRead,
     LotComparison,
@@ -83,6 +87,8 @@ PROGRAM_FIELDS = (
     "phase",
     "patent_expiry",
     "description",
+    "budget_amount",
+    "budget_currency",
 )
 RFP_FIELDS = ("title", "status", "bid_deadline", "program_id", "base_currency")
 QUALITY_BY_QUALIFICATION = {"approved": 100.0, "conditional": 60.0, None: 50.0, "expired": 40.0}
@@ -136,6 +142,7 @@ def list_programs(
         | (principal.organization_ids if principal.is_operator else frozenset()),
         offset=params.offset,
         limit=params.page_size,
+        sort=params.sort_key(tuple(repository.PROGRAM_SORTS), "name"),
     )
     return Page.of([ProgramRead.model_validate(r) for r in rows], total=total, params=params)
 
@@ -317,11 +324,13 @@ def _rfp_read(session: Session, principal: Principal, rfp: Rfp) -> RfpRead:
         base_currency=rfp.base_currency,
         exchange_rates=dict(rfp.exchange_rates) if sponsor_view else {},
         lots=[_lot_read(lot) for lot in rfp.lots],
+        attachments=_attachment_reads(rfp.attachments),
         invitations=invitations,
         bids_received=bids_received,
         published_at=rfp.published_at,
         closed_at=rfp.closed_at,
         cancelled_reason=rfp.cancelled_reason,
+        unawarded_reason=rfp.unawarded_reason,
         version=rfp.version,
         viewer_role="sponsor" if sponsor_view else "invited provider",
     )
@@ -353,6 +362,7 @@ def list_rfps(
         program_id=program_id,
         offset=params.offset,
         limit=params.page_size,
+        sort=params.sort_key(repository.RFP_SORTS, "-bid_deadline"),
     )
     my_bids = {b.rfp_id: b.status for b in repository.bids_of_providers(session, readable)}
     names = {
@@ -364,10 +374,12 @@ def list_rfps(
             id=r.id,
             title=r.title,
             sponsor_name=names.get(r.sponsor_id, ""),
+            program_name=r.program.name if r.sponsor_id in readable else None,
             status=RfpStatus(r.status),
             bid_deadline=r.bid_deadline,
             lots=len(r.lots),
             my_bid_status=BidStatus(my_bids[r.id]) if r.id in my_bids else None,
+            created_at=r.created_at,
         )
         for r in rows
     ]
@@ -858,6 +870,7 @@ def _bid_read(bid: Bid, rfp: Rfp) -> BidRead:
             )
             for bl in sorted(bid.lots, key=lambda bl: numbers.get(bl.lot_id, 0))
         ],
+        attachments=_attachment_reads(bid.attachments),
     )
 
 
@@ -1059,6 +1072,23 @@ def _in_base(rfp: Rfp, lines: Sequence[BidLine]) -> Decimal:
     )
 
 
+def quality_score(qualification_score: float, record: TrackRecord) -> float:
+    """Half the sponsor's qualification, half the provider's history with this sponsor.
+
+    The history part is the mean of the on-time rate of accepted milestones and the first-pass
+    acceptance rate of submissions (whichever exist); with no history, quality is the
+    qualification score alone.
+    """
+    parts = [p for p in (record.on_time_percent, record.first_pass_percent) if p is not None]
+    if not parts:
+        return qualification_score
+    return 0.5 * qualification_score + 0.5 * sum(parts) / len(parts)
+
+
+def _rounded(value: float | None) -> float | None:
+    return None if value is None else round(value, 1)
+
+
 def compare(session: Session, principal: Principal, rfp_id: uuid.UUID) -> Comparison:
     """Per lot: price in one currency, duration, quality, risk flags and the weighted score."""
     rfp = _sponsor_rfp(session, principal, rfp_id, Permission.RFPS_READ)
@@ -1074,6 +1104,9 @@ def compare(session: Session, principal: Principal, rfp_id: uuid.UUID) -> Compar
     bids = repository.submitted_bids(session, rfp.id)
     _check_rates(rfp, bids)
     today = utcnow().date()
+    history = parties.track_records(
+        session, principal, rfp.sponsor_id, (b.provider_id for b in bids)
+    )
     lots: list[LotComparison] = []
     for lot in rfp.lots:
         offers = [(bid, bl) for bid in bids for bl in bid.lots if bl.lot_id == lot.id]
@@ -1110,12 +1143,17 @@ def compare(session: Session, principal: Principal, rfp_id: uuid.UUID) -> Compar
                     flags.append(f"no valid {standard} certificate")
                 elif all(e is not None and e < work_ends for e in expiries):
                     flags.append(f"{standard} certificate expires before the work ends")
+            for disruption in parties.disruptions_covering(
+                session, rfp.sponsor_id, profile.country, bl.start_date, work_ends
+            ):
+                flags.append(f"{disruption.place} under a declared disruption: {disruption.title}")
             price = prices[bid.id]
             if median and len(offers) >= 3 and abs(price - median) / median > PRICE_OUTLIER:
                 flags.append(
                     f"price {'below' if price < median else 'above'} the median by more than 30%"
                 )
-            quality = QUALITY_BY_QUALIFICATION.get(status, 0.0)
+            record = history[bid.provider_id]
+            quality = quality_score(QUALITY_BY_QUALIFICATION.get(status, 0.0), record)
             price_score = float(cheapest / price * 100) if price else 0.0
             time_score = fastest / bl.duration_days * 100
             risk_score = max(0.0, 100.0 - 25.0 * len(flags))
@@ -1136,6 +1174,9 @@ def compare(session: Session, principal: Principal, rfp_id: uuid.UUID) -> Compar
                     start_date=bl.start_date,
                     qualification_status=status,
                     quality_score=round(quality, 1),
+                    on_time_percent=_rounded(record.on_time_percent),
+                    first_pass_percent=_rounded(record.first_pass_percent),
+                    milestones_delivered=record.milestones_accepted,
                     price_score=round(price_score, 1),
                     time_score=round(time_score, 1),
                     risk_score=round(risk_score, 1),
@@ -1282,6 +1323,42 @@ def award_lot(
     return _award_read(session, principal, award, rfp)
 
 
+def finish_award(
+    session: Session, principal: Principal, rfp_id: uuid.UUID, data: FinishAward
+) -> RfpRead:
+    """End the award with some lots awarded and the rest left without an award."""
+    rfp = _sponsor_rfp(session, principal, rfp_id, Permission.RFPS_AWARD)
+    check_version("RFP", rfp.version, data.version)
+    _require_status(rfp, RfpStatus.CLOSED, action="finish the award of")
+    awarded = {a.lot_id for a in repository.awards(session, rfp.id)}
+    if not awarded:
+        raise Conflict("no lot is awarded yet: award at least one lot first, or cancel the RFP")
+    left = [lot for lot in rfp.lots if lot.id not in awarded]
+    numbers = ", ".join(str(lot.number) for lot in left)
+    rfp.unawarded_reason = data.reason
+    _transition(
+        session,
+        principal,
+        rfp,
+        RfpStatus.AWARDED,
+        reason=f"lot(s) {numbers} not awarded: {data.reason}",
+    )
+    for lot in left:
+        bidders = {
+            b.provider_id
+            for b in repository.submitted_bids(session, rfp.id)
+            if any(bl.lot_id == lot.id for bl in b.lots)
+        }
+        notifications.notify(
+            session,
+            bidders,
+            kind="not_awarded",
+            message=f"Lot {lot.number} of “{rfp.title}” was not awarded: {data.reason}",
+            link=f"/rfps/{rfp.id}",
+        )
+    return _rfp_read(session, principal, rfp)
+
+
 def list_awards(session: Session, principal: Principal, rfp_id: uuid.UUID) -> list[AwardRead]:
     rfp = _sponsor_rfp(session, principal, rfp_id, Permission.RFPS_READ)
     numbers = {lot.id: lot.number for lot in rfp.lots}
@@ -1301,9 +1378,13 @@ def my_outcome(session: Session, principal: Principal, rfp_id: uuid.UUID) -> lis
         MyOutcome(
             lot_id=lot.id,
             lot_number=lot.number,
-            outcome="pending"
-            if lot.id not in awards
-            else ("awarded" if awards[lot.id].bid_id == bid.id else "not_awarded"),
+            outcome="awarded"
+            if lot.id in awards and awards[lot.id].bid_id == bid.id
+            else (
+                "pending"
+                if lot.id not in awards and rfp.status == RfpStatus.CLOSED
+                else "not_awarded"
+            ),
         )
         for lot in rfp.lots
         if lot.id in offered
@@ -1387,6 +1468,14 @@ def programs_named(
     ]
 
 
+def program_budgets(session: Session, principal: Principal) -> list[ProgramRead]:
+    """The programs with an outsourcing budget that the principal's sponsors may read."""
+    rows, _ = repository.programs(
+        session, principal.organizations_with(Permission.PROGRAMS_READ), offset=0, limit=10_000
+    )
+    return [ProgramRead.model_validate(p) for p in rows if p.budget_amount is not None]
+
+
 DEADLINE_REMINDER = timedelta(hours=48)
 
 
@@ -1407,3 +1496,202 @@ def remind_deadlines(session: Session) -> int:
             link=f"/rfps/{rfp.id}",
         )
     return sent
+
+
+# --- attachments --------------------------------------------------------------------------------
+#
+# An RFP's documents are the sponsor's: added while it is a draft or open for bids, removed only
+# from a draft (once published, invitees may have read them). A bid's documents are sealed like
+# the bid: its provider adds and removes them until the deadline; the sponsor reads them only
+# after it. Everyone else gets the 404 of an unknown id.
+
+
+def _attachment_reads(stored: Iterable[StoredFile]) -> list[AttachmentRead]:
+    ordered = sorted(stored, key=lambda f: (f.uploaded_at, f.filename, str(f.id)))
+    return [AttachmentRead.model_validate(f) for f in ordered]
+
+
+def _attached(stored: Iterable[StoredFile], file_id: uuid.UUID) -> StoredFile:
+    found = next((f for f in stored if f.id == file_id), None)
+    if found is None:
+        raise NotFound("no such document")
+    return found
+
+
+def _file_record(stored: StoredFile) -> dict[str, object]:
+    return {"document": stored.filename, "sha256": stored.sha256, "size_bytes": stored.size_bytes}
+
+
+def add_rfp_attachment(
+    session: Session,
+    principal: Principal,
+    rfp_id: uuid.UUID,
+    filename: str,
+    content_type: str,
+    content: bytes,
+) -> AttachmentRead:
+    """Attach a document to a draft or open RFP; invitees of an open one are told."""
+    rfp = _sponsor_rfp(session, principal, rfp_id, Permission.RFPS_WRITE)
+    _require_status(rfp, RfpStatus.DRAFT, RfpStatus.PUBLISHED, action="add documents to")
+    stored = files.store(
+        session,
+        organization_id=rfp.sponsor_id,
+        uploaded_by=principal.user_id,
+        filename=filename,
+        content_type=content_type,
+        content=content,
+    )
+    rfp.attachments.append(stored)
+    session.flush()
+    audit.record(
+        session,
+        action="attach",
+        entity_type="rfp",
+        entity_id=rfp.id,
+        actor=principal,
+        organization_id=rfp.sponsor_id,
+        after=_file_record(stored),
+    )
+    if rfp.status == RfpStatus.PUBLISHED:
+        notifications.notify(
+            session,
+            [i.provider_id for i in rfp.invitations],
+            kind="rfp_document_added",
+            message=f"A document was added to “{rfp.title}”: {stored.filename}.",
+            link=f"/rfps/{rfp.id}#documents",
+        )
+    return AttachmentRead.model_validate(stored)
+
+
+def remove_rfp_attachment(
+    session: Session, principal: Principal, rfp_id: uuid.UUID, file_id: uuid.UUID
+) -> AttachmentRead:
+    """Take a document off a draft RFP (a published RFP's documents stay: invitees read them);
+    returns what was removed."""
+    rfp = _sponsor_rfp(session, principal, rfp_id, Permission.RFPS_WRITE)
+    stored = _attached(rfp.attachments, file_id)
+    _require_status(rfp, RfpStatus.DRAFT, action="remove documents from")
+    removed, record = AttachmentRead.model_validate(stored), _file_record(stored)
+    rfp.attachments.remove(stored)
+    session.flush()
+    # The row goes; the bytes stay in the content-addressed store (another row may share them).
+    session.delete(stored)
+    session.flush()
+    audit.record(
+        session,
+        action="detach",
+        entity_type="rfp",
+        entity_id=rfp.id,
+        actor=principal,
+        organization_id=rfp.sponsor_id,
+        before=record,
+    )
+    return removed
+
+
+def rfp_attachment(
+    session: Session, principal: Principal, rfp_id: uuid.UUID, file_id: uuid.UUID
+) -> tuple[StoredFile, bytes]:
+    """An RFP document's bytes, re-checked against their SHA-256: for the sponsor, and for the
+    invitees once the RFP is published (before that the RFP does not exist for them)."""
+    rfp = _rfp(session, principal, rfp_id)
+    owner = rfp.sponsor_id if _is_sponsor(principal, rfp) else _my_invited_provider(principal, rfp)
+    principal.require(Permission.RFPS_READ, owner)
+    stored = _attached(rfp.attachments, file_id)
+    return stored, files.read_verified(stored)
+
+
+def _my_editable_bid(session: Session, principal: Principal, rfp_id: uuid.UUID) -> Bid:
+    """The principal's own bid, while it may still change (the rules of ``save_bid``)."""
+    rfp, provider_id = _bidder(session, principal, rfp_id)
+    principal.require(Permission.BIDS_WRITE, provider_id)
+    _open_for_bids(rfp)
+    bid = repository.bid_of(session, rfp.id, provider_id)
+    if bid is None:
+        raise NotFound("you have not started a bid on this RFP")
+    return bid
+
+
+def add_bid_attachment(
+    session: Session,
+    principal: Principal,
+    rfp_id: uuid.UUID,
+    filename: str,
+    content_type: str,
+    content: bytes,
+) -> AttachmentRead:
+    """Attach a document to one's own bid before the deadline; it stays sealed with the bid."""
+    bid = _my_editable_bid(session, principal, rfp_id)
+    stored = files.store(
+        session,
+        organization_id=bid.provider_id,
+        uploaded_by=principal.user_id,
+        filename=filename,
+        content_type=content_type,
+        content=content,
+    )
+    bid.attachments.append(stored)
+    session.flush()
+    # Like ``save_bid``: the trail records that the bid changed (and the file's hash), not what
+    # the sealed document is called.
+    audit.record(
+        session,
+        action="attach",
+        entity_type="bid",
+        entity_id=bid.id,
+        actor=principal,
+        organization_id=bid.provider_id,
+        after={"rfp_id": str(rfp_id), "sha256": stored.sha256, "size_bytes": stored.size_bytes},
+    )
+    return AttachmentRead.model_validate(stored)
+
+
+def remove_bid_attachment(
+    session: Session, principal: Principal, rfp_id: uuid.UUID, file_id: uuid.UUID
+) -> AttachmentRead:
+    """Take a document off one's own bid before the deadline; returns what was removed."""
+    bid = _my_editable_bid(session, principal, rfp_id)
+    stored = _attached(bid.attachments, file_id)
+    removed = AttachmentRead.model_validate(stored)
+    record = {"rfp_id": str(rfp_id), "sha256": stored.sha256, "size_bytes": stored.size_bytes}
+    bid.attachments.remove(stored)
+    session.flush()
+    session.delete(stored)
+    session.flush()
+    audit.record(
+        session,
+        action="detach",
+        entity_type="bid",
+        entity_id=bid.id,
+        actor=principal,
+        organization_id=bid.provider_id,
+        before=record,
+    )
+    return removed
+
+
+def bid_attachment(
+    session: Session,
+    principal: Principal,
+    rfp_id: uuid.UUID,
+    bid_id: uuid.UUID,
+    file_id: uuid.UUID,
+) -> tuple[StoredFile, bytes]:
+    """A bid document's bytes, re-checked against their SHA-256: for the bidder at any time, for
+    the sponsor once the deadline passed (a submitted bid only). Sealed for everyone else: the
+    same 404 as an unknown document."""
+    rfp = _rfp(session, principal, rfp_id)
+    bid: Bid | None = None
+    provider_id = _my_invited_provider(principal, rfp)
+    if provider_id is not None and principal.can(Permission.BIDS_READ, provider_id):
+        mine = repository.bid_of(session, rfp.id, provider_id)
+        bid = mine if mine is not None and mine.id == bid_id else None
+    if (
+        bid is None
+        and _is_sponsor(principal, rfp)
+        and _deadline_passed(rfp)
+        and principal.can(Permission.RFPS_READ, rfp.sponsor_id)
+    ):
+        bid = next((b for b in repository.submitted_bids(session, rfp.id) if b.id == bid_id), None)
+    stored = _attached(bid.attachments if bid is not None else (), file_id)
+    return stored, files.read_verified(stored)

@@ -18,14 +18,16 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import BaseModel, ValidationError
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import UploadFile
 
 from opencxo.contracts import service as contracts
-from opencxo.core import notifications
+from opencxo.core import files, notifications
 from opencxo.core.auth.permissions import Permission
 from opencxo.core.auth.principal import Principal
 from opencxo.core.auth.service import principal_for_user_id
 from opencxo.core.errors import Invalid, NotFound, OpenCXOError
-from opencxo.core.http import SESSION_USER_KEY, CsrfProtected, DbSession
+from opencxo.core.http import SESSION_USER_KEY, CsrfProtected, DbSession, attachment
 from opencxo.core.pagination import MAX_PAGE_SIZE, PageParams
 from opencxo.core.types import utcnow
 from opencxo.parties import service as parties
@@ -34,12 +36,14 @@ from opencxo.sourcing import service
 from opencxo.sourcing.models import Modality, Phase, RfpStatus
 from opencxo.sourcing.schemas import (
     AnswerCreate,
+    AttachmentRead,
     AwardCreate,
     BidInput,
     BidRead,
     CancelRfp,
     Comparison,
     ExchangeRates,
+    FinishAward,
     InvitationCreate,
     ProgramCreate,
     ProgramUpdate,
@@ -72,6 +76,7 @@ _LOT_KEY = re.compile(r"^lots\.(\d+)\.")
 _LINE_KEY = re.compile(r"^bid\.(\d+)\.lines\.(\d+)\.")
 _RATE_KEY = re.compile(r"^rates\.(\d+)\.")
 _RATES_OPEN = (RfpStatus.DRAFT, RfpStatus.PUBLISHED, RfpStatus.CLOSED)
+_DOCUMENTS_OPEN = (RfpStatus.DRAFT, RfpStatus.PUBLISHED)  # the sponsor adds documents
 
 
 # --- small helpers ------------------------------------------------------------------------------
@@ -185,7 +190,11 @@ def notifications_badge(request: Request, session: DbSession) -> Response:
 
 
 def _program_choices() -> dict[str, Any]:
-    return {"modalities": [m.value for m in Modality], "phases": [p.value for p in Phase]}
+    return {
+        "modalities": [m.value for m in Modality],
+        "phases": [p.value for p in Phase],
+        "currencies": CURRENCIES,
+    }
 
 
 def _sponsors(request: Request) -> list[Any]:
@@ -202,6 +211,7 @@ def programs_page(
         "sourcing/programs.html",
         {
             "page": page,
+            "sort": params.sort or "",
             "can_create": principal.can(Permission.PROGRAMS_WRITE)
             and _is_sponsor_user(request, principal),
             "active": "programs",
@@ -341,6 +351,7 @@ def rfps_page(
         "sourcing/rfps.html",
         {
             "page": page,
+            "sort": params.sort or "",
             "status": status_value.value if status_value else "",
             "statuses": [s.value for s in RfpStatus],
             "is_sponsor": is_sponsor,
@@ -770,8 +781,9 @@ def _rfp_page(
         unanswered = {str(q.id) for q in questions if q.answer is None}
         sec = section or ""
         shown = (
-            sec in ("", "lifecycle", "cancel")
+            sec in ("", "lifecycle", "cancel", "finish")
             or (sec == "rates" and can_write and rfp.status in _RATES_OPEN)
+            or (sec == "documents" and can_write and rfp.status in _DOCUMENTS_OPEN)
             or (
                 sec.startswith("invite-")
                 and open_for_invites
@@ -821,7 +833,11 @@ def _rfp_page(
             and not rfp.deadline_passed
             and principal.can(Permission.BIDS_WRITE)
         )
-        shown = section in (None, "bid") or (section == "ask" and can_ask)
+        shown = (
+            section in (None, "bid")
+            or (section == "ask" and can_ask)
+            or (section == "bid-documents" and can_bid and bid is not None)
+        )
         context.update(
             template="sourcing/rfp_provider.html",
             bid=bid,
@@ -905,6 +921,23 @@ def cancel_rfp(
     return _after(
         request, session, principal, rfp_id, section="cancel", result=outcome.result,
         errors=outcome.errors, status_code=outcome.status_code, form=form, done="RFP cancelled.",
+    )  # fmt: skip
+
+
+@router.post("/rfps/{rfp_id}/finish-award")
+def finish_award(
+    request: Request, rfp_id: uuid.UUID, session: DbSession, principal: PageUser, form: FormData
+) -> Response:
+    outcome = run_form(
+        session,
+        FinishAward,
+        form,
+        lambda body: service.finish_award(session, principal, rfp_id, body),
+    )
+    done = "Award finished; the bidders on the lots left unawarded have been told."
+    return _after(
+        request, session, principal, rfp_id, section="finish", result=outcome.result,
+        errors=outcome.errors, status_code=outcome.status_code, form=form, done=done,
     )  # fmt: skip
 
 
@@ -1282,7 +1315,8 @@ def comparison_export(rfp_id: uuid.UUID, session: DbSession, principal: PageUser
     headers = (
         "Lot", "Lot title", "Rank", "Provider", "Country", f"Price ({comparison.base_currency})",
         "Start date", "Duration (days)", "Qualification", "Price score", "Time score",
-        "Quality score", "Risk score", "Risk flags", "Weighted score", "Awarded",
+        "Quality score", "On time (%)", "First pass (%)", "Risk score", "Risk flags",
+        "Weighted score", "Awarded",
     )  # fmt: skip
     rows = [
         (
@@ -1298,6 +1332,8 @@ def comparison_export(rfp_id: uuid.UUID, session: DbSession, principal: PageUser
             row.price_score,
             row.time_score,
             row.quality_score,
+            row.on_time_percent,
+            row.first_pass_percent,
             row.risk_score,
             row.risk_flags,
             row.weighted_score,
@@ -1357,3 +1393,169 @@ def _money(value: Decimal | float | None) -> str:
 
 # Amounts as "1,234,567.89" in the sourcing templates (kept if the layout defines its own).
 environment.filters.setdefault("money", _money)
+
+
+# --- documents: the RFP's and the bid's attachments ---------------------------------------------
+
+# The upload forms name the limit the service enforces.
+environment.globals.setdefault("max_upload_mib", files.MAX_FILE_BYTES // (1024 * 1024))
+
+
+async def _upload(request: Request) -> tuple[str, str, bytes] | None:
+    """The form's ``file`` (name, type, bytes), or None when none was chosen. Reading stops one
+    byte past the limit: that is enough for the service to refuse it."""
+    form = await request.form()
+    item = form.get("file")
+    # A file input left empty still sends a part, with no name and no bytes.
+    if isinstance(item, UploadFile) and item.filename:
+        content = await item.read(files.MAX_FILE_BYTES + 1)
+        return item.filename, item.content_type or "", content
+    return None
+
+
+def _document_done(
+    request: Request,
+    session: Session,
+    principal: Principal,
+    rfp_id: uuid.UUID,
+    action: Callable[[], AttachmentRead],
+    *,
+    section: str,
+    done: Callable[[AttachmentRead], str],
+    anchor: str,
+) -> Response:
+    """Run an attach or remove: a confirmation and back to the page, or the page with the
+    error next to the form (nothing changed)."""
+    result, errors, status_code = _attempt(session, action)
+    if result is None:
+        return _rfp_page(
+            request, session, principal, rfp_id, section=section, errors=errors,
+            status_code=status_code,
+        )  # fmt: skip
+    flash(request, done(result))
+    return RedirectResponse(f"/rfps/{rfp_id}{anchor}", status_code=303)
+
+
+def _no_file(
+    request: Request, session: Session, principal: Principal, rfp_id: uuid.UUID, section: str
+) -> Response:
+    errors = {"file": "choose a file to upload", "message": "choose a file to upload"}
+    return _rfp_page(
+        request, session, principal, rfp_id, section=section, errors=errors, status_code=422
+    )
+
+
+def _add_rfp_document(
+    request: Request,
+    session: Session,
+    principal: Principal,
+    rfp_id: uuid.UUID,
+    upload: tuple[str, str, bytes] | None,
+) -> Response:
+    if upload is None:
+        return _no_file(request, session, principal, rfp_id, "documents")
+    rfp = service.get_rfp(session, principal, rfp_id)
+
+    def done(added: AttachmentRead) -> str:
+        told = "; the invited providers were notified" if rfp.status == RfpStatus.PUBLISHED else ""
+        return f"Document {added.filename} added (SHA-256 {added.sha256[:12]}…){told}."
+
+    return _document_done(
+        request, session, principal, rfp_id,
+        lambda: service.add_rfp_attachment(session, principal, rfp_id, *upload),
+        section="documents", done=done, anchor="#documents",
+    )  # fmt: skip
+
+
+@router.post("/rfps/{rfp_id}/attachments")
+async def add_rfp_document(
+    request: Request, rfp_id: uuid.UUID, session: DbSession, principal: PageUser
+) -> Response:
+    """The sponsor attaches a document to a draft or published RFP (multipart form)."""
+    upload = await _upload(request)
+    return await run_in_threadpool(_add_rfp_document, request, session, principal, rfp_id, upload)
+
+
+@router.post("/rfps/{rfp_id}/attachments/{file_id}/remove")
+def remove_rfp_document(
+    request: Request,
+    rfp_id: uuid.UUID,
+    file_id: uuid.UUID,
+    session: DbSession,
+    principal: PageUser,
+    form: FormData,
+) -> Response:
+    return _document_done(
+        request, session, principal, rfp_id,
+        lambda: service.remove_rfp_attachment(session, principal, rfp_id, file_id),
+        section="documents", done=lambda removed: f"Document {removed.filename} removed.",
+        anchor="#documents",
+    )  # fmt: skip
+
+
+@router.get("/rfps/{rfp_id}/attachments/{file_id}")
+def download_rfp_document(
+    rfp_id: uuid.UUID, file_id: uuid.UUID, session: DbSession, principal: PageUser
+) -> Response:
+    """The document after its SHA-256 is checked again (an altered file answers a 409 page)."""
+    stored, content = service.rfp_attachment(session, principal, rfp_id, file_id)
+    return attachment(stored, content)
+
+
+def _add_bid_document(
+    request: Request,
+    session: Session,
+    principal: Principal,
+    rfp_id: uuid.UUID,
+    upload: tuple[str, str, bytes] | None,
+) -> Response:
+    if upload is None:
+        return _no_file(request, session, principal, rfp_id, "bid-documents")
+    return _document_done(
+        request, session, principal, rfp_id,
+        lambda: service.add_bid_attachment(session, principal, rfp_id, *upload),
+        section="bid-documents",
+        done=lambda added: f"{added.filename} attached to your bid (SHA-256 {added.sha256[:12]}…); "
+        "it stays sealed with the bid until the deadline.",
+        anchor="#bid-documents",
+    )  # fmt: skip
+
+
+@router.post("/rfps/{rfp_id}/bid/attachments")
+async def add_bid_document(
+    request: Request, rfp_id: uuid.UUID, session: DbSession, principal: PageUser
+) -> Response:
+    """The bidder attaches a document to its bid until the deadline (multipart form)."""
+    upload = await _upload(request)
+    return await run_in_threadpool(_add_bid_document, request, session, principal, rfp_id, upload)
+
+
+@router.post("/rfps/{rfp_id}/bid/attachments/{file_id}/remove")
+def remove_bid_document(
+    request: Request,
+    rfp_id: uuid.UUID,
+    file_id: uuid.UUID,
+    session: DbSession,
+    principal: PageUser,
+    form: FormData,
+) -> Response:
+    return _document_done(
+        request, session, principal, rfp_id,
+        lambda: service.remove_bid_attachment(session, principal, rfp_id, file_id),
+        section="bid-documents",
+        done=lambda removed: f"{removed.filename} removed from your bid.",
+        anchor="#bid-documents",
+    )  # fmt: skip
+
+
+@router.get("/rfps/{rfp_id}/bids/{bid_id}/attachments/{file_id}")
+def download_bid_document(
+    rfp_id: uuid.UUID,
+    bid_id: uuid.UUID,
+    file_id: uuid.UUID,
+    session: DbSession,
+    principal: PageUser,
+) -> Response:
+    """A bid's document: for the bidder, and for the sponsor once the deadline passed."""
+    stored, content = service.bid_attachment(session, principal, rfp_id, bid_id, file_id)
+    return attachment(stored, content)

@@ -32,6 +32,8 @@ class Permission(StrEnum):
     CONTRACTS_WRITE = "contracts:write"
     CONTRACTS_SIGN = "contracts:sign"
     PAYMENTS_WRITE = "payments:write"
+    DISRUPTIONS_READ = "disruptions:read"
+    DISRUPTIONS_WRITE = "disruptions:write"
 
 
 _EVERYONE = {
@@ -41,12 +43,14 @@ _EVERYONE = {
     Permission.RFPS_READ,
     Permission.BIDS_READ,
     Permission.CONTRACTS_READ,
+    Permission.DISRUPTIONS_READ,
 }
 _SOURCING_WORK = {
     Permission.PROGRAMS_WRITE,
     Permission.RFPS_WRITE,
     Permission.BIDS_WRITE,
     Permission.CONTRACTS_WRITE,
+    Permission.DISRUPTIONS_WRITE,
 }
 
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {

@@ -1,0 +1,557 @@
+"""Declared disruptions: the JSON API (validation, versions, privacy, roles, audit) and
+``disruptions_covering``, which sourcing's bid comparison asks about a provider's country."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+import pytest
+from argon2 import PasswordHasher
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine, func, select
+from sqlalchemy.orm import Session
+
+from opencxo.core.audit import AuditEvent
+from opencxo.core.auth import passwords
+from opencxo.parties import service as parties
+from opencxo.parties.models import Disruption
+from opencxo.parties.schemas import DisruptionCreate
+from tests.factories import make_organization, make_token, make_user, principal_of
+
+API = "/api/v1"
+
+
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Real argon2id at its lowest cost: these tests create users, they do not test hashing."""
+    monkeypatch.setattr(
+        passwords, "_hasher", PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
+    )
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+@dataclass(frozen=True)
+class Sponsors:
+    """Sponsor A (a manager, a member, a viewer) and sponsor B (an admin), by their API headers."""
+
+    a: uuid.UUID
+    b: uuid.UUID
+    headers: dict[str, dict[str, str]]
+
+
+@pytest.fixture
+def sponsors(session: Session) -> Sponsors:
+    a = make_organization(session, name="Sponsor A", country="US")
+    b = make_organization(session, name="Sponsor B", country="DE")
+    users = {
+        "a_manager": make_user(session, organization_id=a.id, role="manager"),
+        "a_member": make_user(session, organization_id=a.id, role="member"),
+        "a_viewer": make_user(session, organization_id=a.id, role="viewer"),
+        "b_admin": make_user(session, organization_id=b.id, role="admin"),
+    }
+    headers = {name: bearer(make_token(session, user=user)) for name, user in users.items()}
+    session.commit()
+    return Sponsors(a.id, b.id, headers)
+
+
+FLU = {
+    "title": "Influenza epidemic, Germany",
+    "cause": "epidemic",
+    "country": "DE",
+    "starts_on": "2026-01-10",
+    "ends_on": "2026-02-10",
+    "enrollment_multiplier": 0.5,
+    "freeze_activations": False,
+    "notes": "RKI surveillance report week 2",
+}
+
+
+def declare(client: TestClient, headers: dict[str, str], **changes: Any) -> dict[str, Any]:
+    response = client.post(f"{API}/disruptions", json={**FLU, **changes}, headers=headers)
+    assert response.status_code == 201, response.text
+    return dict(response.json())
+
+
+def disruption_events(engine: Engine, disruption_id: str) -> list[AuditEvent]:
+    with Session(engine) as session:
+        return list(
+            session.execute(
+                select(AuditEvent)
+                .where(AuditEvent.entity_id == disruption_id)
+                .order_by(AuditEvent.sequence)
+            ).scalars()
+        )
+
+
+def disruption_count(engine: Engine) -> int:
+    with Session(engine) as session:
+        return int(session.scalar(select(func.count()).select_from(Disruption)) or 0)
+
+
+def audit_count(engine: Engine) -> int:
+    with Session(engine) as session:
+        return int(session.scalar(select(func.count()).select_from(AuditEvent)) or 0)
+
+
+# --- declaring --------------------------------------------------------------------------------
+
+
+def test_declare_by_country(client: TestClient, sponsors: Sponsors, engine: Engine) -> None:
+    created = declare(client, sponsors.headers["a_member"])
+    assert uuid.UUID(created.pop("id"))
+    assert created.pop("updated_at")
+    assert created == {
+        "organization_id": str(sponsors.a),
+        "title": "Influenza epidemic, Germany",
+        "cause": "epidemic",
+        "country": "DE",
+        "region": None,
+        "starts_on": "2026-01-10",
+        "ends_on": "2026-02-10",
+        "enrollment_multiplier": 0.5,
+        "freeze_activations": False,
+        "notes": "RKI surveillance report week 2",
+        "version": 1,
+    }
+
+
+def test_declare_by_region_with_the_defaults(client: TestClient, sponsors: Sponsors) -> None:
+    body = {
+        "title": "Typhoon season",
+        "cause": "natural_disaster",
+        "region": "Asia-Pacific",
+        "starts_on": "2026-07-01",
+    }
+    response = client.post(f"{API}/disruptions", json=body, headers=sponsors.headers["a_manager"])
+    assert response.status_code == 201, response.text
+    created = response.json()
+    assert (created["country"], created["region"]) == (None, "Asia-Pacific")
+    # open-ended, enrollment suspended, activations frozen: the cautious defaults
+    assert created["ends_on"] is None
+    assert created["enrollment_multiplier"] == 0.0
+    assert created["freeze_activations"] is True
+    assert created["notes"] == ""
+
+
+def test_a_country_code_is_normalised(client: TestClient, sponsors: Sponsors) -> None:
+    assert declare(client, sponsors.headers["a_member"], country=" de ")["country"] == "DE"
+
+
+def test_declaring_writes_an_audit_event(
+    client: TestClient, sponsors: Sponsors, engine: Engine
+) -> None:
+    created = declare(client, sponsors.headers["a_member"])
+    (event,) = disruption_events(engine, created["id"])
+    assert (event.action, event.entity_type, event.organization_id) == (
+        "create",
+        "disruption",
+        sponsors.a,
+    )
+    assert event.before is None
+    assert event.after == {
+        "title": "Influenza epidemic, Germany",
+        "cause": "epidemic",
+        "country": "DE",
+        "region": None,
+        "starts_on": "2026-01-10",
+        "ends_on": "2026-02-10",
+        "enrollment_multiplier": 0.5,
+        "freeze_activations": False,
+        "notes": "RKI surveillance report week 2",
+    }
+
+
+@pytest.mark.parametrize(
+    ("changes", "field", "message"),
+    [
+        ({"region": "Europe"}, "country", "give a country or a region, not both"),
+        ({"country": None}, "country", "give a country or a region, not both"),
+        ({"country": ""}, "country", "give a country or a region, not both"),
+        ({"ends_on": "2026-01-09"}, "ends_on", "must be on or after 2026-01-10"),
+    ],
+    ids=["both", "neither", "blank-country", "ends-before-start"],
+)
+def test_business_rules_answer_422_naming_the_field(
+    changes: dict[str, Any],
+    field: str,
+    message: str,
+    client: TestClient,
+    sponsors: Sponsors,
+    engine: Engine,
+) -> None:
+    before = audit_count(engine)
+    response = client.post(
+        f"{API}/disruptions", json={**FLU, **changes}, headers=sponsors.headers["a_member"]
+    )
+    assert response.status_code == 422, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["errors"] == [{"field": field, "message": message}]
+    assert disruption_count(engine) == 0
+    assert audit_count(engine) == before
+
+
+def test_ending_on_the_day_it_starts_is_allowed(client: TestClient, sponsors: Sponsors) -> None:
+    one_day = declare(client, sponsors.headers["a_member"], ends_on=FLU["starts_on"])
+    assert one_day["ends_on"] == one_day["starts_on"] == "2026-01-10"
+
+
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [
+        ({"country": "XX"}, "country"),
+        ({"country": "Germany"}, "country"),
+        ({"country": "DEU"}, "country"),
+        ({"country": None, "region": "Atlantis"}, "region"),
+        ({"country": None, "region": "europe"}, "region"),  # regions are named exactly
+        ({"enrollment_multiplier": -0.01}, "enrollment_multiplier"),
+        ({"enrollment_multiplier": 1.01}, "enrollment_multiplier"),
+        ({"cause": "alien_invasion"}, "cause"),
+        ({"title": ""}, "title"),
+        ({"starts_on": None}, "starts_on"),
+    ],
+)
+def test_malformed_input_answers_422_naming_the_field(
+    changes: dict[str, Any], field: str, client: TestClient, sponsors: Sponsors, engine: Engine
+) -> None:
+    response = client.post(
+        f"{API}/disruptions", json={**FLU, **changes}, headers=sponsors.headers["a_member"]
+    )
+    assert response.status_code == 422, response.text
+    assert [e["field"] for e in response.json()["errors"]] == [field]
+    assert disruption_count(engine) == 0
+
+
+@pytest.mark.parametrize(("multiplier", "words"), [(0, 0.0), (1, 1.0)])
+def test_multiplier_bounds_are_inclusive(
+    multiplier: int, words: float, client: TestClient, sponsors: Sponsors
+) -> None:
+    created = declare(client, sponsors.headers["a_member"], enrollment_multiplier=multiplier)
+    assert created["enrollment_multiplier"] == words
+
+
+def test_a_member_of_two_organisations_names_the_declaring_one(
+    client: TestClient, session: Session, sponsors: Sponsors
+) -> None:
+    other = make_organization(session, name="Sponsor C")
+    user = make_user(session, organization_id=sponsors.a, role="member")
+    make_user(session, organization_id=other.id, role="member", email=user.email)
+    assert principal_of(session, user).organization_ids == {sponsors.a, other.id}
+    headers = bearer(make_token(session, user=user))
+    session.commit()
+
+    unnamed = client.post(f"{API}/disruptions", json=FLU, headers=headers)
+    assert unnamed.status_code == 422, unnamed.text
+    assert unnamed.json()["errors"] == [
+        {"field": "organization_id", "message": "choose your organisation"}
+    ]
+    named = declare(client, headers, organization_id=str(other.id))
+    assert named["organization_id"] == str(other.id)
+    # an organisation the user does not belong to is unknown
+    refused = client.post(
+        f"{API}/disruptions", json={**FLU, "organization_id": str(sponsors.b)}, headers=headers
+    )
+    assert refused.status_code == 404
+    assert refused.json()["detail"] == "no such organisation"
+
+
+# --- reading, updating, closing, deleting --------------------------------------------------------
+
+
+def test_list_shows_only_your_organisations_disruptions_newest_first(
+    client: TestClient, sponsors: Sponsors
+) -> None:
+    old = declare(
+        client, sponsors.headers["a_member"], title="Old", starts_on="2025-05-01", ends_on=None
+    )
+    new = declare(
+        client, sponsors.headers["a_member"], title="New", starts_on="2026-03-01", ends_on=None
+    )
+    b_own = declare(client, sponsors.headers["b_admin"], title="B's own")
+
+    def listed(actor: str) -> list[str]:
+        response = client.get(f"{API}/disruptions", headers=sponsors.headers[actor])
+        assert response.status_code == 200, response.text
+        return [d["id"] for d in response.json()]
+
+    assert listed("a_viewer") == [new["id"], old["id"]]
+    assert listed("a_manager") == [new["id"], old["id"]]
+    assert listed("b_admin") == [b_own["id"]]
+
+
+def test_update_replaces_every_field_and_bumps_the_version(
+    client: TestClient, sponsors: Sponsors, engine: Engine
+) -> None:
+    created = declare(client, sponsors.headers["a_member"])
+    url = f"{API}/disruptions/{created['id']}"
+    body = {
+        **FLU,
+        "version": 1,
+        "country": None,
+        "region": "Europe",
+        "ends_on": None,
+        "enrollment_multiplier": 0.25,
+    }
+    response = client.put(url, json=body, headers=sponsors.headers["a_manager"])
+    assert response.status_code == 200, response.text
+    updated = response.json()
+    assert (updated["country"], updated["region"], updated["ends_on"]) == (None, "Europe", None)
+    assert updated["enrollment_multiplier"] == 0.25
+    assert updated["version"] == 2
+    assert client.get(url, headers=sponsors.headers["a_viewer"]).json() == updated
+
+    _, update = disruption_events(engine, created["id"])
+    assert update.action == "update"
+    before, after = update.before or {}, update.after or {}
+    changed = {k: (before[k], v) for k, v in after.items() if before[k] != v}
+    assert changed == {
+        "country": ("DE", None),
+        "region": (None, "Europe"),
+        "ends_on": ("2026-02-10", None),
+        "enrollment_multiplier": (0.5, 0.25),
+    }
+
+
+def test_closing_a_disruption_is_an_update_of_ends_on(
+    client: TestClient, sponsors: Sponsors
+) -> None:
+    created = declare(client, sponsors.headers["a_member"], ends_on=None)
+    body = {**FLU, "version": 1, "ends_on": "2026-03-31"}
+    response = client.put(
+        f"{API}/disruptions/{created['id']}", json=body, headers=sponsors.headers["a_member"]
+    )
+    assert response.status_code == 200, response.text
+    assert response.json()["ends_on"] == "2026-03-31"
+
+
+def test_an_update_that_changes_nothing_keeps_the_version_and_writes_no_event(
+    client: TestClient, sponsors: Sponsors, engine: Engine
+) -> None:
+    created = declare(client, sponsors.headers["a_member"])
+    response = client.put(
+        f"{API}/disruptions/{created['id']}",
+        json={**FLU, "version": 1},
+        headers=sponsors.headers["a_member"],
+    )
+    assert response.status_code == 200, response.text
+    assert response.json()["version"] == 1
+    assert len(disruption_events(engine, created["id"])) == 1
+
+
+def test_update_breaking_a_rule_answers_422_and_changes_nothing(
+    client: TestClient, sponsors: Sponsors, engine: Engine
+) -> None:
+    created = declare(client, sponsors.headers["a_member"])
+    url = f"{API}/disruptions/{created['id']}"
+    response = client.put(
+        url, json={**FLU, "version": 1, "region": "Europe"}, headers=sponsors.headers["a_member"]
+    )
+    assert response.status_code == 422
+    assert response.json()["errors"][0]["field"] == "country"
+    assert client.get(url, headers=sponsors.headers["a_member"]).json() == created
+
+
+def test_a_stale_version_answers_409_and_changes_nothing(
+    client: TestClient, sponsors: Sponsors, engine: Engine
+) -> None:
+    created = declare(client, sponsors.headers["a_member"])
+    url = f"{API}/disruptions/{created['id']}"
+    first = client.put(
+        url, json={**FLU, "version": 1, "title": "Flu wave"}, headers=sponsors.headers["a_member"]
+    )
+    assert first.status_code == 200, first.text
+    events = audit_count(engine)
+
+    stale = client.put(
+        url,
+        json={**FLU, "version": 1, "title": "Overwritten"},
+        headers=sponsors.headers["a_manager"],
+    )
+    assert stale.status_code == 409
+    assert "(version 2, you sent 1)" in stale.json()["detail"]
+    current = client.get(url, headers=sponsors.headers["a_member"]).json()
+    assert (current["title"], current["version"]) == ("Flu wave", 2)
+    assert audit_count(engine) == events
+
+
+def test_delete_removes_it_and_writes_an_audit_event(
+    client: TestClient, sponsors: Sponsors, engine: Engine
+) -> None:
+    created = declare(client, sponsors.headers["a_member"])
+    url = f"{API}/disruptions/{created['id']}"
+    response = client.delete(url, headers=sponsors.headers["a_manager"])
+    assert response.status_code == 204
+    assert response.content == b""
+    assert client.get(url, headers=sponsors.headers["a_manager"]).status_code == 404
+    assert disruption_count(engine) == 0
+    create, delete = disruption_events(engine, created["id"])
+    assert (delete.action, delete.organization_id, delete.after) == ("delete", sponsors.a, None)
+    assert delete.before == create.after
+
+
+# --- privacy and roles ---------------------------------------------------------------------------
+
+
+def test_another_organisations_disruption_answers_404_like_an_unknown_id(
+    client: TestClient, sponsors: Sponsors, engine: Engine
+) -> None:
+    created = declare(client, sponsors.headers["a_member"])
+    intruder = sponsors.headers["b_admin"]
+    before, events = disruption_count(engine), audit_count(engine)
+    for method, body in [
+        ("GET", None),
+        ("PUT", {**FLU, "version": 1, "title": "Hijacked"}),
+        ("DELETE", None),
+    ]:
+        answers = [
+            client.request(method, f"{API}/disruptions/{target}", json=body, headers=intruder)
+            for target in (created["id"], uuid.uuid4())
+        ]
+        assert [a.status_code for a in answers] == [404, 404], method
+        assert (
+            answers[0].json()
+            == answers[1].json()
+            == {
+                "type": "about:blank",
+                "title": "Not found",
+                "status": 404,
+                "detail": "no such disruption",
+            }
+        )
+    assert (disruption_count(engine), audit_count(engine)) == (before, events)
+    still = client.get(f"{API}/disruptions/{created['id']}", headers=sponsors.headers["a_member"])
+    assert still.json() == created
+
+
+def test_a_viewer_reads_but_cannot_write(
+    client: TestClient, sponsors: Sponsors, engine: Engine
+) -> None:
+    created = declare(client, sponsors.headers["a_member"])
+    viewer = sponsors.headers["a_viewer"]
+    url = f"{API}/disruptions/{created['id']}"
+    events = audit_count(engine)
+    assert client.get(url, headers=viewer).status_code == 200
+    answers = [
+        client.post(f"{API}/disruptions", json=FLU, headers=viewer),
+        client.post(
+            f"{API}/disruptions", json={**FLU, "organization_id": str(sponsors.a)}, headers=viewer
+        ),
+        client.put(url, json={**FLU, "version": 1, "title": "Changed"}, headers=viewer),
+        client.delete(url, headers=viewer),
+    ]
+    assert [a.status_code for a in answers] == [403, 403, 403, 403]
+    assert {a.json()["detail"] for a in answers} == {"your role does not grant disruptions:write"}
+    assert disruption_count(engine) == 1
+    assert audit_count(engine) == events
+    assert client.get(url, headers=viewer).json() == created
+
+
+def test_anonymous_callers_are_refused(client: TestClient, sponsors: Sponsors) -> None:
+    assert client.get(f"{API}/disruptions").status_code == 401
+    assert client.post(f"{API}/disruptions", json=FLU).status_code == 401
+
+
+# --- disruptions_covering: what sourcing's bid comparison flags -----------------------------------
+
+
+@pytest.fixture
+def covering(session: Session, sponsors: Sponsors) -> Sponsors:
+    """A: a strike in Germany (March 2026), a flu wave in Europe (10 Jan – 10 Feb 2026) and an
+    open-ended export halt in China from May 2026. B: its own open-ended German disruption."""
+    a = principal_of(session, make_user(session, organization_id=sponsors.a, role="member"))
+    b = principal_of(session, make_user(session, organization_id=sponsors.b, role="member"))
+    for principal, body in [
+        (
+            a,
+            {
+                "title": "Germany strike",
+                "cause": "other",
+                "country": "DE",
+                "starts_on": date(2026, 3, 1),
+                "ends_on": date(2026, 3, 31),
+            },
+        ),
+        (
+            a,
+            {
+                "title": "Europe flu",
+                "cause": "epidemic",
+                "region": "Europe",
+                "starts_on": date(2026, 1, 10),
+                "ends_on": date(2026, 2, 10),
+            },
+        ),
+        (
+            a,
+            {
+                "title": "China export halt",
+                "cause": "regulatory",
+                "country": "CN",
+                "starts_on": date(2026, 5, 1),
+            },
+        ),
+        (
+            b,
+            {
+                "title": "B's Germany",
+                "cause": "conflict",
+                "country": "DE",
+                "starts_on": date(2020, 1, 1),
+            },
+        ),
+    ]:
+        parties.declare_disruption(session, principal, DisruptionCreate.model_validate(body))
+    session.commit()
+    return sponsors
+
+
+@pytest.mark.parametrize(
+    ("country", "start", "end", "expected"),
+    [
+        # a country match, well inside the window
+        ("DE", date(2026, 3, 10), date(2026, 3, 20), ["Germany strike"]),
+        # a region match: Europe covers Germany and France, newest start first
+        ("DE", date(2026, 1, 1), date(2026, 12, 31), ["Germany strike", "Europe flu"]),
+        ("FR", date(2026, 2, 1), date(2026, 2, 1), ["Europe flu"]),
+        ("FR", date(2026, 3, 10), date(2026, 3, 20), []),  # the strike is Germany's only
+        # work ending the day the disruption starts is covered; the day before is not
+        ("DE", date(2026, 2, 20), date(2026, 3, 1), ["Germany strike"]),
+        ("DE", date(2026, 2, 20), date(2026, 2, 28), []),
+        # a disruption ending the day work starts covers it; ended the day before, it does not
+        ("DE", date(2026, 2, 10), date(2026, 2, 15), ["Europe flu"]),
+        ("DE", date(2026, 2, 11), date(2026, 2, 28), []),
+        ("DE", date(2026, 4, 1), None, []),  # open-ended work after both German events
+        # an open-ended disruption covers everything from its start on
+        ("CN", date(2030, 1, 1), date(2030, 6, 30), ["China export halt"]),
+        ("CN", date(2026, 5, 1), date(2026, 5, 1), ["China export halt"]),
+        ("CN", date(2026, 4, 1), date(2026, 4, 30), []),
+        ("CN", date(2020, 1, 1), None, ["China export halt"]),  # open-ended work too
+        ("cn", date(2030, 1, 1), None, ["China export halt"]),  # codes are case-blind
+        # a country disruption does not spread to its region
+        ("JP", date(2026, 6, 1), date(2026, 6, 30), []),
+        ("US", date(2020, 1, 1), None, []),
+    ],
+)
+def test_disruptions_covering(
+    country: str,
+    start: date,
+    end: date | None,
+    expected: list[str],
+    session: Session,
+    covering: Sponsors,
+) -> None:
+    found = parties.disruptions_covering(session, covering.a, country, start, end)
+    assert [d.title for d in found] == expected
+
+
+def test_disruptions_covering_reads_only_the_organisation_asked_about(
+    session: Session, covering: Sponsors
+) -> None:
+    found = parties.disruptions_covering(session, covering.b, "DE", date(2026, 3, 1), None)
+    assert [(d.title, d.organization_id) for d in found] == [("B's Germany", covering.b)]
+    assert [d.place for d in found] == ["DE"]
