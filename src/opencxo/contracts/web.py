@@ -876,7 +876,12 @@ def _spend_charts(report: SpendReport, noun: str) -> list[dict[str, Any]]:
                     "name": "Budget",
                     "x": keys,
                     "y": [None if r.budget is None else float(r.budget) for r in rows],
-                    "marker": {"symbol": "line-ew-open", "size": 36, "color": "#dc3545"},
+                    "marker": {
+                        "symbol": "line-ew-open",
+                        "size": 80,
+                        "color": "#dc3545",
+                        "line": {"width": 4, "color": "#dc3545"},
+                    },
                     "hovertemplate": "%{x}<br>Budget: %{y:,.2f} " + currency + "<extra></extra>",
                 }
             )
