@@ -13,6 +13,7 @@ import typer
 from pydantic import ValidationError
 
 from opencxo.core.errors import OpenCXOError
+from opencxo.economics.cli import econ_app
 
 app = typer.Typer(
     help="OpenCXO: outsourcing for pharmaceutical R&D and manufacturing.", no_args_is_help=True
@@ -29,6 +30,7 @@ app.add_typer(users_app, name="users")
 app.add_typer(tokens_app, name="tokens")
 app.add_typer(audit_app, name="audit")
 app.add_typer(sourcing_app, name="sourcing")
+app.add_typer(econ_app, name="econ")
 
 F = TypeVar("F", bound=Callable[..., Any])
 

@@ -1,0 +1,1 @@
+"""Pure numerics of the economics capability (NumPy/SciPy only; nothing above it)."""
