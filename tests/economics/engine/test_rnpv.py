@@ -694,3 +694,32 @@ def test_bad_inputs_raise_errors_naming_the_argument_value_and_bound(
     message = str(caught.value)
     assert f"{argument} = {value}" in message
     assert "must" in message
+
+
+def test_expected_spend_by_year_follows_the_phases_and_stops_after_failure() -> None:
+    # Phase II: 60 over 1.5 years (40 in year 0, 20 in year 1); it succeeds half the time, then
+    # Phase III spends 100 evenly over the next 2 years (25 per half year).
+    scenario = ProgramScenario(
+        phases=(
+            Phase(
+                name="P2", success_probability=0.5, duration_years=fixed(1.5), cost_musd=fixed(60.0)
+            ),
+            Phase(
+                name="P3",
+                success_probability=1.0,
+                duration_years=fixed(2.0),
+                cost_musd=fixed(100.0),
+            ),
+        ),
+        revenue=Revenue(peak_sales_musd=fixed(500.0), years_to_peak=1.0),
+        exclusivity=Exclusivity(loss_years_from_now=6.0, erosion=(0.5, 0.2)),
+        cogs_share=0.2,
+        tax_rate=0.2,
+        discount_rate=0.1,
+        horizon_years=6,
+    )
+    result = simulate(scenario, 200_000, 7)
+    success = result.probability_of_approval
+    expected = (40.0, 20.0 + 25.0 * success, 50.0 * success, 25.0 * success, 0.0, 0.0)
+    assert result.expected_cost_by_year_musd == pytest.approx(expected, abs=1e-9)
+    assert sum(result.expected_cost_by_year_musd) == pytest.approx(result.expected_cost_musd)

@@ -274,6 +274,10 @@ class RnpvResult:
     expected_cost_musd, expected_cost_pv_musd
         Mean development (phase) cost per trial, undiscounted and discounted, $M; a failure
         stops spending after the failed phase. Excludes the launch cost.
+    expected_cost_by_year_musd
+        Mean development spend in each calendar year of the horizon, $M, undiscounted (what a
+        portfolio's yearly budget is checked against); sums to ``expected_cost_musd`` within
+        the horizon.
     launch_years_mean, launch_years_p05, launch_years_p50, launch_years_p95
         Launch date of approved trials, years from now (None when no trial is approved).
     launch_year_histogram
@@ -306,6 +310,7 @@ class RnpvResult:
     approval_probability_p95: float
     expected_cost_musd: float
     expected_cost_pv_musd: float
+    expected_cost_by_year_musd: tuple[float, ...]
     launch_years_mean: float | None
     launch_years_p05: float | None
     launch_years_p50: float | None
@@ -451,6 +456,7 @@ class _ChunkOut:
     protected_years: FloatArray
     protected_sales: FloatArray
     year_sums: FloatArray | None
+    cost_year_sums: FloatArray | None
     sample_years: FloatArray | None
     sample_approval: FloatArray | None
 
@@ -467,6 +473,13 @@ def _run_chunk(
     n = chunk.size
     sample = min(sample, n) if years else 0
     acc = _Accumulator(grid, years=years, sample=sample)
+    # Development spend alone, per calendar year (for budgets): the same ramps, kept apart.
+    spend = _Accumulator(grid, years=years, sample=0)
+
+    def cost_ramp(t: FloatArray, w: FloatArray) -> FloatArray:
+        spend.ramp(t, w)
+        return acc.ramp(t, w)
+
     alive = np.ones(n, dtype=bool)
     clock = np.zeros(n)
     cost = np.zeros(n)
@@ -480,11 +493,11 @@ def _run_chunk(
         if phase.start_delay_years:
             clock = clock + phase.start_delay_years
         if pending is not None and pending[0] is clock:
-            cost_pv -= acc.ramp(clock, rate - pending[1])
+            cost_pv -= cost_ramp(clock, rate - pending[1])
         else:
             if pending is not None:
-                cost_pv -= acc.ramp(pending[0], -pending[1])
-            cost_pv -= acc.ramp(clock, rate)
+                cost_pv -= cost_ramp(pending[0], -pending[1])
+            cost_pv -= cost_ramp(clock, rate)
         clock = clock + duration
         pending = (clock, rate)
         cost += paid
@@ -499,7 +512,7 @@ def _run_chunk(
             alive &= chunk.phase(i, _SUCCESS) < phase.success_probability
             approval *= phase.success_probability
     assert pending is not None
-    cost_pv -= acc.ramp(pending[0], -pending[1])
+    cost_pv -= cost_ramp(pending[0], -pending[1])
 
     launch, approved = clock, alive
     revenue, exclusivity = scenario.revenue, scenario.exclusivity
@@ -547,6 +560,7 @@ def _run_chunk(
         protected_years=protected_years,
         protected_sales=protected_sales,
         year_sums=acc.year_sums() if years else None,
+        cost_year_sums=-spend.year_sums() if years else None,
         sample_years=acc.sample_years() if sample else None,
         sample_approval=approval if sample else None,
     )
@@ -567,6 +581,7 @@ class _Reducer:
         self.protected_years = 0.0
         self.protected_sales = 0.0
         self.year_sums = np.zeros(scenario.horizon_years)
+        self.cost_year_sums = np.zeros(scenario.horizon_years)
         self.sample_years: FloatArray | None = None
         self.sample_approval: FloatArray | None = None
 
@@ -580,6 +595,8 @@ class _Reducer:
         self.protected_sales += float(out.protected_sales.sum())
         if out.year_sums is not None:
             self.year_sums += out.year_sums
+        if out.cost_year_sums is not None:
+            self.cost_year_sums += out.cost_year_sums
         if out.sample_years is not None:
             self.sample_years = out.sample_years
             self.sample_approval = out.sample_approval
@@ -630,6 +647,7 @@ class _Reducer:
             approval_probability_p95=a95,
             expected_cost_musd=self.cost / n,
             expected_cost_pv_musd=self.cost_pv / n,
+            expected_cost_by_year_musd=tuple(float(v) for v in self.cost_year_sums / n),
             launch_years_mean=launch_mean,
             launch_years_p05=launch_p[0],
             launch_years_p50=launch_p[1],
