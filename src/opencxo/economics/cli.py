@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Callable
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from functools import wraps
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
@@ -21,7 +24,9 @@ if TYPE_CHECKING:
     from opencxo.economics.reference import CostPreset
 
 econ_app = typer.Typer(
-    help="R&D economics: cost per approved drug and reference data.", no_args_is_help=True
+    help="R&D economics: cost per approved drug, rNPV with the patent cliff, outsourcing "
+    "comparisons, portfolio choice, reference data.",
+    no_args_is_help=True,
 )
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -234,3 +239,210 @@ def reference_command(
     if durations is None:
         console.print(f"No published durations for {area}.", style="dim")
     console.print(f"Source: {success.citation}", style="dim")
+
+
+# --- valuation: rNPV, comparison, sensitivity, portfolio ---------------------------------------
+
+ScenarioFile = Annotated[
+    Path, typer.Argument(help="scenario file (YAML or JSON; see docs/economics-scenarios.md)")
+]
+Trials = Annotated[int, typer.Option(help="Monte Carlo trials", min=1_000, max=10_000_000)]
+Seed = Annotated[int, typer.Option(help="random seed: the same seed gives the same answer", min=0)]
+AsJson = Annotated[bool, typer.Option("--json", help="print JSON")]
+
+
+@contextmanager
+def _progress(label: str) -> Iterator[Callable[[int, int], None] | None]:
+    """A progress bar on stderr while a long run works (none when stderr is not a terminal)."""
+    if not sys.stderr.isatty():
+        yield None
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, Progress, TaskProgressColumn, TimeRemainingColumn
+
+    with Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        TaskProgressColumn(),
+        TimeRemainingColumn(),
+        console=Console(stderr=True),
+        transient=True,
+    ) as bar:
+        task = bar.add_task(label, total=None)
+
+        def update(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        yield update
+
+
+def _dump(model: Any) -> None:
+    typer.echo(model.model_dump_json(indent=2))
+
+
+def _m(value: float | None) -> str:
+    return "—" if value is None else f"{value:,.1f}"
+
+
+@econ_app.command("rnpv")
+@_user_errors
+def rnpv_command(
+    scenario: ScenarioFile,
+    trials: Trials = 100_000,
+    seed: Seed = 2026,
+    as_json: AsJson = False,
+) -> None:
+    """Risk-adjusted NPV of one program by Monte Carlo, with the patent cliff ($M)."""
+    from opencxo.economics import service
+    from opencxo.economics.schemas import ValuationRequest
+
+    spec = service.load_scenario(scenario)
+    with _progress(f"Valuing {spec.name}") as progress:
+        report = service.value_scenario(
+            spec, ValuationRequest(trials=trials, seed=seed), progress=progress
+        )
+    if as_json:
+        _dump(report)
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"{report.scenario}: rNPV ({report.trials:,} trials, seed {report.seed})")
+    table.add_column("measure")
+    table.add_column("value", justify="right")
+    rows = (
+        ("rNPV mean, $M", f"{_m(report.rnpv_mean_musd)} ± {report.rnpv_standard_error_musd:.1f}"),
+        ("rNPV P5 / P50 / P95, $M", " / ".join(_m(v) for v in (report.rnpv_p05_musd, report.rnpv_p50_musd, report.rnpv_p95_musd))),
+        ("probability of approval", f"{report.probability_of_approval:.1%} (analytic {report.analytic_probability_of_approval:.1%})"),
+        ("expected development cost, $M", f"{_m(report.expected_cost_musd)} (PV {_m(report.expected_cost_pv_musd)})"),
+        ("launch P50 (if approved)", str(report.launch_date_p50 or "—")),
+        ("exclusivity ends, years from now", f"{report.exclusivity_ends_years:.1f}"),
+        ("expected years of protected sales", f"{report.expected_protected_years:.2f}"),
+    )  # fmt: skip
+    for name, value in rows:
+        table.add_row(name, value)
+    console = Console()
+    console.print(table)
+    for phase in report.phases:
+        console.print(f"{phase.name}: " + "; ".join(phase.sources), style="dim")
+
+
+@econ_app.command("compare")
+@_user_errors
+def compare_command(
+    base: ScenarioFile,
+    alternative: ScenarioFile,
+    trials: Trials = 100_000,
+    seed: Seed = 2026,
+    as_json: AsJson = False,
+) -> None:
+    """Two scenarios of one program on the same random draws: deltas with 95 % intervals."""
+    from opencxo.economics import service
+    from opencxo.economics.schemas import ValuationRequest
+
+    first, second = service.load_scenario(base), service.load_scenario(alternative)
+    with _progress(f"Comparing {first.name} and {second.name}") as progress:
+        report = service.compare_scenarios(
+            first, second, ValuationRequest(trials=trials, seed=seed), progress=progress
+        )
+    if as_json:
+        _dump(report)
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"{report.alternative} vs {report.base} ({report.trials:,} paired trials)")
+    for column in ("measure", "base", "alternative", "difference", "95 % interval"):
+        table.add_column(column, justify="left" if column == "measure" else "right")
+    for d in report.deltas:
+        table.add_row(
+            f"{d.name} ({d.unit})",
+            f"{d.base:,.3f}",
+            f"{d.alternative:,.3f}",
+            f"{d.difference:+,.3f}",
+            f"[{d.ci_low:,.3f}, {d.ci_high:,.3f}]",
+        )
+    Console().print(table)
+
+
+@econ_app.command("tornado")
+@_user_errors
+def tornado_command(
+    scenario: ScenarioFile,
+    trials: Trials = 20_000,
+    seed: Seed = 2026,
+    swing: Annotated[
+        float, typer.Option(help="± share for scalar inputs", min=0.01, max=0.9)
+    ] = 0.2,
+    as_json: AsJson = False,
+) -> None:
+    """One-at-a-time sensitivity of the rNPV to every input, widest first."""
+    from opencxo.economics import service
+    from opencxo.economics.schemas import ValuationRequest
+
+    spec = service.load_scenario(scenario)
+    with _progress(f"Sensitivity of {spec.name}") as progress:
+        report = service.sensitivity(
+            spec, ValuationRequest(trials=trials, seed=seed), swing=swing, progress=progress
+        )
+    if as_json:
+        _dump(report)
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"{report.scenario}: rNPV {report.base_rnpv_musd:,.1f} $M — tornado")
+    for column in ("input", "low → high", "rNPV low", "rNPV high", "range"):
+        table.add_column(column, justify="left" if column == "input" else "right")
+    for bar in report.bars:
+        table.add_row(
+            bar.label,
+            f"{bar.low_value:g} → {bar.high_value:g}",
+            _m(bar.rnpv_low_musd),
+            _m(bar.rnpv_high_musd),
+            _m(bar.range_musd),
+        )
+    Console().print(table)
+
+
+@econ_app.command("portfolio")
+@_user_errors
+def portfolio_command(
+    portfolio: Annotated[Path, typer.Argument(help="portfolio file (YAML or JSON)")],
+    as_json: AsJson = False,
+) -> None:
+    """Which programs to fund, and how, within the yearly budgets (an exact MILP)."""
+    from opencxo.economics import service
+
+    spec = service.load_portfolio(portfolio)
+    with _progress(f"Valuing the options of {spec.name}") as progress:
+        report = service.portfolio(spec, progress=progress)
+    if as_json:
+        _dump(report)
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(
+        title=f"{report.name}: {report.status}, expected value {report.objective_musd:,.1f} $M"
+    )
+    for column in ("program", "option", "rNPV", "P(approval)", "funded"):
+        table.add_column(column, justify="left" if column in ("program", "option") else "right")
+    for option in report.options:
+        table.add_row(
+            option.program,
+            option.option,
+            _m(option.rnpv_mean_musd),
+            f"{option.probability_of_approval:.1%}",
+            "✔" if option.chosen else "",
+        )
+    console = Console()
+    console.print(table)
+    spend = ", ".join(
+        f"y{i + 1} {s:,.1f}/{b:,.1f}"
+        for i, (s, b) in enumerate(
+            zip(report.spend_by_year_musd, report.budget_by_year_musd, strict=True)
+        )
+    )
+    console.print(f"Spend / budget by year ($M): {spend}")
+    console.print(f"Expected approvals: {report.expected_approvals:.2f}")
