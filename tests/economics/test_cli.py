@@ -5,8 +5,19 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "docs" / "examples"
+RNPV_KEYS = {
+    "rnpv_mean_musd",
+    "rnpv_p05_musd",
+    "rnpv_p50_musd",
+    "rnpv_p95_musd",
+    "probability_of_approval",
+    "expected_cost_musd",
+}
 
 COST_KEYS = {
     "success_rate",
@@ -58,6 +69,18 @@ def test_discount_rate_override_and_table() -> None:
         (("cost-per-approval", "--preset", "dimasi1991", "--json"), "dimasi2016"),
         (("cost-per-approval", "--discount-rate", "10.5"), "discount_rate = 10.5"),
         (("reference", "--area", "astrology"), "oncology"),
+        (("rnpv", "no-such-file.yaml"), "cannot read no-such-file.yaml"),
+        (("rnpv", str(EXAMPLES / "portfolio.yaml")), "current_phase: Field required"),
+        (
+            (
+                "compare",
+                str(EXAMPLES / "nwt-204-in-house.yaml"),
+                str(EXAMPLES / "nwt-204-in-house.yaml"),
+                "--trials",
+                "10",
+            ),
+            "10",
+        ),
     ],
 )
 def test_user_errors_are_one_line_and_exit_1(args: tuple[str, ...], needle: str) -> None:
@@ -80,7 +103,49 @@ def test_reference_prints_bio_figures() -> None:
 
 
 def test_every_econ_command_has_help() -> None:
-    for command in ([], ["cost-per-approval"], ["reference"]):
+    for command in (
+        [],
+        ["cost-per-approval"],
+        ["reference"],
+        ["rnpv"],
+        ["compare"],
+        ["tornado"],
+        ["portfolio"],
+    ):
         completed = run(*command, "--help")
         assert completed.returncode == 0, (command, completed.stderr)
         assert "Usage" in completed.stdout
+
+
+def test_rnpv_json_is_reproducible_with_a_seed() -> None:
+    args = (
+        "rnpv",
+        str(EXAMPLES / "nwt-204-in-house.yaml"),
+        "--trials",
+        "20000",
+        "--seed",
+        "5",
+        "--json",
+    )
+    first = run(*args)
+    assert first.returncode == 0, first.stderr
+    report = json.loads(first.stdout)
+    assert report.keys() >= RNPV_KEYS
+    assert report["trials"] == 20000 and report["seed"] == 5
+    assert report["rnpv_p05_musd"] <= report["rnpv_p50_musd"] <= report["rnpv_p95_musd"]
+    assert json.loads(run(*args).stdout) == report
+    table = run("rnpv", str(EXAMPLES / "nwt-204-in-house.yaml"), "--trials", "5000")
+    assert table.returncode == 0 and "probability of approval" in table.stdout
+
+
+def test_compare_tornado_and_portfolio_print_json() -> None:
+    in_house, with_cro = (str(EXAMPLES / f"nwt-204-{n}.yaml") for n in ("in-house", "outsourced"))
+    compared = json.loads(run("compare", in_house, with_cro, "--trials", "20000", "--json").stdout)
+    deltas = {d["name"]: d for d in compared["deltas"]}
+    assert deltas["launch_years"]["difference"] == pytest.approx(-10 / 12)
+    assert deltas["expected_protected_sales_musd"]["ci_low"] > 0
+    bars = json.loads(run("tornado", in_house, "--trials", "2000", "--json").stdout)["bars"]
+    assert [b["range_musd"] for b in bars] == sorted((b["range_musd"] for b in bars), reverse=True)
+    chosen = json.loads(run("portfolio", str(EXAMPLES / "portfolio.yaml"), "--json").stdout)
+    assert chosen["status"] == "optimal"
+    assert set(chosen["funded"]) == {"NWT-204", "NWT-311", "NWT-402"}

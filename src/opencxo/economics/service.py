@@ -74,11 +74,24 @@ PHASE_LABELS = {
 # --- reading files ------------------------------------------------------------------------------
 
 
-def _field_errors(error: ValidationError, prefix: str = "") -> dict[str, str]:
+_TYPE_TAGS = frozenset({"float", "int", "str", "bool", "list", "dict"})
+
+
+def _field_errors(error: ValidationError) -> dict[str, str]:
+    """Field path → message; a union's branch names (``float``, ``Spread``) are left out and the
+    branch that says what is wrong wins over "Input should be a valid …"."""
     errors: dict[str, str] = {}
     for item in error.errors():
-        where = ".".join(str(p) for p in (*((prefix,) if prefix else ()), *item["loc"]))
-        errors.setdefault(where or "file", str(item["msg"]).removeprefix("Value error, "))
+        parts: list[str] = []
+        for part in item["loc"]:
+            text = str(part)
+            if text in _TYPE_TAGS or "[" in text:
+                break
+            parts.append(text)
+        where = ".".join(parts) or "file"
+        message = str(item["msg"]).removeprefix("Value error, ")
+        if where not in errors or errors[where].startswith("Input should be"):
+            errors[where] = message
     return errors
 
 
