@@ -71,15 +71,6 @@ def test_discount_rate_override_and_table() -> None:
         (("reference", "--area", "astrology"), "oncology"),
         (("rnpv", "no-such-file.yaml"), "cannot read no-such-file.yaml"),
         (("rnpv", str(EXAMPLES / "portfolio.yaml")), "current_phase: Field required"),
-        (
-            (
-                "compare",
-                str(EXAMPLES / "nwt-204-in-house.yaml"),
-                str(EXAMPLES / "nwt-204-in-house.yaml"),
-                "--trials",
-                "10",
-            ),
-            "10",
         ),
     ],
 )
