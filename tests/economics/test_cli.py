@@ -71,7 +71,6 @@ def test_discount_rate_override_and_table() -> None:
         (("reference", "--area", "astrology"), "oncology"),
         (("rnpv", "no-such-file.yaml"), "cannot read no-such-file.yaml"),
         (("rnpv", str(EXAMPLES / "portfolio.yaml")), "current_phase: Field required"),
-        ),
     ],
 )
 def test_user_errors_are_one_line_and_exit_1(args: tuple[str, ...], needle: str) -> None:
