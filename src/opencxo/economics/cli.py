@@ -6,7 +6,6 @@ imports wait until a command runs so the rest of the CLI starts fast.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import sys
 from collections.abc import Callable, Iterator
@@ -98,14 +97,11 @@ def cost_per_approval_command(
     as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
 ) -> None:
     """Out-of-pocket and capitalised cost per approved drug (DiMasi method), in $M."""
-    from opencxo.economics.engine.cost import cost_per_approval
-    from opencxo.economics.reference import cost_preset
+    from opencxo.economics import service
 
-    chosen = cost_preset(preset)
-    inputs = chosen.inputs
-    if discount_rate is not None:
-        inputs = dataclasses.replace(inputs, discount_rate=discount_rate)
-    report = cost_report(chosen, cost_per_approval(inputs), inputs.discount_rate)
+    chosen, result = service.cost_per_approval_of(preset, discount_rate)
+    rate = chosen.inputs.discount_rate if discount_rate is None else discount_rate
+    report = cost_report(chosen, result, rate)
     if as_json:
         typer.echo(json.dumps(report, indent=2, ensure_ascii=False))
         return

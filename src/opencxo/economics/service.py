@@ -7,6 +7,7 @@ error so that a file, a form and an API body get the same message.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Callable, Mapping
 from datetime import date, timedelta
@@ -25,6 +26,7 @@ from opencxo.economics.engine.compare import (
     outsource,
     several_vendors,
 )
+from opencxo.economics.engine.cost import CostPerApproval, cost_per_approval
 from opencxo.economics.engine.model import (
     Exclusivity,
     InputError,
@@ -337,6 +339,20 @@ def build(
 
 
 # --- use cases ----------------------------------------------------------------------------------
+
+
+def cost_per_approval_of(
+    preset: str, discount_rate: float | None = None
+) -> tuple[reference.CostPreset, CostPerApproval]:
+    """DiMasi's cost per approved drug for a published preset, optionally at another rate."""
+    chosen = reference.cost_preset(preset)
+    inputs = chosen.inputs
+    if discount_rate is not None:
+        try:
+            inputs = dataclasses.replace(inputs, discount_rate=discount_rate)
+        except ValueError as error:
+            raise Invalid(str(error), field_errors={"discount_rate": str(error)}) from None
+    return chosen, cost_per_approval(inputs)
 
 
 def _launch_date(valuation_date: date, years: float | None) -> date | None:
