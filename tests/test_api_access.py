@@ -51,6 +51,9 @@ from opencxo.core.auth import service as auth
 from opencxo.core.auth.models import User
 from opencxo.core.settings import get_settings
 from opencxo.core.types import utcnow
+from opencxo.economics import stored as economics
+from opencxo.economics.records import PortfolioCreate, RunRequest, ScenarioCreate
+from opencxo.economics.schemas import PortfolioInput, ScenarioInput
 from opencxo.models import Base, Capability, Qualification, Rfp, Site
 from opencxo.parties import service as parties
 from opencxo.parties.schemas import DisruptionCreate
@@ -415,6 +418,33 @@ def _contracts(
     return ids, versions
 
 
+ECONOMICS_SPEC: dict[str, Any] = {
+    "name": "NW-101 base case",
+    "current_phase": "phase_2",
+    "therapeutic_area": "oncology",
+    "revenue": {"peak_sales_musd": 500, "years_to_peak": 5},
+    "exclusivity": {"loss_years_from_now": 12},
+}
+ECONOMICS_PORTFOLIO: dict[str, Any] = {
+    "name": "A's plan",
+    "budget_by_year_musd": [60, 60],
+    "trials": 1000,
+    "programs": [{"program": "NW-101", "options": [ECONOMICS_SPEC]}],
+}
+
+
+def _economics(session: Session, a_admin: User) -> dict[str, uuid.UUID]:
+    """A's stored valuation scenario (valued once, 1,000 trials) and portfolio (never run)."""
+    sponsor = auth.principal_for(session, a_admin)
+    spec = ScenarioInput.model_validate(ECONOMICS_SPEC)
+    scenario = economics.create_scenario(session, sponsor, ScenarioCreate(spec=spec))
+    economics.run_valuation(session, sponsor, scenario.id, RunRequest(trials=1000, seed=1))
+    portfolio = economics.create_portfolio(
+        session, sponsor, PortfolioCreate(spec=PortfolioInput.model_validate(ECONOMICS_PORTFOLIO))
+    )
+    return {"valuation_scenario": scenario.id, "portfolio": portfolio.id}
+
+
 def _wanted(request: pytest.FixtureRequest) -> set[str] | None:
     """What of sourcing and contracts the test needs: a route walk, the RFPs and contract
     states its path names (and ``needs``), and nothing of either elsewhere (they would cost
@@ -478,6 +508,7 @@ def scenario(request: pytest.FixtureRequest, session: Session) -> Scenario:
         )
         sourcing_ids.update(contract_ids)
         versions.update(contract_versions)
+    economics_ids = _economics(session, users["a_admin"])
     qa_membership = auth_repository.membership_of(session, users["a_qa"].id, sponsor_a.id)
     assert qa_membership is not None
     site = session.execute(select(Site).where(Site.organization_id == provider_p.id)).scalar_one()
@@ -498,6 +529,7 @@ def scenario(request: pytest.FixtureRequest, session: Session) -> Scenario:
             "capability": capability.id,
             "disruption": disruption.id,
             **sourcing_ids,
+            **economics_ids,
         },
         tokens=tokens,
         emails={name: user.email for name, user in users.items()},
@@ -589,6 +621,8 @@ PROVIDER_P = {"provider_id": "provider_p"}
 READ_BY_ALL = (401, 200, 200, 200)
 ACTIVE_WO = {"work_order_id": "wo_active"}
 DISRUPTION = {"disruption_id": "disruption"}
+SCENARIO = {"scenario_id": "valuation_scenario"}
+PORTFOLIO = {"portfolio_id": "portfolio"}
 
 ROUTES: tuple[Route, ...] = (
     # accounts: yourself, your tokens, your organisation's members, the audit log
@@ -1152,9 +1186,92 @@ ROUTES: tuple[Route, ...] = (
         records=1,
     ),
     Route("DELETE", "/disruptions/{disruption_id}", (401, 404, 403, 204), DISRUPTION, records=1),
+    # economics: A's stored scenarios and portfolios (B gets 404); every role of A reads and
+    # computes (compare, tornado), A's viewer lacks programs:write to store or run
+    Route(
+        "POST",
+        "/economics/rnpv",
+        READ_BY_ALL,  # a file the caller keeps: nobody's data, nothing stored
+        body=lambda s: ECONOMICS_SPEC,
+    ),
+    Route("GET", "/scenarios", READ_BY_ALL),
+    Route(
+        "POST",
+        "/scenarios",
+        (401, 404, 403, 201),  # B cannot act for sponsor A
+        body=lambda s: {
+            "sponsor_id": str(s.ids["sponsor_a"]),
+            "spec": {**ECONOMICS_SPEC, "name": "NW-101 with a CRO"},
+        },
+        records=1,
+    ),
+    Route(
+        "POST",
+        "/scenarios/compare",
+        (401, 404, 200, 200),
+        body=lambda s: {
+            "base_id": str(s.ids["valuation_scenario"]),
+            "alternative_id": str(s.ids["valuation_scenario"]),
+            "trials": 1000,
+        },
+    ),
+    Route("GET", "/scenarios/{scenario_id}", (401, 404, 200, 200), SCENARIO),
+    Route(
+        "PUT",
+        "/scenarios/{scenario_id}",
+        (401, 404, 403, 200),
+        SCENARIO,
+        body=lambda s: {"version": 1, "spec": {**ECONOMICS_SPEC, "cogs_share": 0.2}},
+        records=1,
+    ),
+    Route("DELETE", "/scenarios/{scenario_id}", (401, 404, 403, 204), SCENARIO, records=1),
+    Route(
+        "POST",
+        "/scenarios/{scenario_id}/valuations",
+        (401, 404, 403, 201),
+        SCENARIO,
+        body=lambda s: {"trials": 1000, "seed": 7},
+        records=1,
+    ),
+    Route("GET", "/scenarios/{scenario_id}/valuations/latest", (401, 404, 200, 200), SCENARIO),
+    Route(
+        "POST",
+        "/scenarios/{scenario_id}/tornado",
+        (401, 404, 200, 200),
+        SCENARIO,
+        body=lambda s: {"trials": 1000},
+    ),
+    Route("GET", "/portfolios", READ_BY_ALL),
+    Route(
+        "POST",
+        "/portfolios",
+        (401, 404, 403, 201),
+        body=lambda s: {
+            "sponsor_id": str(s.ids["sponsor_a"]),
+            "spec": {**ECONOMICS_PORTFOLIO, "name": "A's second plan"},
+        },
+        records=1,
+    ),
+    Route("GET", "/portfolios/{portfolio_id}", (401, 404, 200, 200), PORTFOLIO),
+    Route(
+        "PUT",
+        "/portfolios/{portfolio_id}",
+        (401, 404, 403, 200),
+        PORTFOLIO,
+        body=lambda s: {"version": 1, "spec": {**ECONOMICS_PORTFOLIO, "budget_by_year_musd": [80]}},
+        records=1,
+    ),
+    Route("DELETE", "/portfolios/{portfolio_id}", (401, 404, 403, 204), PORTFOLIO, records=1),
+    Route("POST", "/portfolios/{portfolio_id}/run", (401, 404, 403, 200), PORTFOLIO, records=1),
 )
 
 WRITES = {"POST", "PATCH", "PUT", "DELETE"}
+# POSTs that compute an answer and store nothing (a body too rich for a query string): reads.
+COMPUTATIONS = {
+    "POST /economics/rnpv",
+    "POST /scenarios/compare",
+    "POST /scenarios/{scenario_id}/tornado",
+}
 # Writes another organisation may make without a 403/404, and why.
 OTHER_ORGANISATION_WRITES = {
     "POST /tokens": "tokens are scoped to their owner",
@@ -1250,7 +1367,7 @@ def test_route_answers_each_actor_and_denials_change_nothing(
     if expected >= 400:
         assert_problem(response, expected)
         assert_unchanged(engine, before, audit_before)
-    elif route.method not in WRITES:
+    elif route.method not in WRITES or route.key in COMPUTATIONS:
         assert_unchanged(engine, before, audit_before)
     else:
         assert audit_count(engine) == audit_before + route.records
@@ -1291,7 +1408,7 @@ def test_the_table_covers_each_route_with_a_denial_and_a_success() -> None:
     for route in ROUTES:
         assert route.statuses[0] == 401, route.key
         assert 200 <= route.statuses[3] < 300, route.key
-        if route.method in WRITES:
+        if route.method in WRITES and route.key not in COMPUTATIONS:
             assert route.records > 0, route.key
             # a write is refused to another organisation (but for the listed exceptions)
             assert route.statuses[1] in (403, 404) or route.key in OTHER_ORGANISATION_WRITES, (

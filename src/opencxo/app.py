@@ -21,6 +21,8 @@ from opencxo.core.db import make_engine, session_factory
 from opencxo.core.errors import OpenCXOError
 from opencxo.core.idempotency import IdempotencyMiddleware
 from opencxo.core.settings import Settings, get_settings
+from opencxo.economics import api as economics_api
+from opencxo.economics import web as economics_web
 from opencxo.parties import api as parties_api
 from opencxo.parties import web as parties_web
 from opencxo.sourcing import api as sourcing_api
@@ -77,6 +79,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         parties_api.router,
         sourcing_api.router,
         contracts_api.router,
+        economics_api.router,
     ):
         app.include_router(router, prefix=API_PREFIX)
     for router in (
@@ -85,6 +88,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         parties_web.router,
         sourcing_web.router,
         contracts_web.router,
+        economics_web.router,
     ):
         app.include_router(router, include_in_schema=False)
 

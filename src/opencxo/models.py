@@ -16,6 +16,7 @@ from opencxo.core.files import StoredFile
 from opencxo.core.idempotency import IdempotencyRecord
 from opencxo.core.notifications import Notification
 from opencxo.core.signatures import Signature
+from opencxo.economics.models import Portfolio, Valuation, ValuationScenario
 from opencxo.parties.models import (
     Capability,
     Certification,
@@ -60,6 +61,7 @@ __all__ = [
     "Notification",
     "Organization",
     "Payment",
+    "Portfolio",
     "Program",
     "Qualification",
     "Question",
@@ -68,5 +70,7 @@ __all__ = [
     "Site",
     "StoredFile",
     "User",
+    "Valuation",
+    "ValuationScenario",
     "WorkOrder",
 ]

@@ -55,6 +55,10 @@ from opencxo.core.auth.principal import Principal
 from opencxo.core.auth.service import add_member, create_user, principal_for
 from opencxo.core.errors import NotFound
 from opencxo.core.pagination import MAX_PAGE_SIZE, Page, PageParams
+from opencxo.economics import service as economics
+from opencxo.economics import stored as economics_store
+from opencxo.economics.records import PortfolioCreate, RunRequest, ScenarioCreate
+from opencxo.economics.schemas import PortfolioInput, ScenarioInput
 from opencxo.parties import repository as parties_repository
 from opencxo.parties import service as parties
 from opencxo.parties.schemas import (
@@ -136,6 +140,9 @@ class DemoLoadReport:
     invoices: int = 0
     payments: int = 0
     change_orders: int = 0
+    valuation_scenarios: int = 0
+    valuations: int = 0
+    portfolios: int = 0
     transitions: int = 0
     logins: list[Login] = field(default_factory=list)
 
@@ -155,6 +162,11 @@ def _read_yaml(name: str) -> Raw:
 def read_world() -> Raw:
     """The demo world's parties as plain data, straight from ``world.yaml``."""
     return _read_yaml("world.yaml")
+
+
+def read_economics() -> Raw:
+    """The demo valuation scenarios and portfolios, from ``economics.yaml``."""
+    return _read_yaml("economics.yaml")
 
 
 def read_sourcing() -> Raw:
@@ -997,6 +1009,62 @@ def _work_order(
 # --- the whole world --------------------------------------------------------------------------
 
 
+def _economics(session: Session, data: Raw, counts: Counter[str]) -> None:
+    """Stored scenarios (linked to their program by name), each valued once, and portfolios,
+    run once; whatever exists by name is left as it is."""
+    for raw in data.get("scenarios", []):
+        principal = _principal(session, raw["created_by"])
+        sponsor_id = _organization_id(session, raw["sponsor"])
+        spec = economics.parse(
+            ScenarioInput, raw["spec"], what=f"scenario {raw['spec'].get('name')}"
+        )
+        if raw.get("program"):
+            program_id = _program_id(session, principal, sponsor_id, raw["program"])
+            if program_id is None:
+                raise ValueError(f"economics.yaml: no program {raw['program']!r}")
+            spec = spec.model_copy(update={"program_id": program_id})
+        existing = {
+            s.name: s.id
+            for s in economics_store.list_scenarios(
+                session, principal, params=PageParams(page=1, page_size=MAX_PAGE_SIZE)
+            ).items
+            if s.sponsor_id == sponsor_id
+        }
+        scenario_id = existing.get(spec.name)
+        if scenario_id is None:
+            body = ScenarioCreate(sponsor_id=sponsor_id, spec=spec)
+            scenario_id = economics_store.create_scenario(session, principal, body).id
+            counts["valuation_scenarios"] += 1
+        wanted = raw.get("valuation")
+        if wanted and economics_store.latest_valuation(session, principal, scenario_id) is None:
+            request = RunRequest.model_validate(wanted)
+            economics_store.run_valuation(session, principal, scenario_id, request)
+            counts["valuations"] += 1
+    for raw in data.get("portfolios", []):
+        principal = _principal(session, raw["created_by"])
+        sponsor_id = _organization_id(session, raw["sponsor"])
+        portfolio = economics.parse(PortfolioInput, raw["spec"], what="portfolio")
+        found = next(
+            (
+                p
+                for p in economics_store.list_portfolios(session, principal)
+                if p.sponsor_id == sponsor_id and p.name == portfolio.name
+            ),
+            None,
+        )
+        if found is None:
+            created = economics_store.create_portfolio(
+                session, principal, PortfolioCreate(sponsor_id=sponsor_id, spec=portfolio)
+            )
+            counts["portfolios"] += 1
+            portfolio_id, ran = created.id, False
+        else:
+            portfolio_id, ran = found.id, found.run_at is not None
+        if raw.get("run") and not ran:
+            economics_store.run_portfolio(session, principal, portfolio_id)
+            counts["transitions"] += 1
+
+
 def _logins(world: Raw) -> list[Login]:
     password: str = world["password"]
     operator: Raw = world["operator"]
@@ -1050,6 +1118,7 @@ def load_demo_world(session: Session) -> DemoLoadReport:
     _programs(session, deals.get("programs", []), counts)
     _msas(session, deals.get("msas", []), counts)
     _rfps(session, deals.get("rfps", []), today, password, counts)
+    _economics(session, read_economics(), counts)
     session.flush()
     return DemoLoadReport(
         organizations=counts["organizations"],
@@ -1072,6 +1141,9 @@ def load_demo_world(session: Session) -> DemoLoadReport:
         invoices=counts["invoices"],
         payments=counts["payments"],
         change_orders=counts["change_orders"],
+        valuation_scenarios=counts["valuation_scenarios"],
+        valuations=counts["valuations"],
+        portfolios=counts["portfolios"],
         transitions=counts["transitions"],
         logins=_logins(world),
     )

@@ -23,6 +23,7 @@ _TEMPLATE_PACKAGES = (
     "opencxo.parties",
     "opencxo.sourcing",
     "opencxo.contracts",
+    "opencxo.economics",
 )
 
 
