@@ -1236,6 +1236,17 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", "/scenarios/{scenario_id}/valuations/latest", (401, 404, 200, 200), SCENARIO),
     Route(
         "POST",
+        "/scenarios/{scenario_id}/variants",
+        (401, 404, 403, 201),
+        SCENARIO,
+        body=lambda s: {
+            "name": "with a CRO",
+            "outsourcing": {"phase_2": {"cost_multiplier": 1.05, "months_saved": 3}},
+        },
+        records=1,
+    ),
+    Route(
+        "POST",
         "/scenarios/{scenario_id}/tornado",
         (401, 404, 200, 200),
         SCENARIO,

@@ -288,3 +288,57 @@ def test_another_sponsor_gets_404(
     ):
         assert client.get(path).status_code == 404, path
     assert "NWT-204" not in client.get("/scenarios").text
+
+
+def test_an_outsourced_variant_is_made_from_the_form_and_compared(
+    sponsor: TestClient, session: Session, world: World
+) -> None:
+    base = scenario_id_of(upload(sponsor, IN_HOUSE))
+    page = sponsor.get(f"/scenarios/{base}")
+    assert "Outsource: make a variant and compare" in page.text
+    token = csrf_of(page.text)
+    form = {
+        "csrf_token": token,
+        "name": "NWT-204 with a CRO",
+        "phase_2.outsource": "1",
+        "phase_2.cost_multiplier": "1.08",
+        "phase_2.fixed_cost_avoided_musd": "6",
+        "phase_2.months_saved": "40",  # longer than Phase II's shortest duration
+        "phase_3.cost_multiplier": "0.9",  # not ticked: ignored
+    }
+    refused = sponsor.post(f"/scenarios/{base}/variant", data=form)
+    assert refused.status_code == 422
+    assert "months_saved" in html.unescape(refused.text)
+    assert 'value="40"' in refused.text  # the typed input stays
+    nothing = sponsor.post(f"/scenarios/{base}/variant", data={"csrf_token": token, "name": "x"})
+    assert "outsource at least one phase" in html.unescape(nothing.text)
+
+    made = sponsor.post(
+        f"/scenarios/{base}/variant",
+        data=form | {"phase_2.months_saved": "4"},
+        follow_redirects=False,
+    )
+    assert made.status_code == 303
+    location = made.headers["location"]
+    match = re.fullmatch(
+        rf"/scenarios/compare\?base={base}&alternative=([0-9a-f-]{{36}})", location
+    )
+    assert match, location
+    compared = sponsor.get(location)
+    assert compared.status_code == 200
+    assert "Scenario NWT-204 with a CRO created" in html.unescape(compared.text)
+    # Earlier launch and more protected sales are the good direction: green.
+    for name in ("launch_years", "expected_protected_sales_musd"):
+        row = re.search(rf'data-name="{name}">.*?data-col="difference"', compared.text, re.S)
+        assert row and "text-success" in row.group(0), name
+    manager = principal_of(session, world.manager)
+    original = stored.get_scenario(session, manager, uuid.UUID(base))
+    variant = stored.get_scenario(session, manager, uuid.UUID(match.group(1)))
+    assert variant.spec.outsourcing["phase_2"].model_dump() == {
+        "cost_multiplier": 1.08,
+        "fixed_cost_avoided_musd": 6.0,
+        "months_saved": 4.0,
+    }
+    assert set(variant.spec.outsourcing) == {"phase_2"}
+    assert variant.spec.revenue == original.spec.revenue
+    assert variant.spec.phases == original.spec.phases

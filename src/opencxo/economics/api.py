@@ -32,6 +32,7 @@ from opencxo.economics.records import (
     ScenarioUpdate,
     TornadoRequest,
     ValuationRead,
+    VariantCreate,
 )
 from opencxo.economics.schemas import (
     ComparisonReport,
@@ -70,6 +71,18 @@ def create_scenario(
     body: ScenarioCreate, session: DbSession, principal: ApiPrincipal
 ) -> ScenarioRead:
     return stored.create_scenario(session, principal, body)
+
+
+@router.post(
+    "/scenarios/{scenario_id}/variants",
+    response_model=ScenarioRead,
+    status_code=status.HTTP_201_CREATED,
+)
+def create_variant(
+    scenario_id: uuid.UUID, body: VariantCreate, session: DbSession, principal: ApiPrincipal
+) -> ScenarioRead:
+    """A copy of the scenario with phases run by a CRO/CDMO: compare the two afterwards."""
+    return stored.create_variant(session, principal, scenario_id, body)
 
 
 @router.post("/scenarios/compare", response_model=ComparisonReport)

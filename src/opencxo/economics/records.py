@@ -13,9 +13,12 @@ from datetime import datetime
 from pydantic import BaseModel, ConfigDict, Field
 
 from opencxo.economics.schemas import (
+    OutsourcingInput,
+    PhaseName,
     PortfolioInput,
     PortfolioReport,
     ScenarioInput,
+    SeveralVendorsInput,
     ValuationReport,
     ValuationRequest,
 )
@@ -52,6 +55,14 @@ class ScenarioCreate(_Strict):
         None, description="the sponsor it belongs to; needed only if you belong to several"
     )
     spec: ScenarioInput
+
+
+class VariantCreate(_Strict):
+    """A copy of a stored scenario with some phases run by a CRO/CDMO (or several vendors)."""
+
+    name: str = Field(min_length=1, max_length=200)
+    outsourcing: dict[PhaseName, OutsourcingInput] = Field(default_factory=dict)
+    several_vendors: SeveralVendorsInput | None = None
 
 
 class ScenarioUpdate(_Strict):

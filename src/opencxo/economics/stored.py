@@ -40,6 +40,7 @@ from opencxo.economics.records import (
     TornadoRequest,
     ValuationRead,
     ValuationSummary,
+    VariantCreate,
 )
 from opencxo.economics.schemas import (
     ComparisonReport,
@@ -399,6 +400,34 @@ def create_scenario(session: Session, principal: Principal, data: ScenarioCreate
         after=audit.snapshot(row, SCENARIO_FIELDS),
     )
     return _scenario_read(session, principal, row)
+
+
+def create_variant(
+    session: Session, principal: Principal, scenario_id: uuid.UUID, data: VariantCreate
+) -> ScenarioRead:
+    """A new scenario: the stored one with its outsourcing terms replaced by ``data``'s."""
+    base = _scenario(session, principal, scenario_id)
+    principal.require(Permission.PROGRAMS_WRITE, base.sponsor_id)
+    if not data.outsourcing and data.several_vendors is None:
+        message = "outsource at least one phase, or describe the several vendors"
+        raise Invalid(message, field_errors={"outsourcing": message})
+    spec = ScenarioInput.model_validate(base.spec).model_copy(
+        update={
+            "name": data.name,
+            "outsourcing": data.outsourcing,
+            "several_vendors": data.several_vendors,
+        }
+    )
+    try:
+        return create_scenario(
+            session, principal, ScenarioCreate(sponsor_id=base.sponsor_id, spec=spec)
+        )
+    except Invalid as error:
+        # The variant's own fields, not the copied file's: "spec.outsourcing…" → "outsourcing…".
+        raise Invalid(
+            error.message,
+            field_errors={k.removeprefix("spec."): v for k, v in error.field_errors.items()},
+        ) from None
 
 
 def update_scenario(

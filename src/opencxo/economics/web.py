@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import uuid
+from collections.abc import Sequence
 from datetime import date
 from typing import Annotated, Any
 
@@ -36,6 +37,7 @@ from opencxo.economics.records import (
     ScenarioUpdate,
     TornadoRequest,
     ValuationRead,
+    VariantCreate,
 )
 from opencxo.economics.schemas import (
     PHASE_ORDER,
@@ -296,7 +298,7 @@ def fan_chart(report: ValuationReport) -> dict[str, Any]:
     years = [start + b.year for b in report.cash_flow_fan]
     fan = report.cash_flow_fan
     return _figure(
-        "Yearly net cash flow: P10–P90 band, median and mean over trials",
+        "Net cash flow per year (P10–P90, median, mean)",
         "Calendar year",
         "Net cash flow ($M per year, undiscounted)",
         [
@@ -438,7 +440,7 @@ def spend_chart(report: PortfolioRead) -> dict[str, Any]:
     result = report.report
     years = [f"Year {k + 1}" for k in range(len(result.budget_by_year_musd))]
     return _figure(
-        "Expected development spend of the funded options vs the budget, per plan year",
+        "Expected spend of the funded options vs budget, per year",
         "Plan year",
         "$M per year (undiscounted)",
         [
@@ -897,6 +899,8 @@ def _valuation_page(
     run_form_values: dict[str, Any] | None = None,
     run_errors: dict[str, str] | None = None,
     tornado: TornadoReport | None = None,
+    variant_form: dict[str, Any] | None = None,
+    variant_errors: dict[str, str] | None = None,
     status_code: int = 200,
 ) -> Response:
     scenario = stored.get_scenario(session, principal, scenario_id)
@@ -936,6 +940,9 @@ def _valuation_page(
             "can_write": principal.can(Permission.PROGRAMS_WRITE, scenario.sponsor_id),
             "stale": valuation is not None and valuation.scenario_version != scenario.version,
             "yaml": stored.to_yaml(scenario.spec),
+            "variant_phases": PHASE_ORDER[PHASE_ORDER.index(scenario.spec.current_phase) :],
+            "variant_form": variant_form or {"name": f"{scenario.name} with a CRO"[:200]},
+            "variant_errors": variant_errors or {},
             "plotly_js": PLOTLY_JS,
             "active": "scenarios",
         },
@@ -985,6 +992,81 @@ def run_valuation(
         run_errors=errors,
         status_code=outcome.status_code,
     )
+
+
+# --- an outsourced variant ----------------------------------------------------------------------
+
+VARIANT_NUMBERS = ("cost_multiplier", "fixed_cost_avoided_musd", "months_saved")
+
+
+def variant_body(form: dict[str, Any], phases: Sequence[str]) -> dict[str, Any]:
+    """The variant form's flat fields (``phase_2.months_saved`` …) as a :class:`VariantCreate`
+    body: a phase counts when its box is ticked; blank numbers take the schema's defaults."""
+    outsourcing: dict[str, dict[str, str]] = {}
+    for phase in phases:
+        if form.get(f"{phase}.outsource"):
+            terms = {k: form[f"{phase}.{k}"] for k in VARIANT_NUMBERS if form.get(f"{phase}.{k}")}
+            outsourcing[phase] = terms
+    body: dict[str, Any] = {"name": form.get("name", ""), "outsourcing": outsourcing}
+    if form.get("vendors"):
+        body["several_vendors"] = {
+            "coordination_overhead_share": form.get("coordination_overhead_share") or None,
+            "handoff_delay_months": form.get("handoff_delay_months") or None,
+        }
+    return body
+
+
+@router.post("/scenarios/{scenario_id}/variant")
+def create_variant(
+    request: Request,
+    scenario_id: uuid.UUID,
+    session: DbSession,
+    principal: PageUser,
+    form: FormData,
+) -> Response:
+    """Copy the scenario with phases run by a CRO/CDMO, then compare the two."""
+    scenario = stored.get_scenario(session, principal, scenario_id)
+    phases = PHASE_ORDER[PHASE_ORDER.index(scenario.spec.current_phase) :]
+    outcome = run_form(
+        session,
+        VariantCreate,
+        variant_body(form, phases),
+        lambda body: stored.create_variant(session, principal, scenario_id, body),
+    )
+    variant: ScenarioRead | None = outcome.result
+    if variant is not None:
+        flash(request, f"Scenario {variant.name} created; compared with {scenario.name} below.")
+        return RedirectResponse(
+            f"/scenarios/compare?base={scenario_id}&alternative={variant.id}", status_code=303
+        )
+    return _valuation_page(
+        request,
+        session,
+        principal,
+        scenario_id,
+        variant_form=form,
+        variant_errors=_variant_errors(outcome.errors),
+        status_code=outcome.status_code,
+    )
+
+
+def _variant_errors(errors: dict[str, str]) -> dict[str, str]:
+    """Errors keyed by the form's field names (``outsourcing.phase_2.months_saved`` →
+    ``phase_2.months_saved``; engine errors on a phase's terms → that phase)."""
+    named: dict[str, str] = {}
+    for key, message in errors.items():
+        field = key.removeprefix("outsourcing.")
+        if key == "outsourcing" and "phase '" in message:
+            phase = message.split("phase '", 1)[1].split("'", 1)[0]
+            field = (
+                f"{phase}.months_saved"
+                if "months_saved" in message
+                else f"{phase}.fixed_cost_avoided_musd"
+            )
+        elif key.startswith("several_vendors."):
+            field = key.removeprefix("several_vendors.")
+        named.setdefault(field, message)
+    return named
 
 
 @router.get("/scenarios/{scenario_id}/tornado")
