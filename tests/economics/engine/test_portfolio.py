@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import math
 
+import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -13,6 +14,7 @@ from opencxo.economics.engine.portfolio import (
     PortfolioOption,
     approvals_distribution,
     choose_portfolio,
+    dollars,
 )
 
 
@@ -97,8 +99,23 @@ def test_the_optimum_matches_exhaustive_search(raw: list, budget: tuple[float, f
         chosen = [o for o, pick in zip(options, picks, strict=True) if pick]
         if len({o.program for o in chosen}) < len(chosen):
             continue
-        if all(sum(o.spend_by_year_musd[t] for o in chosen) <= budget[t] + 1e-9 for t in (0, 1)):
+        # The engine's unit: whole dollars (each amount rounded to the nearest dollar).
+        spend = [dollars(np.array([o.spend_by_year_musd[t] for o in chosen])).sum() for t in (0, 1)]
+        if all(spend[t] <= dollars(np.array(budget[t])) for t in (0, 1)):
             best = max(best, sum(o.expected_value_musd for o in chosen))
     result = choose_portfolio(options, budget)
     assert math.isclose(result.objective_musd, best, rel_tol=1e-6, abs_tol=1e-6)
-    assert all(s <= b + 1e-6 for s, b in zip(result.spend_by_year_musd, budget, strict=True))
+    picked = [
+        o for o in options if (o.program, o.name) in {(c.program, c.option) for c in result.choices}
+    ]
+    for t in (0, 1):
+        spent = dollars(np.array([o.spend_by_year_musd[t] for o in picked])).sum()
+        assert spent <= dollars(np.array(budget[t]))
+
+
+def test_budgets_hold_to_the_dollar() -> None:
+    # $0.06 over a zero budget rounds to nothing; $0.60 is a dollar over and is refused.
+    under = PortfolioOption("P", "a", 1.0, 0.5, (0.0, 5.96e-8))
+    over = PortfolioOption("P", "a", 1.0, 0.5, (0.0, 6e-7))
+    assert choose_portfolio([under], (0.0, 0.0)).objective_musd == 1.0
+    assert choose_portfolio([over], (0.0, 0.0)).objective_musd == 0.0

@@ -23,6 +23,7 @@ __all__ = [
     "PortfolioResult",
     "approvals_distribution",
     "choose_portfolio",
+    "dollars",
 ]
 
 
@@ -97,6 +98,11 @@ class PortfolioResult:
         return float(sum(k * p for k, p in enumerate(self.approvals_pmf)))
 
 
+def dollars(musd: NDArray[np.float64]) -> NDArray[np.float64]:
+    """$M amounts as whole dollars (nearest), the unit budgets are checked in."""
+    return np.rint(np.asarray(musd, dtype=np.float64) * 1e6)
+
+
 def approvals_distribution(probabilities: NDArray[np.float64] | list[float]) -> NDArray[np.float64]:
     """Exact distribution of the number of approvals among independent programs.
 
@@ -142,6 +148,7 @@ def choose_portfolio(
         Every option of every program (not funding is always allowed and needs no option).
     budget_by_year_musd : tuple of float
         The spend allowed in year 1, 2, …, $M; spend beyond the last budget year is not limited.
+        Spend and budget are compared in whole dollars (each rounded to the nearest dollar).
     time_limit_s : float
         HiGHS's time limit.
 
@@ -196,7 +203,13 @@ def choose_portfolio(
     one_each = np.array([[1.0 if o.program == p else 0.0 for o in options] for p in programs])
     constraints = [LinearConstraint(one_each, -np.inf, 1.0)]
     if years:
-        constraints.append(LinearConstraint(spend, -np.inf, np.array(budget_by_year_musd)))
+        # In whole dollars: integer coefficients make any overrun at least $1, far above the
+        # solver's feasibility tolerance (~1e-7), so "within budget" is exact to the dollar.
+        constraints.append(
+            LinearConstraint(
+                dollars(spend), -np.inf, dollars(np.array(budget_by_year_musd, dtype=np.float64))
+            )
+        )
     solved = milp(
         c=-values,
         constraints=constraints,
