@@ -33,6 +33,8 @@ from httpx import Response
 from sqlalchemy import Engine, func, select, update
 from sqlalchemy.orm import Session
 
+from opencxo.clinical import service as clinical
+from opencxo.clinical.schemas import SiteCreate, StudyCountryInput, StudyCreate
 from opencxo.contracts import service as contracts
 from opencxo.contracts.schemas import (
     ChangeOrderCreate,
@@ -418,6 +420,31 @@ def _contracts(
     return ids, versions
 
 
+def _clinical(
+    session: Session, a_admin: User, provider_p: uuid.UUID, program: uuid.UUID
+) -> dict[str, uuid.UUID]:
+    """A's study of the program with P as its CRO (named directly, no work order): a planned
+    country ``study_country`` (US) and an active site ``study_site`` (activated 30 days ago)."""
+    sponsor = auth.principal_for(session, a_admin)
+    study = clinical.create_study(
+        session,
+        sponsor,
+        StudyCreate(program_id=program, provider_id=provider_p, code="NW-101-201",
+                    title="Phase II in NSCLC", phase="phase_2", target_enrollment=120),  # type: ignore[arg-type]
+    )  # fmt: skip
+    country = clinical.set_country(
+        session, sponsor, study.id, StudyCountryInput(country="US", planned_sites=3)
+    )
+    site = clinical.create_site(
+        session,
+        sponsor,
+        study.id,
+        SiteCreate(code="US-001", name="Boston GI", country="US", status="active",  # type: ignore[arg-type]
+                   actual_activation_date=date.today() - timedelta(days=30)),
+    )  # fmt: skip
+    return {"study": study.id, "study_country": country.id, "study_site": site.id}
+
+
 ECONOMICS_SPEC: dict[str, Any] = {
     "name": "NW-101 base case",
     "current_phase": "phase_2",
@@ -454,7 +481,8 @@ def _wanted(request: pytest.FixtureRequest) -> set[str] | None:
     if not isinstance(route, Route):
         return set(RFP_STATES)
     named = set(route.params.values()) | set(route.needs)
-    if not route.path.startswith(("/programs", "/rfps")) and not named & set(CONTRACT_STATES):
+    needs_program = route.path.startswith(("/programs", "/rfps", "/studies", "/study-sites"))
+    if not needs_program and not named & set(CONTRACT_STATES):
         return None
     return named & {*RFP_STATES, *CONTRACT_STATES}
 
@@ -508,6 +536,10 @@ def scenario(request: pytest.FixtureRequest, session: Session) -> Scenario:
         )
         sourcing_ids.update(contract_ids)
         versions.update(contract_versions)
+    if "program" in sourcing_ids:
+        sourcing_ids.update(
+            _clinical(session, users["a_admin"], provider_p.id, sourcing_ids["program"])
+        )
     economics_ids = _economics(session, users["a_admin"])
     qa_membership = auth_repository.membership_of(session, users["a_qa"].id, sponsor_a.id)
     assert qa_membership is not None
@@ -560,6 +592,7 @@ class Route:
     needs: tuple[str, ...] = ()  # scenario states to build beyond those ``params`` name
     form: bool = False  # the body is a multipart form, sent with one deliverable file
     upload: str = "files"  # the form field that carries the file
+    file: tuple[str, bytes, str] = DELIVERABLE  # the file a form sends: name, bytes, type
 
     @property
     def key(self) -> str:
@@ -623,6 +656,8 @@ ACTIVE_WO = {"work_order_id": "wo_active"}
 DISRUPTION = {"disruption_id": "disruption"}
 SCENARIO = {"scenario_id": "valuation_scenario"}
 PORTFOLIO = {"portfolio_id": "portfolio"}
+STUDY = {"study_id": "study"}
+STUDY_SITE = {"site_id": "study_site"}
 
 ROUTES: tuple[Route, ...] = (
     # accounts: yourself, your tokens, your organisation's members, the audit log
@@ -1274,6 +1309,116 @@ ROUTES: tuple[Route, ...] = (
     ),
     Route("DELETE", "/portfolios/{portfolio_id}", (401, 404, 403, 204), PORTFOLIO, records=1),
     Route("POST", "/portfolios/{portfolio_id}/run", (401, 404, 403, 200), PORTFOLIO, records=1),
+    # clinical: A's study with P as its CRO (B gets 404); both parties read, A's viewer and P's
+    # viewer lack studies:write; the CRO writes sites, enrollment and imports
+    Route("GET", "/studies", READ_BY_ALL),
+    Route(
+        "POST",
+        "/studies",
+        (401, 404, 403, 201),  # B gets the 404 of an unknown program
+        body=lambda s: {
+            "program_id": str(s.ids["program"]),
+            "code": "NW-101-301",
+            "title": "Phase III",
+            "phase": "phase_3",
+            "target_enrollment": 600,
+        },
+        records=1,
+    ),
+    Route("GET", "/studies/{study_id}", (401, 404, 200, 200), STUDY),
+    Route(
+        "PUT",
+        "/studies/{study_id}",
+        (401, 404, 403, 200),
+        STUDY,
+        body=lambda s: {
+            "version": 1,
+            "code": "NW-101-201",
+            "title": "Phase IIb in NSCLC",
+            "phase": "phase_2",
+            "target_enrollment": 150,
+            "status": "enrolling",
+            "provider_id": str(s.ids["provider_p"]),
+        },
+        records=1,
+    ),
+    Route("GET", "/studies/{study_id}/countries", (401, 404, 200, 200), STUDY),
+    Route(
+        "POST",
+        "/studies/{study_id}/countries",
+        (401, 404, 403, 200),
+        STUDY,
+        body=lambda s: {"country": "DE", "planned_sites": 2, "planned_patients": 20},
+        records=1,
+    ),
+    Route(
+        "DELETE",
+        "/studies/{study_id}/countries/{country_id}",
+        (401, 404, 403, 204),
+        {**STUDY, "country_id": "study_country"},
+        records=1,
+    ),
+    Route("GET", "/studies/{study_id}/sites", (401, 404, 200, 200), STUDY, **AS_P),
+    Route(
+        "POST",
+        "/studies/{study_id}/sites",
+        (401, 404, 403, 201),
+        STUDY,
+        body=lambda s: {"code": "US-002", "name": "Houston GI", "country": "US"},
+        records=1,
+        **AS_P,
+    ),
+    Route("GET", "/studies/{study_id}/enrollment", (401, 404, 200, 200), STUDY),
+    Route("GET", "/studies/{study_id}/disruptions", (401, 404, 200, 200), STUDY),
+    Route(
+        "POST",
+        "/studies/{study_id}/imports",
+        (401, 404, 403, 200),
+        STUDY,
+        form=True,
+        upload="file",
+        file=("sites.csv", b"code,name,country\nDE-001,Berlin GI,DE\n", "text/csv"),
+        records=1,  # the one site it adds
+        **AS_P,
+    ),
+    Route("GET", "/study-sites/{site_id}", (401, 404, 200, 200), STUDY_SITE),
+    Route(
+        "PUT",
+        "/study-sites/{site_id}",
+        (401, 404, 403, 200),
+        STUDY_SITE,
+        body=lambda s: {
+            "version": 1,
+            "code": "US-001",
+            "name": "Boston GI Center",
+            "country": "US",
+            "investigator": "Dr. Lee",
+        },
+        records=1,
+        **AS_P,
+    ),
+    Route(
+        "POST",
+        "/study-sites/{site_id}/status",
+        (401, 404, 403, 200),
+        STUDY_SITE,
+        body=lambda s: {"version": 1, "status": "on_hold", "reason": "PI on leave"},
+        records=1,
+    ),
+    Route("GET", "/study-sites/{site_id}/enrollment", (401, 404, 200, 200), STUDY_SITE, **AS_P),
+    Route(
+        "POST",
+        "/study-sites/{site_id}/enrollment",
+        (401, 404, 403, 201),
+        STUDY_SITE,
+        body=lambda s: {
+            "on_date": (date.today() - timedelta(days=1)).isoformat(),
+            "screened": 2,
+            "enrolled": 1,
+        },
+        records=1,
+        **AS_P,
+    ),
 )
 
 WRITES = {"POST", "PATCH", "PUT", "DELETE"}
@@ -1352,7 +1497,7 @@ def call(
             route.method,
             route.url(scenario),
             data=body,
-            files=[(route.upload, DELIVERABLE)],
+            files=[(route.upload, route.file)],
             headers=headers,
         )
     else:

@@ -15,6 +15,8 @@ from starlette.middleware.sessions import SessionMiddleware
 
 from opencxo.accounts import api as accounts_api
 from opencxo.accounts import web as accounts_web
+from opencxo.clinical import api as clinical_api
+from opencxo.clinical import web as clinical_web
 from opencxo.contracts import api as contracts_api
 from opencxo.contracts import web as contracts_web
 from opencxo.core.db import make_engine, session_factory
@@ -80,6 +82,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         sourcing_api.router,
         contracts_api.router,
         economics_api.router,
+        clinical_api.router,
     ):
         app.include_router(router, prefix=API_PREFIX)
     for router in (
@@ -89,6 +92,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         sourcing_web.router,
         contracts_web.router,
         economics_web.router,
+        clinical_web.router,
     ):
         app.include_router(router, include_in_schema=False)
 

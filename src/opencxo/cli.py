@@ -12,6 +12,7 @@ from typing import Annotated, Any, TypeVar
 import typer
 from pydantic import ValidationError
 
+from opencxo.clinical.cli import clinical_app
 from opencxo.core.errors import OpenCXOError
 from opencxo.economics.cli import econ_app
 
@@ -31,6 +32,7 @@ app.add_typer(tokens_app, name="tokens")
 app.add_typer(audit_app, name="audit")
 app.add_typer(sourcing_app, name="sourcing")
 app.add_typer(econ_app, name="econ")
+app.add_typer(clinical_app, name="clinical")
 
 F = TypeVar("F", bound=Callable[..., Any])
 

@@ -1,5 +1,6 @@
 """Every capability's models, imported so Alembic and the mappers see them all."""
 
+from opencxo.clinical.models import EnrollmentRecord, Study, StudyCountry, StudySite
 from opencxo.contracts.models import (
     ChangeOrder,
     Deliverable,
@@ -50,6 +51,7 @@ __all__ = [
     "Certification",
     "ChangeOrder",
     "Deliverable",
+    "EnrollmentRecord",
     "IdempotencyRecord",
     "Inspection",
     "Invitation",
@@ -69,6 +71,9 @@ __all__ = [
     "Signature",
     "Site",
     "StoredFile",
+    "Study",
+    "StudyCountry",
+    "StudySite",
     "User",
     "Valuation",
     "ValuationScenario",

@@ -263,3 +263,47 @@ def test_demo_logins_work(session: Session) -> None:
         assert password == PASSWORD
         outcome = auth.authenticate(session, email=email, password=password)
         assert outcome.error is None, email
+
+
+def test_demo_clinical_study(session: Session) -> None:
+    """Northwind's Phase IIb study under Corvane's work order: 40 active sites in the 8 bid
+    countries, about half-way to 240, nothing enrolled in Poland since its epidemic began."""
+    from datetime import timedelta
+
+    from opencxo.clinical import service as clinical
+
+    report = _loaded_twice(session)
+    assert (report.studies, report.study_sites) == (1, 44)
+    manager = _principal(session, "manager@northwind.example")
+    cro = _principal(session, "admin@corvane.example")
+    (listed,) = clinical.list_studies(session, manager, params=PageParams()).items
+    study = clinical.get_study(session, cro, listed.id)
+    assert study.provider_name == "Corvane Clinical Research" and study.work_order_number
+    summary = study.summary
+    assert summary.sites_by_status["active"] == 40
+    assert {c.country for c in summary.by_country} == {
+        "US",
+        "CA",
+        "GB",
+        "DE",
+        "ES",
+        "PL",
+        "HU",
+        "CZ",
+    }
+    assert 0.4 <= summary.enrolled / study.target_enrollment <= 0.6
+    sites = clinical.list_sites(session, manager, study.id)
+    active = [s for s in sites if s.status == "active"]
+    assert 2 <= sum(1 for s in active if s.totals.enrolled == 0) <= 8
+    months = [(date.today() - s.actual_activation_date).days / 30.44 for s in active]  # type: ignore[operator]
+    rate = summary.enrolled / sum(months)
+    assert 0.3 <= rate <= 0.5
+    poland = {s.code for s in sites if s.country == "PL"}
+    since = date.today() - timedelta(days=21)  # the epidemic began (world.yaml)
+    recent = [
+        r
+        for r in clinical.study_enrollment(session, manager, study.id).records
+        if r.site_code in poland and r.on_date >= since
+    ]
+    assert sum(r.enrolled for r in recent) == 0
+    assert [d.country for d in clinical.study_disruptions(session, manager, study.id)] == ["PL"]

@@ -23,11 +23,15 @@ from decimal import Decimal
 from importlib import resources
 from typing import Any, TypeVar
 
+import numpy as np
 import yaml
 from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 import opencxo.models  # noqa: F401 - every mapper must be configured before the first query
+from opencxo.clinical import service as clinical
+from opencxo.clinical.schemas import EnrollmentRow, StudyCountryInput, StudyCreate
+from opencxo.clinical.schemas import SiteCreate as StudySiteCreate
 from opencxo.contracts import service as contracts
 from opencxo.contracts.models import (
     ChangeOrderStatus,
@@ -143,6 +147,9 @@ class DemoLoadReport:
     valuation_scenarios: int = 0
     valuations: int = 0
     portfolios: int = 0
+    studies: int = 0
+    study_sites: int = 0
+    enrollment_records: int = 0
     transitions: int = 0
     logins: list[Login] = field(default_factory=list)
 
@@ -167,6 +174,10 @@ def read_world() -> Raw:
 def read_economics() -> Raw:
     """The demo valuation scenarios and portfolios, from ``economics.yaml``."""
     return _read_yaml("economics.yaml")
+
+
+def read_clinical() -> Raw:
+    return _read_yaml("clinical.yaml")
 
 
 def read_sourcing() -> Raw:
@@ -1065,6 +1076,225 @@ def _economics(session: Session, data: Raw, counts: Counter[str]) -> None:
             counts["transitions"] += 1
 
 
+# --- clinical: the study, its sites and enrollment, generated from a compact spec --------------
+
+STUDY_KEYS = frozenset(
+    {"sponsor", "created_by", "program", "work_order_title", "sites_by", "code", "title", "phase",
+     "indication", "target_enrollment", "planned_first_patient_in_days",
+     "planned_last_patient_in_days", "status", "description", "generator", "countries",
+     "investigators"}
+)  # fmt: skip
+MONTH_DAYS = 365.25 / 12
+
+
+@dataclass(frozen=True)
+class _DemoSite:
+    code: str
+    country: str
+    city: str
+    name: str
+    institution: str
+    investigator: str
+    status: str
+    planned_in_days: int
+    activated_in_days: int | None
+    rate_per_month: float
+
+
+def _demo_sites(spec: Raw, rng: np.random.Generator) -> list[_DemoSite]:
+    """The study's sites: the active ones (activation days and rates drawn from ``rng``) and the
+    ones added later, not active yet."""
+    gen = spec["generator"]
+    first, last = gen["first_activation_in_days"], gen["last_activation_in_days"]
+    investigators: list[str] = spec["investigators"]
+    mean, shape = gen["rate_per_site_month"], gen["rate_shape"]
+    sites: list[_DemoSite] = []
+    for country in spec["countries"]:
+        cities: list[str] = country["cities"]
+        if len(cities) != country["sites"]:
+            raise ValueError(f"clinical.yaml: {country['country']} needs {country['sites']} cities")
+        for city in cities:
+            activated = round(first + (last - first) * float(rng.random()) ** 1.5)
+            zero = float(rng.random()) < gen["zero_rate_share"]
+            rate = 0.0 if zero else float(rng.gamma(shape, mean / shape))
+            sites.append(
+                _DemoSite(
+                    code="",
+                    country=country["country"],
+                    city=city,
+                    name=country["style"].format(city=city),
+                    institution=country["institution"].format(city=city),
+                    investigator=f"Dr. {investigators[int(rng.integers(len(investigators)))]}",
+                    status="active",
+                    planned_in_days=activated - int(rng.integers(0, 21)),
+                    activated_in_days=activated,
+                    rate_per_month=rate,
+                )
+            )
+        for added in country.get("added", []):
+            sites.append(
+                _DemoSite(
+                    code="",
+                    country=country["country"],
+                    city=added["city"],
+                    name=country["style"].format(city=added["city"]),
+                    institution=country["institution"].format(city=added["city"]),
+                    investigator=f"Dr. {investigators[int(rng.integers(len(investigators)))]}",
+                    status=added.get("status", "planned"),
+                    planned_in_days=added["in_days"],
+                    activated_in_days=None,
+                    rate_per_month=0.0,
+                )
+            )
+    # number the sites per country in order of activation (planned ones last)
+    ordered = sorted(
+        sites, key=lambda s: (s.country, s.activated_in_days is None, s.activated_in_days or 0)
+    )
+    numbered: list[_DemoSite] = []
+    per_country: Counter[str] = Counter()
+    for site in ordered:
+        per_country[site.country] += 1
+        code = f"{site.country}-{per_country[site.country]:03d}"
+        numbered.append(_DemoSite(**{**site.__dict__, "code": code}))
+    return numbered
+
+
+def _multiplier(disruptions: Sequence[Any], country: str, day: date) -> float:
+    factor = 1.0
+    for d in disruptions:
+        if d.country == country and d.starts_on <= day and (d.ends_on is None or day <= d.ends_on):
+            factor *= d.enrollment_multiplier
+    return factor
+
+
+def _demo_enrollment(
+    spec: Raw,
+    sites: Sequence[_DemoSite],
+    disruptions: Sequence[Any],
+    today: date,
+    rng: np.random.Generator,
+) -> list[EnrollmentRow]:
+    """Reports every ``report_every_days`` from each site's activation up to yesterday (and on
+    the eve of a disruption of the site's country)."""
+    gen = spec["generator"]
+    every: int = gen["report_every_days"]
+    fail, withdraw = gen["screen_failure_share"], gen["withdrawal_share"]
+    rows = []
+    for site in sites:
+        if site.activated_in_days is None:
+            continue
+        start = today + timedelta(days=site.activated_in_days)
+        while start < today:
+            end = min(start + timedelta(days=every - 1), today - timedelta(days=1))
+            # a site reports the day before a disruption of its country begins
+            for d in disruptions:
+                if d.country == site.country and start < d.starts_on <= end:
+                    end = d.starts_on - timedelta(days=1)
+            days = (end - start).days + 1
+            exposure = sum(
+                _multiplier(disruptions, site.country, start + timedelta(days=n))
+                for n in range(days)
+            )
+            screened = int(rng.poisson(site.rate_per_month / (1 - fail) * exposure / MONTH_DAYS))
+            enrolled = int(rng.binomial(screened, 1 - fail))
+            withdrawn = int(rng.binomial(enrolled, withdraw))
+            rows.append(
+                EnrollmentRow(
+                    site_code=site.code,
+                    on_date=end,
+                    screened=screened,
+                    enrolled=enrolled,
+                    screen_failed=screened - enrolled,
+                    withdrawn=withdrawn,
+                )
+            )
+            start = end + timedelta(days=1)
+    return rows
+
+
+def _study_codes(session: Session, sponsor: Principal) -> set[str]:
+    return {
+        s.code for s in _everything(lambda p: clinical.list_studies(session, sponsor, params=p))
+    }
+
+
+def _work_order_titled(session: Session, sponsor: Principal, title: str) -> Any:
+    work_orders = _everything(
+        lambda p: contracts.list_work_orders(session, sponsor, status=None, params=p)
+    )
+    return next((w for w in work_orders if w.title == title), None)
+
+
+def _clinical(session: Session, data: Raw, today: date, counts: Counter[str]) -> None:
+    """Each study with its countries, sites and enrollment, all created together (a study that
+    exists by its code is left as it is)."""
+    for raw in data.get("studies", []):
+        spec = _checked(raw, STUDY_KEYS, f"study {raw.get('code')}")
+        sponsor = _principal(session, spec["created_by"])
+        sponsor_id = _organization_id(session, spec["sponsor"])
+        if spec["code"] in _study_codes(session, sponsor):
+            continue
+        program_id = _program_id(session, sponsor, sponsor_id, spec["program"])
+        work_order = _work_order_titled(session, sponsor, spec["work_order_title"])
+        if program_id is None or work_order is None:
+            raise ValueError(f"clinical.yaml: no program or work order for {spec['code']}")
+        study = clinical.create_study(
+            session,
+            sponsor,
+            StudyCreate(
+                program_id=program_id,
+                work_order_id=work_order.id,
+                code=spec["code"],
+                title=spec["title"],
+                phase=spec["phase"],
+                indication=spec["indication"],
+                target_enrollment=spec["target_enrollment"],
+                planned_first_patient_in=_day(today, spec["planned_first_patient_in_days"]),
+                planned_last_patient_in=_day(today, spec["planned_last_patient_in_days"]),
+                status=spec["status"],
+                description=spec.get("description", ""),
+            ),
+        )
+        counts["studies"] += 1
+        for country in spec["countries"]:
+            clinical.set_country(
+                session,
+                sponsor,
+                study.id,
+                StudyCountryInput(
+                    country=country["country"],
+                    planned_sites=country["sites"],
+                    planned_patients=country["planned_patients"],
+                ),
+            )
+        rng = np.random.default_rng(spec["generator"]["seed"])
+        sites = _demo_sites(spec, rng)
+        cro = _principal(session, spec["sites_by"])
+        for site in sites:
+            clinical.create_site(
+                session,
+                cro,
+                study.id,
+                StudySiteCreate(
+                    code=site.code,
+                    name=site.name,
+                    institution=site.institution,
+                    country=site.country,
+                    city=site.city,
+                    investigator=site.investigator,
+                    planned_activation_date=_day(today, site.planned_in_days),
+                    status=site.status,
+                    actual_activation_date=_in_days(site.activated_in_days, today),
+                ),
+            )
+            counts["study_sites"] += 1
+        disruptions = parties.list_disruptions(session, sponsor)
+        rows = _demo_enrollment(spec, sites, disruptions, today, rng)
+        counts["enrollment_records"] += clinical.record_enrollment(
+            session, cro, study.id, rows, source="demo data (seeded)"
+        )
+
+
 def _logins(world: Raw) -> list[Login]:
     password: str = world["password"]
     operator: Raw = world["operator"]
@@ -1119,6 +1349,7 @@ def load_demo_world(session: Session) -> DemoLoadReport:
     _msas(session, deals.get("msas", []), counts)
     _rfps(session, deals.get("rfps", []), today, password, counts)
     _economics(session, read_economics(), counts)
+    _clinical(session, read_clinical(), today, counts)
     session.flush()
     return DemoLoadReport(
         organizations=counts["organizations"],
@@ -1144,6 +1375,9 @@ def load_demo_world(session: Session) -> DemoLoadReport:
         valuation_scenarios=counts["valuation_scenarios"],
         valuations=counts["valuations"],
         portfolios=counts["portfolios"],
+        studies=counts["studies"],
+        study_sites=counts["study_sites"],
+        enrollment_records=counts["enrollment_records"],
         transitions=counts["transitions"],
         logins=_logins(world),
     )

@@ -24,6 +24,7 @@ _TEMPLATE_PACKAGES = (
     "opencxo.sourcing",
     "opencxo.contracts",
     "opencxo.economics",
+    "opencxo.clinical",
 )
 
 

@@ -34,6 +34,8 @@ class Permission(StrEnum):
     PAYMENTS_WRITE = "payments:write"
     DISRUPTIONS_READ = "disruptions:read"
     DISRUPTIONS_WRITE = "disruptions:write"
+    STUDIES_READ = "studies:read"
+    STUDIES_WRITE = "studies:write"
 
 
 _EVERYONE = {
@@ -44,6 +46,7 @@ _EVERYONE = {
     Permission.BIDS_READ,
     Permission.CONTRACTS_READ,
     Permission.DISRUPTIONS_READ,
+    Permission.STUDIES_READ,
 }
 _SOURCING_WORK = {
     Permission.PROGRAMS_WRITE,
@@ -51,6 +54,7 @@ _SOURCING_WORK = {
     Permission.BIDS_WRITE,
     Permission.CONTRACTS_WRITE,
     Permission.DISRUPTIONS_WRITE,
+    Permission.STUDIES_WRITE,
 }
 
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {

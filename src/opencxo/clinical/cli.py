@@ -1,0 +1,210 @@
+"""``opencxo clinical``: enrollment forecasts from a sites file (no database needed).
+
+Thin: the CSV is read by :mod:`opencxo.clinical.sites_csv`, the numbers come from
+:mod:`opencxo.clinical.engine`; heavy imports wait until a command runs.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import date, datetime
+from functools import wraps
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+
+clinical_app = typer.Typer(
+    help="Clinical operations: Poisson–gamma enrollment forecasts.", no_args_is_help=True
+)
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+#: Shape α assumed at the design stage (no enrollment yet) unless --alpha is given.
+DESIGN_STAGE_ALPHA = 2.0
+
+
+def _user_errors(func: F) -> F:
+    """A user's mistake is one line on stderr and exit code 1, never a traceback."""
+
+    @wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except ValueError as exc:
+            typer.echo(f"error: {' '.join(str(exc).split())}", err=True)
+            raise typer.Exit(1) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+@contextmanager
+def _progress(label: str) -> Iterator[Callable[[int, int], None] | None]:
+    """A progress bar on stderr while a long run works (none when stderr is not a terminal)."""
+    if not sys.stderr.isatty():
+        yield None
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, Progress, TaskProgressColumn, TimeRemainingColumn
+
+    with Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        TaskProgressColumn(),
+        TimeRemainingColumn(),
+        console=Console(stderr=True),
+        transient=True,
+    ) as bar:
+        task = bar.add_task(label, total=None)
+
+        def update(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        yield update
+
+
+def _parse_date(value: str | None, option: str) -> date | None:
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise ValueError(f"{option} {value!r} is not an ISO 8601 date (YYYY-MM-DD)") from None
+
+
+def _iso(value: date | None) -> str | None:
+    return None if value is None else value.isoformat()
+
+
+@clinical_app.command("forecast")
+@_user_errors
+def forecast_command(
+    sites_csv: Annotated[
+        Path,
+        typer.Argument(
+            metavar="SITES.csv",
+            help="site_id,country,activation_date,enrolled[,planned_activation_date][,region]",
+        ),
+    ],
+    target: Annotated[int, typer.Option(help="total patients to enroll (all sites)", min=1)],
+    as_of: Annotated[
+        str | None, typer.Option(help="date of the enrollment counts, YYYY-MM-DD (default today)")
+    ] = None,
+    deadline: Annotated[
+        str | None, typer.Option(help="date the target should be reached, YYYY-MM-DD")
+    ] = None,
+    seed: Annotated[int, typer.Option(help="random seed (same seed, same answer)", min=0)] = 2026,
+    paths: Annotated[int, typer.Option(help="Monte Carlo paths", min=100, max=10_000_000)] = 20_000,
+    horizon_years: Annotated[float, typer.Option(help="years simulated", min=0.1, max=50)] = 5.0,
+    alpha: Annotated[
+        float | None,
+        typer.Option(help="fix the site-rate shape α instead of estimating it"),
+    ] = None,
+    prior_rate_per_month: Annotated[
+        float | None,
+        typer.Option(
+            help="design stage: mean patients per site per month (used when nobody has "
+            "enrolled yet, with α from --alpha or 2)"
+        ),
+    ] = None,
+    plug_in: Annotated[
+        bool,
+        typer.Option(
+            "--plug-in", help="ignore the parameters' uncertainty (narrower, under-covers)"
+        ),
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
+) -> None:
+    """Forecast the date the enrollment target is reached (Poisson–gamma model)."""
+    from opencxo.clinical.engine.fit import FitError, fit_poisson_gamma
+    from opencxo.clinical.engine.forecast import ForecastInputs, exposure_days, forecast
+    from opencxo.clinical.sites_csv import read_sites_csv
+
+    table = read_sites_csv(sites_csv)
+    as_of_date = _parse_date(as_of, "--as-of") or datetime.now().astimezone().date()
+    deadline_date = _parse_date(deadline, "--deadline")
+    sites = table.sites(as_of_date)
+    enrolled_to_date = sum(s.enrolled for s in sites)
+    if enrolled_to_date >= target:
+        raise ValueError(f"--target {target}: {enrolled_to_date} patients are enrolled already")
+    active = [s for s in sites if s.is_active]
+    common: dict[str, Any] = {
+        "sites": sites,
+        "as_of": as_of_date,
+        "target": target,
+        "deadline_day": None if deadline_date is None else float((deadline_date - as_of_date).days),
+        "horizon_days": horizon_years * 365.25,
+    }
+    fit = None
+    if prior_rate_per_month is not None and sum(s.enrolled for s in active) == 0:
+        inputs = ForecastInputs(
+            alpha=DESIGN_STAGE_ALPHA if alpha is None else alpha,
+            prior_rate_per_site_per_month=prior_rate_per_month,
+            **common,
+        )
+    else:
+        try:
+            fit = fit_poisson_gamma(
+                [s.enrolled for s in active], [exposure_days(s) for s in active], alpha=alpha
+            )
+        except FitError as exc:
+            raise ValueError(f"{exc} (--prior-rate-per-month)") from None
+        inputs = ForecastInputs(
+            alpha=fit.alpha,
+            beta_days=fit.beta_days,
+            parameter_covariance=None if plug_in else fit.covariance,
+            **common,
+        )
+    with _progress("Forecasting enrollment") as progress:
+        result = forecast(inputs, paths, seed, progress=progress)
+    c = result.completion
+    report: dict[str, Any] = {
+        "as_of": as_of_date.isoformat(),
+        "target": target,
+        "enrolled_to_date": enrolled_to_date,
+        "sites_open": len(active),
+        "sites_planned": len(sites) - len(active),
+        "alpha": round(result.alpha, 6),
+        "beta": round(result.beta_days, 6),
+        "beta_unit": "days",
+        "mean_rate_per_site_per_month": round(result.alpha / result.beta_days * 365.25 / 12, 6),
+        "alpha_standard_error": None if fit is None else round(fit.alpha_standard_error, 6),
+        "beta_standard_error": None if fit is None else round(fit.beta_standard_error_days, 6),
+        "alpha_at_bound": None if fit is None else fit.alpha_at_bound,
+        "parameter_uncertainty": result.parameter_uncertainty,
+        "completion_date_p10": _iso(result.date_of(c.p10_days)),
+        "completion_date_p50": _iso(result.date_of(c.p50_days)),
+        "completion_date_p90": _iso(result.date_of(c.p90_days)),
+        "completion_date_mean": _iso(result.date_of(c.mean_days)),
+        "fraction_not_reached_within_horizon": round(c.fraction_not_reached, 6),
+        "horizon_date": _iso(result.date_of(inputs.horizon_days)),
+        "paths": paths,
+        "seed": seed,
+    }
+    if deadline_date is not None:
+        report["deadline"] = deadline_date.isoformat()
+        assert result.probability_by_deadline is not None
+        report["probability_by_deadline"] = round(result.probability_by_deadline, 6)
+    if as_json:
+        typer.echo(json.dumps(report, indent=2))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table_out = Table(
+        title=f"Enrollment forecast as of {report['as_of']} "
+        f"({paths:,} paths, seed {seed}; target {target})"
+    )
+    table_out.add_column("measure")
+    table_out.add_column("value", justify="right")
+    for key, value in report.items():
+        if key in ("as_of", "paths", "seed", "target", "beta_unit"):
+            continue
+        shown = "—" if value is None else str(value)
+        if key == "beta":
+            shown += " days"
+        table_out.add_row(key.replace("_", " "), shown)
+    Console().print(table_out)

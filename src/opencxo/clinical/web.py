@@ -1,0 +1,524 @@
+"""HTML pages of clinical operations: studies, their sites and enrollment, imports.
+
+Thin, like ``api.py``: every page reads and writes through ``opencxo.clinical.service`` (and
+``importing`` for files). The study page leaves a marked place for the enrollment forecast, which
+the forecast engine will fill; nothing here forecasts.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, timedelta
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import RedirectResponse, Response
+from sqlalchemy.orm import Session
+from starlette.datastructures import UploadFile
+
+from opencxo.clinical import importing, service
+from opencxo.clinical.importing import ImportRejected
+from opencxo.clinical.models import SiteStatus, StudyPhase, StudyStatus
+from opencxo.clinical.schemas import (
+    EnrollmentCreate,
+    SiteCreate,
+    SiteRead,
+    SiteTransition,
+    SiteUpdate,
+    StudyCreate,
+    StudyEnrollment,
+    StudyRead,
+)
+from opencxo.contracts import service as contracts
+from opencxo.core.auth.permissions import Permission
+from opencxo.core.auth.principal import Principal
+from opencxo.core.errors import NotFound, OpenCXOError
+from opencxo.core.http import CsrfProtected, DbSession
+from opencxo.core.pagination import PageParams
+from opencxo.sourcing import service as sourcing
+from opencxo.web.deps import FormData, PageUser, run_form
+from opencxo.web.exports import XLSX, csv_response, xlsx_response
+from opencxo.web.pages import PLOTLY_JS
+from opencxo.web.rendering import flash, render
+
+router = APIRouter(dependencies=[CsrfProtected])
+Pages = Annotated[PageParams, Query()]
+ENROLLMENT_HEADERS = ("Date", "Enrolled that date", "Cumulative enrolled", "Plan (straight line)")
+TEMPLATE_KINDS = ("sites", "enrollment", "subjects")
+
+
+def _can_write(principal: Principal, study: StudyRead) -> bool:
+    own = study.sponsor_id if study.viewer_role == "sponsor" else study.provider_id
+    return own is not None and principal.can(Permission.STUDIES_WRITE, own)
+
+
+def _local(path: Any) -> str | None:
+    if isinstance(path, str) and path.startswith("/") and not path.startswith("//"):
+        return path
+    return None
+
+
+# --- studies list and creation -----------------------------------------------------------------
+
+
+@router.get("/studies")
+def studies_page(
+    request: Request, session: DbSession, principal: PageUser, params: Pages, status: str = ""
+) -> Response:
+    chosen = StudyStatus(status) if status in {s.value for s in StudyStatus} else None
+    page = service.list_studies(session, principal, params=params, status=chosen)
+    kinds = {str(o.kind) for o in getattr(request.state, "organizations", [])}
+    return render(
+        request,
+        "clinical/studies.html",
+        {
+            "page": page,
+            "sort": params.sort or "",
+            "status": chosen.value if chosen else "",
+            "statuses": [s.value for s in StudyStatus],
+            "is_sponsor": "sponsor" in kinds,
+            "can_create": "sponsor" in kinds and principal.can(Permission.STUDIES_WRITE),
+            "active": "studies",
+        },
+    )
+
+
+def _new_study_page(
+    request: Request,
+    session: Session,
+    principal: Principal,
+    *,
+    errors: dict[str, str] | None = None,
+    form: dict[str, Any] | None = None,
+    status_code: int = 200,
+) -> Response:
+    everything = PageParams(page=1, page_size=100)
+    programs = sourcing.list_programs(session, principal, params=everything).items
+    work_orders = [
+        w
+        for w in contracts.list_work_orders(
+            session, principal, status=None, params=everything
+        ).items
+        if w.status in ("active", "pending_signature", "draft", "completed")
+    ]
+    return render(
+        request,
+        "clinical/study_form.html",
+        {
+            "programs": programs,
+            "work_orders": work_orders,
+            "phases": [p.value for p in StudyPhase],
+            "statuses": [s.value for s in StudyStatus],
+            "errors": errors or {},
+            "form": form or {},
+            "active": "studies",
+        },
+        status_code=status_code,
+    )
+
+
+@router.get("/studies/new")
+def new_study_page(request: Request, session: DbSession, principal: PageUser) -> Response:
+    return _new_study_page(request, session, principal)
+
+
+@router.post("/studies")
+def create_study(
+    request: Request, session: DbSession, principal: PageUser, form: FormData
+) -> Response:
+    outcome = run_form(
+        session, StudyCreate, form, lambda body: service.create_study(session, principal, body)
+    )
+    if outcome.result is None:
+        return _new_study_page(
+            request,
+            session,
+            principal,
+            errors=outcome.errors,
+            form=form,
+            status_code=outcome.status_code,
+        )
+    flash(request, f"Study {outcome.result.code} created. Add its countries and sites next.")
+    return RedirectResponse(f"/studies/{outcome.result.id}", status_code=303)
+
+
+# --- the study page -----------------------------------------------------------------------------
+
+
+def _plan(study: StudyRead, day: date) -> float | None:
+    """The straight-line plan: 0 at planned FPI, the target at planned LPI."""
+    first, last = study.planned_first_patient_in, study.planned_last_patient_in
+    if first is None or last is None or last <= first:
+        return None
+    share = (day - first).days / (last - first).days
+    return round(min(max(share, 0.0), 1.0) * study.target_enrollment, 1)
+
+
+def _enrollment_chart(study: StudyRead, enrollment: StudyEnrollment) -> dict[str, Any]:
+    actual = enrollment.cumulative
+    traces: list[dict[str, Any]] = []
+    if actual:
+        traces.append(
+            {
+                "type": "scatter",
+                "mode": "lines",
+                "line": {"shape": "hv", "color": "#0d6efd", "width": 3},
+                "name": "Enrolled (actual, cumulative)",
+                "x": [p.on_date.isoformat() for p in actual],
+                "y": [p.cumulative for p in actual],
+                "hovertemplate": "%{x}<br>%{y} patients<extra></extra>",
+            }
+        )
+    first, last = study.planned_first_patient_in, study.planned_last_patient_in
+    dates = [p.on_date for p in actual]
+    if first and last and last > first:
+        traces.append(
+            {
+                "type": "scatter",
+                "mode": "lines",
+                "line": {"dash": "dash", "color": "#6c757d"},
+                "name": "Plan (straight line FPI → LPI)",
+                "x": [first.isoformat(), last.isoformat()],
+                "y": [0, study.target_enrollment],
+                "hovertemplate": "%{x}<br>plan: %{y:.0f} patients<extra></extra>",
+            }
+        )
+        dates += [first, last]
+    start = min(dates) if dates else date.today() - timedelta(days=30)
+    end = max([*dates, date.today()])
+    traces.append(
+        {
+            "type": "scatter",
+            "mode": "lines",
+            "line": {"color": "#dc3545", "width": 1.5},
+            "name": f"Target ({study.target_enrollment} patients)",
+            "x": [start.isoformat(), end.isoformat()],
+            "y": [study.target_enrollment, study.target_enrollment],
+            "hoverinfo": "skip",
+        }
+    )
+    return {
+        "data": traces,
+        "layout": {
+            "title": {"text": f"{study.code}: cumulative enrollment against plan and target"},
+            "xaxis": {"title": {"text": "Date"}, "type": "date"},
+            "yaxis": {"title": {"text": "Patients enrolled (cumulative)"}, "rangemode": "tozero"},
+            "template": "plotly_white",
+            "margin": {"t": 60, "l": 70, "r": 20, "b": 60},
+            "height": 380,
+            "legend": {"orientation": "h", "y": -0.2},
+            "shapes": [
+                {
+                    "type": "line",
+                    "xref": "x",
+                    "yref": "paper",
+                    "x0": date.today().isoformat(),
+                    "x1": date.today().isoformat(),
+                    "y0": 0,
+                    "y1": 1,
+                    "line": {"color": "#adb5bd", "dash": "dot"},
+                }
+            ],
+        },
+    }
+
+
+def _enrollment_table(study: StudyRead, enrollment: StudyEnrollment) -> list[tuple[Any, ...]]:
+    return [
+        (p.on_date, p.enrolled, p.cumulative, _plan(study, p.on_date))
+        for p in enrollment.cumulative
+    ]
+
+
+@router.get("/studies/{study_id}")
+def study_page(
+    request: Request, study_id: uuid.UUID, session: DbSession, principal: PageUser
+) -> Response:
+    study = service.get_study(session, principal, study_id)
+    sites = service.list_sites(session, principal, study_id)
+    enrollment = service.study_enrollment(session, principal, study_id)
+    disruptions = service.study_disruptions(session, principal, study_id)
+    return render(
+        request,
+        "clinical/study.html",
+        {
+            "study": study,
+            "sites": sites,
+            "summary": study.summary,
+            "plan_today": _plan(study, date.today()),
+            "figure": _enrollment_chart(study, enrollment),
+            "table": _enrollment_table(study, enrollment),
+            "disruptions": disruptions,
+            "site_statuses": [s.value for s in SiteStatus],
+            "can_write": _can_write(principal, study),
+            "plotly_js": PLOTLY_JS,
+            "active": "studies",
+        },
+    )
+
+
+def _export(
+    session: Session, principal: Principal, study_id: uuid.UUID, *, excel: bool
+) -> Response:
+    study = service.get_study(session, principal, study_id)
+    rows = _enrollment_table(study, service.study_enrollment(session, principal, study_id))
+    name = f"{study.code}-enrollment"
+    if excel:
+        return xlsx_response(f"{name}.xlsx", "Enrollment", ENROLLMENT_HEADERS, rows)
+    return csv_response(f"{name}.csv", ENROLLMENT_HEADERS, rows)
+
+
+@router.get("/studies/{study_id}/enrollment.csv")
+def enrollment_csv(study_id: uuid.UUID, session: DbSession, principal: PageUser) -> Response:
+    return _export(session, principal, study_id, excel=False)
+
+
+@router.get("/studies/{study_id}/enrollment.xlsx")
+def enrollment_xlsx(study_id: uuid.UUID, session: DbSession, principal: PageUser) -> Response:
+    return _export(session, principal, study_id, excel=True)
+
+
+# --- sites --------------------------------------------------------------------------------------
+
+
+def _site_form_page(
+    request: Request,
+    session: Session,
+    principal: Principal,
+    study: StudyRead,
+    *,
+    site: SiteRead | None = None,
+    errors: dict[str, str] | None = None,
+    form: dict[str, Any] | None = None,
+    status_code: int = 200,
+) -> Response:
+    values = form if form is not None else (site.model_dump(mode="json") if site else {})
+    return render(
+        request,
+        "clinical/site_form.html",
+        {
+            "study": study,
+            "site": site,
+            "form": values,
+            "errors": errors or {},
+            "statuses": [s.value for s in SiteStatus],
+            "active": "studies",
+        },
+        status_code=status_code,
+    )
+
+
+@router.get("/studies/{study_id}/sites/new")
+def new_site_page(
+    request: Request, study_id: uuid.UUID, session: DbSession, principal: PageUser
+) -> Response:
+    study = service.get_study(session, principal, study_id)
+    return _site_form_page(request, session, principal, study)
+
+
+@router.post("/studies/{study_id}/sites")
+def create_site(
+    request: Request, study_id: uuid.UUID, session: DbSession, principal: PageUser, form: FormData
+) -> Response:
+    outcome = run_form(
+        session,
+        SiteCreate,
+        form,
+        lambda body: service.create_site(session, principal, study_id, body),
+    )
+    if outcome.result is None:
+        study = service.get_study(session, principal, study_id)
+        return _site_form_page(
+            request, session, principal, study, errors=outcome.errors, form=form,
+            status_code=outcome.status_code,
+        )  # fmt: skip
+    flash(request, f"Site {outcome.result.code} ({outcome.result.name}) added.")
+    return RedirectResponse(f"/studies/{study_id}#sites", status_code=303)
+
+
+def _site_page(
+    request: Request,
+    session: Session,
+    principal: Principal,
+    site_id: uuid.UUID,
+    *,
+    errors: dict[str, str] | None = None,
+    form: dict[str, Any] | None = None,
+    status_code: int = 200,
+) -> Response:
+    site = service.get_site(session, principal, site_id)
+    study = service.get_study(session, principal, site.study_id)
+    return render(
+        request,
+        "clinical/site.html",
+        {
+            "study": study,
+            "site": site,
+            "records": list(reversed(service.list_enrollment(session, principal, site_id))),
+            "can_write": _can_write(principal, study),
+            "errors": errors or {},
+            "form": form or {"on_date": date.today().isoformat()},
+            "today": date.today().isoformat(),
+            "active": "studies",
+        },
+        status_code=status_code,
+    )
+
+
+@router.get("/study-sites/{site_id}")
+def site_page(
+    request: Request, site_id: uuid.UUID, session: DbSession, principal: PageUser
+) -> Response:
+    return _site_page(request, session, principal, site_id)
+
+
+@router.get("/study-sites/{site_id}/edit")
+def edit_site_page(
+    request: Request, site_id: uuid.UUID, session: DbSession, principal: PageUser
+) -> Response:
+    site = service.get_site(session, principal, site_id)
+    study = service.get_study(session, principal, site.study_id)
+    return _site_form_page(request, session, principal, study, site=site)
+
+
+@router.post("/study-sites/{site_id}/edit")
+def update_site(
+    request: Request, site_id: uuid.UUID, session: DbSession, principal: PageUser, form: FormData
+) -> Response:
+    outcome = run_form(
+        session,
+        SiteUpdate,
+        form,
+        lambda body: service.update_site(session, principal, site_id, body),
+    )
+    if outcome.result is None:
+        site = service.get_site(session, principal, site_id)
+        study = service.get_study(session, principal, site.study_id)
+        return _site_form_page(
+            request, session, principal, study, site=site, errors=outcome.errors, form=form,
+            status_code=outcome.status_code,
+        )  # fmt: skip
+    flash(request, f"Site {outcome.result.code} saved.")
+    return RedirectResponse(f"/study-sites/{site_id}", status_code=303)
+
+
+@router.post("/study-sites/{site_id}/status")
+def change_site_status(
+    request: Request, site_id: uuid.UUID, session: DbSession, principal: PageUser, form: FormData
+) -> Response:
+    back = _local(form.pop("next", None)) or f"/study-sites/{site_id}"
+    outcome = run_form(
+        session,
+        SiteTransition,
+        form,
+        lambda body: service.change_site_status(session, principal, site_id, body),
+    )
+    if outcome.result is None:
+        problems = "; ".join(outcome.errors.values())
+        flash(request, f"The site's status was not changed — {problems}", "danger")
+    else:
+        site = outcome.result
+        flash(request, f"Site {site.code} is now {site.status.value.replace('_', ' ')}.")
+    return RedirectResponse(back, status_code=303)
+
+
+@router.post("/study-sites/{site_id}/enrollment")
+def add_enrollment(
+    request: Request, site_id: uuid.UUID, session: DbSession, principal: PageUser, form: FormData
+) -> Response:
+    outcome = run_form(
+        session,
+        EnrollmentCreate,
+        form,
+        lambda body: service.add_enrollment(session, principal, site_id, body),
+    )
+    if outcome.result is None:
+        return _site_page(
+            request, session, principal, site_id, errors=outcome.errors, form=form,
+            status_code=outcome.status_code,
+        )  # fmt: skip
+    record = outcome.result
+    flash(
+        request,
+        f"Recorded for {record.on_date.isoformat()}: {record.screened} screened, "
+        f"{record.enrolled} enrolled, {record.screen_failed} screen failures, "
+        f"{record.withdrawn} withdrawn.",
+    )
+    return RedirectResponse(f"/study-sites/{site_id}#enrollment", status_code=303)
+
+
+# --- imports ------------------------------------------------------------------------------------
+
+
+def _import_page(
+    request: Request,
+    study: StudyRead,
+    *,
+    problem: str | None = None,
+    row_errors: list[Any] | None = None,
+    status_code: int = 200,
+) -> Response:
+    return render(
+        request,
+        "clinical/import.html",
+        {
+            "study": study,
+            "problem": problem,
+            "row_errors": row_errors or [],
+            "columns": {k: importing.TEMPLATES[k][0] for k in TEMPLATE_KINDS},
+            "active": "studies",
+        },
+        status_code=status_code,
+    )
+
+
+@router.get("/studies/{study_id}/import")
+def import_page(
+    request: Request, study_id: uuid.UUID, session: DbSession, principal: PageUser
+) -> Response:
+    return _import_page(request, service.get_study(session, principal, study_id))
+
+
+@router.post("/studies/{study_id}/import")
+async def import_upload(
+    request: Request, study_id: uuid.UUID, session: DbSession, principal: PageUser
+) -> Response:
+    form = await request.form()
+    upload = form.get("file")
+    filename = upload.filename or "" if isinstance(upload, UploadFile) else ""
+    content = await upload.read() if isinstance(upload, UploadFile) else b""
+    try:
+        result = importing.import_file(session, principal, study_id, filename, content)
+    except OpenCXOError as exc:
+        if exc.status_code in (401, 403, 404):
+            raise
+        session.rollback()
+        study = service.get_study(session, principal, study_id)
+        rows = exc.errors if isinstance(exc, ImportRejected) else []
+        detail = exc.message
+        if not rows and exc.field_errors:
+            detail += " — " + "; ".join(exc.field_errors.values())
+        return _import_page(
+            request, study, problem=detail, row_errors=rows, status_code=exc.status_code
+        )
+    if result.kind == "sites":
+        done = f"{result.sites_created} site(s) added and {result.sites_updated} updated"
+    else:
+        done = f"{result.records_created} enrollment record(s) added"
+    flash(request, f"Imported {filename}: {done} from {result.rows} row(s).")
+    return RedirectResponse(f"/studies/{study_id}", status_code=303)
+
+
+@router.get("/clinical/templates/{name}")
+def template(name: str, principal: PageUser) -> Response:
+    """The import templates: sites / enrollment / subjects, as .csv or .xlsx."""
+    kind, _, extension = name.partition(".")
+    if kind not in TEMPLATE_KINDS or extension not in ("csv", "xlsx"):
+        raise NotFound(f"no template {name}")
+    filename = f"opencxo-clinical-{kind}.{extension}"
+    disposition = {"Content-Disposition": f'attachment; filename="{filename}"'}
+    if extension == "csv":
+        return Response(
+            importing.template_csv(kind), media_type="text/csv; charset=utf-8", headers=disposition
+        )
+    return Response(importing.template_xlsx(kind), media_type=XLSX, headers=disposition)
