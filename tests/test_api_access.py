@@ -1370,6 +1370,7 @@ ROUTES: tuple[Route, ...] = (
     ),
     Route("GET", "/studies/{study_id}/enrollment", (401, 404, 200, 200), STUDY),
     Route("GET", "/studies/{study_id}/disruptions", (401, 404, 200, 200), STUDY),
+    Route("GET", "/studies/{study_id}/forecast", (401, 404, 200, 200), STUDY),
     Route(
         "POST",
         "/studies/{study_id}/imports",

@@ -67,7 +67,7 @@ def test_the_study_page_shows_summary_chart_sites_and_disruptions(
     assert 'data-testid="target">240<' in html
     assert 'data-testid="enrolled">5<' in html
     assert 'data-testid="percent">2.1 %' in html
-    assert 'data-testid="forecast-placeholder"' in html  # the forecast's marked place, empty
+    assert 'data-testid="forecast"' in html and 'data-testid="forecast-cards"' in html
     assert "Epidemic in Poland" in html and 'href="/disruptions"' in html
     assert 'data-country="PL"' in html and 'data-country="US"' in html
     assert html.count('data-testid="site-row"') == 3

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import uuid
+from datetime import date
 from typing import Annotated
 
 from fastapi import APIRouter, File, Query, UploadFile, status
 from fastapi.responses import Response
 
-from opencxo.clinical import importing, service
+from opencxo.clinical import forecasting, importing, service
 from opencxo.clinical.models import StudyStatus
 from opencxo.clinical.schemas import (
     EnrollmentCreate,
@@ -22,6 +23,7 @@ from opencxo.clinical.schemas import (
     StudyCountryRead,
     StudyCreate,
     StudyEnrollment,
+    StudyForecastRead,
     StudyListItem,
     StudyRead,
     StudyUpdate,
@@ -114,6 +116,30 @@ def study_disruptions(
 ) -> list[DisruptionRead]:
     """Your organisation's disruptions in the study's countries during the study."""
     return service.study_disruptions(session, principal, study_id)
+
+
+@router.get("/studies/{study_id}/forecast", response_model=StudyForecastRead)
+def study_forecast(
+    study_id: uuid.UUID,
+    session: DbSession,
+    principal: ApiPrincipal,
+    paths: Annotated[int, Query(description="Monte Carlo paths, 100 to 100,000")] = (
+        forecasting.DEFAULT_PATHS
+    ),
+    seed: Annotated[int, Query(description="random seed: same seed, same answer")] = (
+        forecasting.DEFAULT_SEED
+    ),
+    deadline: Annotated[
+        date | None, Query(description="default: the planned last patient in")
+    ] = None,
+    as_of: Annotated[date | None, Query(description="default: today")] = None,
+) -> StudyForecastRead:
+    """Poisson–gamma enrollment forecast (completion date P10/P50/P90, probability of the target
+    by the deadline, cumulative bands) with and without the disruptions of the study's
+    countries, on the same seed."""
+    return forecasting.study_forecast(
+        session, principal, study_id, as_of=as_of, deadline=deadline, paths=paths, seed=seed
+    )
 
 
 @router.post("/studies/{study_id}/imports", response_model=ImportResult)

@@ -23,9 +23,6 @@ clinical_app = typer.Typer(
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-#: Shape α assumed at the design stage (no enrollment yet) unless --alpha is given.
-DESIGN_STAGE_ALPHA = 2.0
-
 
 def _user_errors(func: F) -> F:
     """A user's mistake is one line on stderr and exit code 1, never a traceback."""
@@ -119,8 +116,9 @@ def forecast_command(
     as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
 ) -> None:
     """Forecast the date the enrollment target is reached (Poisson–gamma model)."""
-    from opencxo.clinical.engine.fit import FitError, fit_poisson_gamma
-    from opencxo.clinical.engine.forecast import ForecastInputs, exposure_days, forecast
+    from opencxo.clinical.engine.fit import FitError
+    from opencxo.clinical.engine.forecast import forecast
+    from opencxo.clinical.forecast_inputs import build_forecast_inputs
     from opencxo.clinical.sites_csv import read_sites_csv
 
     table = read_sites_csv(sites_csv)
@@ -131,33 +129,21 @@ def forecast_command(
     if enrolled_to_date >= target:
         raise ValueError(f"--target {target}: {enrolled_to_date} patients are enrolled already")
     active = [s for s in sites if s.is_active]
-    common: dict[str, Any] = {
-        "sites": sites,
-        "as_of": as_of_date,
-        "target": target,
-        "deadline_day": None if deadline_date is None else float((deadline_date - as_of_date).days),
-        "horizon_days": horizon_years * 365.25,
-    }
-    fit = None
-    if prior_rate_per_month is not None and sum(s.enrolled for s in active) == 0:
-        inputs = ForecastInputs(
-            alpha=DESIGN_STAGE_ALPHA if alpha is None else alpha,
-            prior_rate_per_site_per_month=prior_rate_per_month,
-            **common,
+    try:
+        inputs, fit = build_forecast_inputs(
+            sites,
+            as_of=as_of_date,
+            target=target,
+            deadline_day=None
+            if deadline_date is None
+            else float((deadline_date - as_of_date).days),
+            horizon_days=horizon_years * 365.25,
+            alpha=alpha,
+            prior_rate_per_month=prior_rate_per_month,
+            plug_in=plug_in,
         )
-    else:
-        try:
-            fit = fit_poisson_gamma(
-                [s.enrolled for s in active], [exposure_days(s) for s in active], alpha=alpha
-            )
-        except FitError as exc:
-            raise ValueError(f"{exc} (--prior-rate-per-month)") from None
-        inputs = ForecastInputs(
-            alpha=fit.alpha,
-            beta_days=fit.beta_days,
-            parameter_covariance=None if plug_in else fit.covariance,
-            **common,
-        )
+    except FitError as exc:
+        raise ValueError(f"{exc} (--prior-rate-per-month)") from None
     with _progress("Forecasting enrollment") as progress:
         result = forecast(inputs, paths, seed, progress=progress)
     c = result.completion

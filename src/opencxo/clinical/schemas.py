@@ -275,3 +275,80 @@ class ImportResult(BaseModel):
     sites_created: int = 0
     sites_updated: int = 0
     records_created: int = 0
+
+
+# --- enrollment forecast ------------------------------------------------------------------------
+
+MAX_FORECAST_PATHS = 100_000
+
+
+class ForecastBandPoint(BaseModel):
+    """Cumulative enrollment (all sites, patients) forecast for one date."""
+
+    on_date: date
+    day: float = Field(description="days after the as-of date")
+    mean: float
+    p10: float
+    p50: float
+    p90: float
+
+
+class ForecastDisruption(BaseModel):
+    """A disruption as the forecast applied it (days relative to the as-of date)."""
+
+    id: uuid.UUID
+    title: str
+    cause: str
+    place: str = Field(description="the country code or region it applies to")
+    starts_on: date
+    ends_on: date | None = Field(description="last day (inclusive); None: still open")
+    enrollment_multiplier: float
+    freeze_activations: bool
+
+
+class ForecastScenario(BaseModel):
+    """One forecast run: with the disruptions applied, or without them."""
+
+    disruptions_applied: bool
+    completion_date_p10: date | None = Field(description="None: beyond the 5-year horizon")
+    completion_date_p50: date | None
+    completion_date_p90: date | None
+    completion_date_mean: date | None
+    fraction_not_reached: float = Field(description="share of paths not done within the horizon")
+    probability_by_deadline: float | None
+    cumulative: list[ForecastBandPoint]
+
+
+class StudyForecastRead(BaseModel):
+    """The Poisson–gamma enrollment forecast of a study, with and without its disruptions.
+
+    α, β are fitted on the open sites (``basis`` ``fitted``; ``fitted_alpha_fixed`` when only α
+    could not be estimated, e.g. one site, and is fixed at 2), or come from the design-stage
+    prior of 0.5 patients per site per month with α = 2 when nobody has enrolled yet
+    (``design_stage``). β is a rate in days: the mean rate is α/β patients per site per day.
+    """
+
+    study_id: uuid.UUID
+    study_code: str
+    as_of: date
+    deadline: date | None
+    target: int
+    enrolled_to_date: int
+    sites_open: int
+    sites_planned: int
+    sites_closed: int
+    sites_without_plan: int = Field(description="not open and no planned activation date: ignored")
+    basis: str
+    alpha: float
+    beta_days: float
+    mean_rate_per_site_per_month: float
+    alpha_standard_error: float | None
+    beta_standard_error_days: float | None
+    parameter_uncertainty: bool
+    paths: int
+    seed: int
+    disruptions: list[ForecastDisruption]
+    with_disruptions: ForecastScenario | None = Field(
+        description="None when not asked for (with_disruptions=false)"
+    )
+    without_disruptions: ForecastScenario

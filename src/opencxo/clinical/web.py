@@ -1,8 +1,8 @@
 """HTML pages of clinical operations: studies, their sites and enrollment, imports.
 
 Thin, like ``api.py``: every page reads and writes through ``opencxo.clinical.service`` (and
-``importing`` for files). The study page leaves a marked place for the enrollment forecast, which
-the forecast engine will fill; nothing here forecasts.
+``importing`` for files). The study page shows the enrollment forecast of
+``opencxo.clinical.forecasting`` (with and without disruptions); nothing here forecasts.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from fastapi.responses import RedirectResponse, Response
 from sqlalchemy.orm import Session
 from starlette.datastructures import UploadFile
 
-from opencxo.clinical import importing, service
+from opencxo.clinical import forecasting, importing, service
 from opencxo.clinical.importing import ImportRejected
 from opencxo.clinical.models import SiteStatus, StudyPhase, StudyStatus
 from opencxo.clinical.schemas import (
@@ -27,12 +27,13 @@ from opencxo.clinical.schemas import (
     SiteUpdate,
     StudyCreate,
     StudyEnrollment,
+    StudyForecastRead,
     StudyRead,
 )
 from opencxo.contracts import service as contracts
 from opencxo.core.auth.permissions import Permission
 from opencxo.core.auth.principal import Principal
-from opencxo.core.errors import NotFound, OpenCXOError
+from opencxo.core.errors import Invalid, NotFound, OpenCXOError
 from opencxo.core.http import CsrfProtected, DbSession
 from opencxo.core.pagination import PageParams
 from opencxo.sourcing import service as sourcing
@@ -230,14 +231,203 @@ def _enrollment_table(study: StudyRead, enrollment: StudyEnrollment) -> list[tup
     ]
 
 
+FORECAST_HEADERS = (
+    "Date",
+    "Days after as-of",
+    "With disruptions P10",
+    "With disruptions P50",
+    "With disruptions P90",
+    "With disruptions mean",
+    "Without disruptions P10",
+    "Without disruptions P50",
+    "Without disruptions P90",
+    "Without disruptions mean",
+)
+
+
+def _forecast_options(
+    deadline: str, paths: str, seed: str
+) -> tuple[dict[str, Any], dict[str, str], dict[str, str]]:
+    """The forecast form's GET parameters parsed; bad ones fall back to the default with an
+    error next to the field (the page still renders)."""
+    options: dict[str, Any] = {}
+    errors: dict[str, str] = {}
+    form = {"deadline": deadline, "paths": paths, "seed": seed}
+    if deadline:
+        try:
+            options["deadline"] = date.fromisoformat(deadline)
+        except ValueError:
+            errors["deadline"] = "a date, YYYY-MM-DD"
+    for name, text, low, high in (
+        ("paths", paths, forecasting.MIN_PATHS, forecasting.MAX_FORECAST_PATHS),
+        ("seed", seed, 0, 2**63 - 1),
+    ):
+        if not text:
+            continue
+        try:
+            value = int(text)
+        except ValueError:
+            errors[name] = "a whole number"
+            continue
+        if not low <= value <= high:
+            errors[name] = f"between {low:,} and {high:,}"
+            continue
+        options[name] = value
+    return options, errors, form
+
+
+def _run_forecast(
+    session: Session, principal: Principal, study_id: uuid.UUID, options: dict[str, Any]
+) -> tuple[StudyForecastRead | None, str | None]:
+    try:
+        return forecasting.study_forecast(session, principal, study_id, **options), None
+    except OpenCXOError as exc:
+        if exc.status_code in (401, 403, 404):
+            raise
+        return None, exc.message
+
+
+def _forecast_table(result: StudyForecastRead) -> list[tuple[Any, ...]]:
+    """One row per forecast day (the union of both runs' grids; blank where a run has none)."""
+    with_ = {p.day: p for p in (result.with_disruptions or result.without_disruptions).cumulative}
+    without = {p.day: p for p in result.without_disruptions.cumulative}
+    rows = []
+    for day in sorted(set(with_) | set(without)):
+        point = with_.get(day) or without[day]
+        a, b = with_.get(day), without.get(day)
+        rows.append(
+            (
+                point.on_date,
+                day,
+                *((a.p10, a.p50, a.p90, round(a.mean, 1)) if a else (None,) * 4),
+                *((b.p10, b.p50, b.p90, round(b.mean, 1)) if b else (None,) * 4),
+            )
+        )
+    return rows
+
+
+def _forecast_chart(
+    study: StudyRead, enrollment: StudyEnrollment, result: StudyForecastRead
+) -> dict[str, Any]:
+    disrupted = result.with_disruptions or result.without_disruptions
+    plain = result.without_disruptions
+    band_x = [p.on_date.isoformat() for p in disrupted.cumulative]
+    traces: list[dict[str, Any]] = []
+    if enrollment.cumulative:
+        traces.append(
+            {
+                "type": "scatter",
+                "mode": "lines",
+                "line": {"shape": "hv", "color": "#0d6efd", "width": 3},
+                "name": "Enrolled (actual, cumulative)",
+                "x": [p.on_date.isoformat() for p in enrollment.cumulative],
+                "y": [p.cumulative for p in enrollment.cumulative],
+                "hovertemplate": "%{x}<br>%{y} patients<extra></extra>",
+            }
+        )
+    label = "with disruptions" if result.disruptions else "(no disruption declared)"
+    traces += [
+        {
+            "type": "scatter",
+            "mode": "lines",
+            "line": {"width": 0},
+            "name": f"Forecast P90 {label}",
+            "x": band_x,
+            "y": [p.p90 for p in disrupted.cumulative],
+            "showlegend": False,
+            "hovertemplate": "%{x}<br>P90: %{y:.0f} patients<extra></extra>",
+        },
+        {
+            "type": "scatter",
+            "mode": "lines",
+            "line": {"width": 0},
+            "fill": "tonexty",
+            "fillcolor": "rgba(253, 126, 20, 0.2)",
+            "name": f"Forecast P10–P90 {label}",
+            "x": band_x,
+            "y": [p.p10 for p in disrupted.cumulative],
+            "hovertemplate": "%{x}<br>P10: %{y:.0f} patients<extra></extra>",
+        },
+        {
+            "type": "scatter",
+            "mode": "lines",
+            "line": {"color": "#fd7e14", "width": 2},
+            "name": f"Forecast median {label}",
+            "x": band_x,
+            "y": [p.p50 for p in disrupted.cumulative],
+            "hovertemplate": "%{x}<br>median: %{y:.0f} patients<extra></extra>",
+        },
+        {
+            "type": "scatter",
+            "mode": "lines",
+            "line": {"color": "#198754", "width": 2, "dash": "dash"},
+            "name": "Forecast median without disruptions",
+            "x": [p.on_date.isoformat() for p in plain.cumulative],
+            "y": [p.p50 for p in plain.cumulative],
+            "hovertemplate": "%{x}<br>median without disruptions: %{y:.0f} patients<extra></extra>",
+        },
+    ]
+    dates = [p.on_date for p in enrollment.cumulative] + [
+        p.on_date for p in disrupted.cumulative + plain.cumulative
+    ]
+    start = min(dates) if dates else result.as_of
+    end = max([*dates, result.as_of])
+    traces.append(
+        {
+            "type": "scatter",
+            "mode": "lines",
+            "line": {"color": "#dc3545", "width": 1.5},
+            "name": f"Target ({study.target_enrollment} patients)",
+            "x": [start.isoformat(), end.isoformat()],
+            "y": [study.target_enrollment, study.target_enrollment],
+            "hoverinfo": "skip",
+        }
+    )
+    if result.deadline is not None:
+        traces.append(
+            {
+                "type": "scatter",
+                "mode": "lines",
+                "line": {"color": "#6f42c1", "width": 1.5, "dash": "dot"},
+                "name": f"Deadline ({result.deadline.isoformat()})",
+                "x": [result.deadline.isoformat(), result.deadline.isoformat()],
+                "y": [0, round(study.target_enrollment * 1.05)],
+                "hoverinfo": "skip",
+            }
+        )
+    return {
+        "data": traces,
+        "layout": {
+            "title": {
+                "text": f"{study.code}: enrollment forecast as of {result.as_of.isoformat()} "
+                f"(Poisson–gamma, {result.paths:,} paths)"
+            },
+            "xaxis": {"title": {"text": "Date"}, "type": "date"},
+            "yaxis": {"title": {"text": "Patients enrolled (cumulative)"}, "rangemode": "tozero"},
+            "template": "plotly_white",
+            "margin": {"t": 60, "l": 70, "r": 20, "b": 60},
+            "height": 420,
+            "legend": {"orientation": "h", "y": -0.2},
+        },
+    }
+
+
 @router.get("/studies/{study_id}")
 def study_page(
-    request: Request, study_id: uuid.UUID, session: DbSession, principal: PageUser
+    request: Request,
+    study_id: uuid.UUID,
+    session: DbSession,
+    principal: PageUser,
+    deadline: str = "",
+    paths: str = "",
+    seed: str = "",
 ) -> Response:
     study = service.get_study(session, principal, study_id)
     sites = service.list_sites(session, principal, study_id)
     enrollment = service.study_enrollment(session, principal, study_id)
     disruptions = service.study_disruptions(session, principal, study_id)
+    options, forecast_errors, forecast_form = _forecast_options(deadline, paths, seed)
+    result, forecast_problem = _run_forecast(session, principal, study_id, options)
     return render(
         request,
         "clinical/study.html",
@@ -249,12 +439,73 @@ def study_page(
             "figure": _enrollment_chart(study, enrollment),
             "table": _enrollment_table(study, enrollment),
             "disruptions": disruptions,
+            "forecast": result,
+            "forecast_problem": forecast_problem,
+            "forecast_errors": forecast_errors,
+            "forecast_form": forecast_form,
+            "forecast_query": str(request.url.query),
+            "forecast_figure": _forecast_chart(study, enrollment, result) if result else None,
+            "forecast_table": _forecast_table(result) if result else [],
+            "forecast_defaults": {
+                "paths": forecasting.DEFAULT_PATHS,
+                "seed": forecasting.DEFAULT_SEED,
+                "max_paths": forecasting.MAX_FORECAST_PATHS,
+                "min_paths": forecasting.MIN_PATHS,
+            },
             "site_statuses": [s.value for s in SiteStatus],
             "can_write": _can_write(principal, study),
             "plotly_js": PLOTLY_JS,
             "active": "studies",
         },
     )
+
+
+def _forecast_export(
+    session: Session,
+    principal: Principal,
+    study_id: uuid.UUID,
+    deadline: str,
+    paths: str,
+    seed: str,
+    *,
+    excel: bool,
+) -> Response:
+    options, errors, _ = _forecast_options(deadline, paths, seed)
+    if errors:
+        raise Invalid(
+            "bad forecast options: " + "; ".join(f"{k}: {v}" for k, v in errors.items()),
+            field_errors=errors,
+        )
+    result = forecasting.study_forecast(session, principal, study_id, **options)
+    rows = _forecast_table(result)
+    name = f"{result.study_code}-forecast-{result.as_of.isoformat()}"
+    if excel:
+        return xlsx_response(f"{name}.xlsx", "Forecast", FORECAST_HEADERS, rows)
+    return csv_response(f"{name}.csv", FORECAST_HEADERS, rows)
+
+
+@router.get("/studies/{study_id}/forecast.csv")
+def forecast_csv(
+    study_id: uuid.UUID,
+    session: DbSession,
+    principal: PageUser,
+    deadline: str = "",
+    paths: str = "",
+    seed: str = "",
+) -> Response:
+    return _forecast_export(session, principal, study_id, deadline, paths, seed, excel=False)
+
+
+@router.get("/studies/{study_id}/forecast.xlsx")
+def forecast_xlsx(
+    study_id: uuid.UUID,
+    session: DbSession,
+    principal: PageUser,
+    deadline: str = "",
+    paths: str = "",
+    seed: str = "",
+) -> Response:
+    return _forecast_export(session, principal, study_id, deadline, paths, seed, excel=True)
 
 
 def _export(

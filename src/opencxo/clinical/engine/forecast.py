@@ -812,7 +812,11 @@ def _planned_intensity(plan: _Plan, opening: FloatArray, rate: FloatArray) -> Fl
     base = g_index * n_grid + lower
     f_flat = big_f[groups].ravel()
     slope_flat = plan.cumulative_slope[groups].ravel()
-    f_open = f_flat[base] + (opening - grid[lower]) * slope_flat[base]
+    # A site that never opens within the horizon (opening = inf, e.g. under an open-ended
+    # activation freeze) falls in the discarded last cell; give it a finite weight there.
+    with np.errstate(invalid="ignore"):
+        f_open = f_flat[base] + (opening - grid[lower]) * slope_flat[base]
+    f_open = np.where(np.isfinite(opening), f_open, 0.0)
     stride = n_grid + 1
     rows = np.arange(size)[:, None] * stride
     flat = rows + cell
