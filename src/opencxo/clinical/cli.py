@@ -7,15 +7,15 @@ Thin: the CSV is read by :mod:`opencxo.clinical.sites_csv`, the numbers come fro
 from __future__ import annotations
 
 import json
-import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from datetime import date, datetime
 from functools import wraps
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
+
+from opencxo.cli_progress import progress_bar
 
 clinical_app = typer.Typer(
     help="Clinical operations: Poisson–gamma enrollment forecasts.", no_args_is_help=True
@@ -36,31 +36,6 @@ def _user_errors(func: F) -> F:
             raise typer.Exit(1) from None
 
     return wrapper  # type: ignore[return-value]
-
-
-@contextmanager
-def _progress(label: str) -> Iterator[Callable[[int, int], None] | None]:
-    """A progress bar on stderr while a long run works (none when stderr is not a terminal)."""
-    if not sys.stderr.isatty():
-        yield None
-        return
-    from rich.console import Console
-    from rich.progress import BarColumn, Progress, TaskProgressColumn, TimeRemainingColumn
-
-    with Progress(
-        "[progress.description]{task.description}",
-        BarColumn(),
-        TaskProgressColumn(),
-        TimeRemainingColumn(),
-        console=Console(stderr=True),
-        transient=True,
-    ) as bar:
-        task = bar.add_task(label, total=None)
-
-        def update(done: int, total: int) -> None:
-            bar.update(task, completed=done, total=total)
-
-        yield update
 
 
 def _parse_date(value: str | None, option: str) -> date | None:
@@ -144,7 +119,7 @@ def forecast_command(
         )
     except FitError as exc:
         raise ValueError(f"{exc} (--prior-rate-per-month)") from None
-    with _progress("Forecasting enrollment") as progress:
+    with progress_bar("Forecasting enrollment") as progress:
         result = forecast(inputs, paths, seed, progress=progress)
     c = result.completion
     report: dict[str, Any] = {

@@ -7,15 +7,14 @@ imports wait until a command runs so the rest of the CLI starts fast.
 from __future__ import annotations
 
 import json
-import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from functools import wraps
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 
+from opencxo.cli_progress import progress_bar
 from opencxo.core.errors import OpenCXOError
 
 if TYPE_CHECKING:
@@ -247,31 +246,6 @@ Seed = Annotated[int, typer.Option(help="random seed: the same seed gives the sa
 AsJson = Annotated[bool, typer.Option("--json", help="print JSON")]
 
 
-@contextmanager
-def _progress(label: str) -> Iterator[Callable[[int, int], None] | None]:
-    """A progress bar on stderr while a long run works (none when stderr is not a terminal)."""
-    if not sys.stderr.isatty():
-        yield None
-        return
-    from rich.console import Console
-    from rich.progress import BarColumn, Progress, TaskProgressColumn, TimeRemainingColumn
-
-    with Progress(
-        "[progress.description]{task.description}",
-        BarColumn(),
-        TaskProgressColumn(),
-        TimeRemainingColumn(),
-        console=Console(stderr=True),
-        transient=True,
-    ) as bar:
-        task = bar.add_task(label, total=None)
-
-        def update(done: int, total: int) -> None:
-            bar.update(task, completed=done, total=total)
-
-        yield update
-
-
 def _dump(model: Any) -> None:
     typer.echo(model.model_dump_json(indent=2))
 
@@ -293,7 +267,7 @@ def rnpv_command(
     from opencxo.economics.schemas import ValuationRequest
 
     spec = service.load_scenario(scenario)
-    with _progress(f"Valuing {spec.name}") as progress:
+    with progress_bar(f"Valuing {spec.name}") as progress:
         report = service.value_scenario(
             spec, ValuationRequest(trials=trials, seed=seed), progress=progress
         )
@@ -337,7 +311,7 @@ def compare_command(
     from opencxo.economics.schemas import ValuationRequest
 
     first, second = service.load_scenario(base), service.load_scenario(alternative)
-    with _progress(f"Comparing {first.name} and {second.name}") as progress:
+    with progress_bar(f"Comparing {first.name} and {second.name}") as progress:
         report = service.compare_scenarios(
             first, second, ValuationRequest(trials=trials, seed=seed), progress=progress
         )
@@ -377,7 +351,7 @@ def tornado_command(
     from opencxo.economics.schemas import ValuationRequest
 
     spec = service.load_scenario(scenario)
-    with _progress(f"Sensitivity of {spec.name}") as progress:
+    with progress_bar(f"Sensitivity of {spec.name}") as progress:
         report = service.sensitivity(
             spec, ValuationRequest(trials=trials, seed=seed), swing=swing, progress=progress
         )
@@ -411,7 +385,7 @@ def portfolio_command(
     from opencxo.economics import service
 
     spec = service.load_portfolio(portfolio)
-    with _progress(f"Valuing the options of {spec.name}") as progress:
+    with progress_bar(f"Valuing the options of {spec.name}") as progress:
         report = service.portfolio(spec, progress=progress)
     if as_json:
         _dump(report)
