@@ -342,3 +342,17 @@ def test_an_outsourced_variant_is_made_from_the_form_and_compared(
     assert set(variant.spec.outsourcing) == {"phase_2"}
     assert variant.spec.revenue == original.spec.revenue
     assert variant.spec.phases == original.spec.phases
+
+
+def test_deleting_a_scenario_checks_its_version(sponsor: TestClient) -> None:
+    scenario = scenario_id_of(upload(sponsor, IN_HOUSE))
+    token = csrf_of(sponsor.get(f"/scenarios/{scenario}").text)
+    stale = sponsor.post(
+        f"/scenarios/{scenario}/delete", data={"csrf_token": token, "version": "7"}
+    )
+    assert stale.status_code == 200
+    assert "The scenario was not deleted" in html.unescape(stale.text)
+    assert sponsor.get(f"/scenarios/{scenario}").status_code == 200
+    gone = sponsor.post(f"/scenarios/{scenario}/delete", data={"csrf_token": token, "version": "1"})
+    assert "Scenario NWT-204 in-house and its valuations deleted." in html.unescape(gone.text)
+    assert sponsor.get(f"/scenarios/{scenario}").status_code == 404

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import date
 from typing import Annotated, Any
 
@@ -1173,20 +1173,42 @@ def delete_scenario(
     principal: PageUser,
     form: FormData,
 ) -> Response:
-    version = str(form.get("version") or "")
     scenario = stored.get_scenario(session, principal, scenario_id)
+    return _delete(
+        request,
+        session,
+        lambda version: stored.delete_scenario(session, principal, scenario_id, version=version),
+        form=form,
+        noun="scenario",
+        page=f"/scenarios/{scenario_id}",
+        done=f"Scenario {scenario.name} and its valuations deleted.",
+        listing="/scenarios",
+    )
+
+
+def _delete(
+    request: Request,
+    session: Session,
+    action: Callable[[int | None], object],
+    *,
+    form: dict[str, Any],
+    noun: str,
+    page: str,
+    done: str,
+    listing: str,
+) -> Response:
+    """Delete at the form's version; a refusal (stale version …) flashes and returns to the page."""
+    version = str(form.get("version") or "")
     try:
-        stored.delete_scenario(
-            session, principal, scenario_id, version=int(version) if version.isdigit() else None
-        )
+        action(int(version) if version.isdigit() else None)
     except OpenCXOError as error:
         if error.status_code in (401, 403, 404):
             raise
         session.rollback()
-        flash(request, f"The scenario was not deleted — {error.message}", "danger")
-        return RedirectResponse(f"/scenarios/{scenario_id}", status_code=303)
-    flash(request, f"Scenario {scenario.name} and its valuations deleted.")
-    return RedirectResponse("/scenarios", status_code=303)
+        flash(request, f"The {noun} was not deleted — {error.message}", "danger")
+        return RedirectResponse(page, status_code=303)
+    flash(request, done)
+    return RedirectResponse(listing, status_code=303)
 
 
 # --- the card on a program's page ---------------------------------------------------------------
@@ -1315,20 +1337,17 @@ def delete_portfolio(
     principal: PageUser,
     form: FormData,
 ) -> Response:
-    version = str(form.get("version") or "")
     portfolio = stored.get_portfolio(session, principal, portfolio_id)
-    try:
-        stored.delete_portfolio(
-            session, principal, portfolio_id, version=int(version) if version.isdigit() else None
-        )
-    except OpenCXOError as error:
-        if error.status_code in (401, 403, 404):
-            raise
-        session.rollback()
-        flash(request, f"The portfolio was not deleted — {error.message}", "danger")
-        return RedirectResponse(f"/portfolios/{portfolio_id}", status_code=303)
-    flash(request, f"Portfolio {portfolio.name} deleted.")
-    return RedirectResponse("/portfolios", status_code=303)
+    return _delete(
+        request,
+        session,
+        lambda version: stored.delete_portfolio(session, principal, portfolio_id, version=version),
+        form=form,
+        noun="portfolio",
+        page=f"/portfolios/{portfolio_id}",
+        done=f"Portfolio {portfolio.name} deleted.",
+        listing="/portfolios",
+    )
 
 
 @router.get("/portfolios/{portfolio_id}/tables/{name}")
