@@ -107,6 +107,10 @@ class Site:
         overdue). None with ``activation_day`` None: never expected to open (ignored).
     region
         Region (e.g. ``"EU"``, ``"APAC"``), or None; disruptions may match on it.
+    expected_rate_per_day
+        For a site not open yet: its own prior mean rate (patients per day, > 0), e.g. a CRO's
+        figure for a new site; its rate is then ``Gamma(α, α / rate)`` (the fitted shape).
+        None: the common prior ``Gamma(α, β)``.
 
     Raises
     ------
@@ -121,6 +125,7 @@ class Site:
     activation_day: float | None = None
     planned_activation_day: float | None = None
     region: str | None = None
+    expected_rate_per_day: float | None = None
 
     def __post_init__(self) -> None:
         context = f"Site {self.site_id!r}"
@@ -137,6 +142,15 @@ class Site:
                 raise InputError(
                     "enrolled", self.enrolled, "must be 0 for a site not open yet", context
                 )
+        if self.expected_rate_per_day is not None:
+            if self.activation_day is not None:
+                raise InputError(
+                    "expected_rate_per_day",
+                    self.expected_rate_per_day,
+                    "is for sites not open yet (an open site's rate comes from its data)",
+                    context,
+                )
+            bounded("expected_rate_per_day", self.expected_rate_per_day, context, gt=0.0, le=100.0)
 
     @property
     def is_active(self) -> bool:
