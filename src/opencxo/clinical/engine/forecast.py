@@ -707,6 +707,7 @@ class _Plan:
     bin_max_points: int
     planned_groups_used: IntArray  # groups holding planned sites
     planned_group_slot: IntArray  # (Np,) index into planned_groups_used
+    planned_rate_scale: FloatArray | None  # (Np,) own prior mean ÷ common prior mean, or None
 
 
 def _plan(inputs: ForecastInputs, grid_points: int) -> _Plan:
@@ -751,6 +752,16 @@ def _plan(inputs: ForecastInputs, grid_points: int) -> _Plan:
                 freezes.append((float(d.start_day), d.end, mask))
     planned_group = group[planned] if planned else np.zeros(0, np.intp)
     used, slot = np.unique(planned_group, return_inverse=True)
+    common_rate = inputs.alpha / inputs.beta
+    scale = np.array(
+        [
+            1.0
+            if opening[i].expected_rate_per_day is None
+            else float(opening[i].expected_rate_per_day or 0.0) / common_rate
+            for i in planned
+        ],
+        dtype=np.float64,
+    )
     bin_days = horizon / (grid_points - 1) if grid_points > 1 else horizon
     n_bins = math.ceil(grid[-1] / bin_days) + 2
     edges = np.arange(n_bins) * bin_days
@@ -764,6 +775,7 @@ def _plan(inputs: ForecastInputs, grid_points: int) -> _Plan:
         bin_max_points=int(per_bin.max()),
         planned_groups_used=used.astype(np.intp),
         planned_group_slot=slot.astype(np.intp).ravel(),
+        planned_rate_scale=None if np.all(scale == 1.0) else scale,
         grid=grid,
         cumulative_multiplier=cumulative,
         active_counts=np.array([opening[i].enrolled for i in active], dtype=np.float64),
@@ -915,7 +927,8 @@ def forecast(
     Per path: parameters ``(α, β)`` (the point estimate, or one of ``K <= 1024`` draws of
     ``(log m, log α) ~ N(θ̂, Σ)`` when ``inputs.parameter_covariance`` is given — the
     correction of the plug-in under-coverage); open site ``i``'s rate
-    ``λ_i ~ Gamma(α + k_i, β + τ_i)``; planned site ``j``'s rate ``λ_j ~ Gamma(α, β)`` from its
+    ``λ_i ~ Gamma(α + k_i, β + τ_i)``; planned site ``j``'s rate ``λ_j ~ Gamma(α, β)`` (times
+    its own ``expected_rate_per_day`` ÷ ``α̂/β̂`` when it has one) from its
     opening ``o_j = max(planned_j + delay, 0)``, pushed to a freeze's end while a matching freeze
     lasts. Sites are grouped by the disruptions that match them; group ``g`` has the cumulative
     multiplier :math:`F_g(t) = ∫_0^t \\prod_d m_d(s) ds`. The cumulative intensity
@@ -1014,6 +1027,8 @@ def forecast(
                     break
             rate = gen.standard_gamma(np.broadcast_to(alphas[sets, None], (size, n_planned)))
             rate /= betas[sets, None]
+            if plan.planned_rate_scale is not None:
+                rate *= plan.planned_rate_scale[None, :]
             lam += _planned_intensity(plan, opening, rate)
 
         intensity_sum += lam.sum(axis=0)
