@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, datetime
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -23,12 +23,19 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+#: Magnitudes are bounded so that nothing a form or a file can hold overflows the engine's
+#: arithmetic (a million $M is a trillion dollars; a century is past every horizon).
+MAX_MUSD = 1_000_000.0
+MAX_YEARS = 100.0
+Finite = Annotated[float, Field(ge=-MAX_MUSD, le=MAX_MUSD, allow_inf_nan=False)]
+
+
 class Spread(_Strict):
     """A triangular distribution: lowest, most likely and highest value."""
 
-    low: float
-    mode: float
-    high: float
+    low: Finite
+    mode: Finite
+    high: Finite
 
     @model_validator(mode="after")
     def _ordered(self) -> Spread:
@@ -38,7 +45,7 @@ class Spread(_Strict):
 
 
 # A number means a fixed value; {low, mode, high} a triangular spread.
-Uncertain = float | Spread
+Uncertain = Finite | Spread
 
 
 class PhaseInput(_Strict):
@@ -46,42 +53,49 @@ class PhaseInput(_Strict):
 
     success_probability: float | None = Field(None, gt=0, le=1)
     success_concentration: float | None = Field(
-        None, gt=0, description="Beta α+β around the success probability; omit for a fixed one"
+        None,
+        gt=0,
+        le=1e6,
+        description="Beta α+β around the success probability; omit for a fixed one",
     )
     duration_years: Uncertain | None = None
     cost_musd: Uncertain | None = None
-    start_delay_years: float = Field(0.0, ge=0)
+    start_delay_years: float = Field(0.0, ge=0, le=MAX_YEARS)
 
 
 class OutsourcingInput(_Strict):
     """How a CRO/CDMO changes a phase relative to running it in-house."""
 
-    cost_multiplier: float = Field(1.0, gt=0)
-    fixed_cost_avoided_musd: float = Field(0.0, ge=0)
-    months_saved: float = 0.0
+    cost_multiplier: float = Field(1.0, gt=0, le=100)
+    fixed_cost_avoided_musd: float = Field(0.0, ge=0, le=MAX_MUSD)
+    months_saved: float = Field(0.0, ge=-12 * MAX_YEARS, le=12 * MAX_YEARS)
 
 
 class SeveralVendorsInput(_Strict):
     """Several vendors instead of one integrated provider."""
 
     coordination_overhead_share: float = Field(ge=0, le=1)
-    handoff_delay_months: float = Field(ge=0)
+    handoff_delay_months: float = Field(ge=0, le=12 * MAX_YEARS)
 
 
 class RevenueInput(_Strict):
     peak_sales_musd: Uncertain
-    years_to_peak: float = Field(gt=0)
-    shape: float = Field(6.0, ge=0, description="steepness of the S-shaped uptake; 0 = linear")
+    years_to_peak: float = Field(gt=0, le=MAX_YEARS)
+    shape: float = Field(
+        6.0, ge=0, le=100, description="steepness of the S-shaped uptake; 0 = linear"
+    )
 
 
 class ExclusivityInput(_Strict):
     """When exclusivity ends: years from the valuation date, or the patent expiry date."""
 
-    loss_years_from_now: float | None = Field(None, ge=0)
+    loss_years_from_now: float | None = Field(None, ge=0, le=MAX_YEARS)
     patent_expiry: date | None = None
-    extension_years: float = Field(0.0, ge=0, description="e.g. patent term extension, SPC")
-    erosion: list[float] | None = Field(
-        None, description="brand share of pre-LoE sales in year 1, 2, … after entry"
+    extension_years: float = Field(
+        0.0, ge=0, le=MAX_YEARS, description="e.g. patent term extension, SPC"
+    )
+    erosion: list[Annotated[float, Field(ge=0, le=1)]] | None = Field(
+        None, max_length=100, description="brand share of pre-LoE sales in year 1, 2, … after entry"
     )
 
     @model_validator(mode="after")
@@ -109,7 +123,7 @@ class ScenarioInput(_Strict):
         None, ge=0, le=1, description="real annual rate; defaults to DiMasi 2016's 10.5 %"
     )
     horizon_years: int = Field(30, ge=1, le=100)
-    launch_cost_musd: float = Field(0.0, ge=0)
+    launch_cost_musd: float = Field(0.0, ge=0, le=MAX_MUSD)
     outsourcing: dict[PhaseName, OutsourcingInput] = Field(default_factory=dict)
     several_vendors: SeveralVendorsInput | None = None
 
@@ -223,7 +237,9 @@ class PortfolioProgramInput(_Strict):
 
 class PortfolioInput(_Strict):
     name: str = Field("Portfolio", min_length=1, max_length=200)
-    budget_by_year_musd: list[float] = Field(min_length=1, max_length=50)
+    budget_by_year_musd: list[Annotated[float, Field(le=MAX_MUSD, allow_inf_nan=False)]] = Field(
+        min_length=1, max_length=50
+    )
     programs: list[PortfolioProgramInput] = Field(min_length=1, max_length=200)
     trials: int = Field(20_000, ge=1_000, le=1_000_000)
     seed: int = Field(2026, ge=0)
