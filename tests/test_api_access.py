@@ -33,7 +33,9 @@ from httpx import Response
 from sqlalchemy import Engine, func, select, update
 from sqlalchemy.orm import Session
 
+from opencxo.clinical import recovery
 from opencxo.clinical import service as clinical
+from opencxo.clinical.recovery_schemas import RecoveryRequest, SiteOfferCreate
 from opencxo.clinical.schemas import SiteCreate, StudyCountryInput, StudyCreate
 from opencxo.contracts import service as contracts
 from opencxo.contracts.schemas import (
@@ -472,6 +474,13 @@ def _economics(session: Session, a_admin: User) -> dict[str, uuid.UUID]:
     return {"valuation_scenario": scenario.id, "portfolio": portfolio.id}
 
 
+def _named(request: pytest.FixtureRequest) -> set[str]:
+    """The scenario objects a route walk names (by path or ``needs``); none elsewhere."""
+    callspec = getattr(request.node, "callspec", None)
+    route = callspec.params.get("route") if callspec else None
+    return set(route.params.values()) | set(route.needs) if isinstance(route, Route) else set()
+
+
 def _wanted(request: pytest.FixtureRequest) -> set[str] | None:
     """What of sourcing and contracts the test needs: a route walk, the RFPs and contract
     states its path names (and ``needs``), and nothing of either elsewhere (they would cost
@@ -481,7 +490,9 @@ def _wanted(request: pytest.FixtureRequest) -> set[str] | None:
     if not isinstance(route, Route):
         return set(RFP_STATES)
     named = set(route.params.values()) | set(route.needs)
-    needs_program = route.path.startswith(("/programs", "/rfps", "/studies", "/study-sites"))
+    needs_program = route.path.startswith(
+        ("/programs", "/rfps", "/studies", "/study-sites", "/recovery-plans")
+    )
     if not needs_program and not named & set(CONTRACT_STATES):
         return None
     return named & {*RFP_STATES, *CONTRACT_STATES}
@@ -540,6 +551,20 @@ def scenario(request: pytest.FixtureRequest, session: Session) -> Scenario:
         sourcing_ids.update(
             _clinical(session, users["a_admin"], provider_p.id, sourcing_ids["program"])
         )
+    sourcing_ids["site_offer"] = recovery.create_site_offer(
+        session,
+        auth.principal_for(session, users["p_admin"]),
+        SiteOfferCreate.model_validate(SITE_OFFER),
+    ).id
+    if "recovery_plan" in _named(request):
+        plan = recovery.propose_recovery_plan(
+            session,
+            auth.principal_for(session, users["a_admin"]),
+            sourcing_ids["study"],
+            RecoveryRequest.model_validate(RECOVERY_REQUEST),
+        )
+        sourcing_ids["recovery_plan"] = plan.id
+        versions["recovery_plan"] = plan.version
     economics_ids = _economics(session, users["a_admin"])
     qa_membership = auth_repository.membership_of(session, users["a_qa"].id, sponsor_a.id)
     assert qa_membership is not None
@@ -658,6 +683,24 @@ SCENARIO = {"scenario_id": "valuation_scenario"}
 PORTFOLIO = {"portfolio_id": "portfolio"}
 STUDY = {"study_id": "study"}
 STUDY_SITE = {"site_id": "study_site"}
+SITE_OFFER_ID = {"offer_id": "site_offer"}
+RECOVERY_PLAN = {"plan_id": "recovery_plan"}
+SITE_OFFER: dict[str, Any] = {
+    "name": "Provider P Vietnam sites",
+    "country": "VN",
+    "expected_rate_per_site_per_month": 0.8,
+    "activation_lag_days": 30,
+    "startup_cost_per_site": "20000.00",
+    "monthly_cost_per_site": "2000.00",
+    "cost_per_patient": "9000.00",
+    "capacity_sites": 1,
+}
+# 120 patients in 200 days from one new site and one site of P's: unreachable, so the plan
+# takes every offer (one site) whatever the simulation draws
+RECOVERY_REQUEST: dict[str, Any] = {
+    "deadline": (date.today() + timedelta(days=200)).isoformat(),
+    "paths": 1000,
+}
 
 ROUTES: tuple[Route, ...] = (
     # accounts: yourself, your tokens, your organisation's members, the audit log
@@ -1371,6 +1414,8 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", "/studies/{study_id}/enrollment", (401, 404, 200, 200), STUDY),
     Route("GET", "/studies/{study_id}/disruptions", (401, 404, 200, 200), STUDY),
     Route("GET", "/studies/{study_id}/forecast", (401, 404, 200, 200), STUDY),
+    Route("GET", "/studies/{study_id}/report", (401, 404, 200, 200), STUDY),
+    Route("GET", "/studies/{study_id}/report.pdf", (401, 404, 200, 200), STUDY),
     Route(
         "POST",
         "/studies/{study_id}/imports",
@@ -1419,6 +1464,53 @@ ROUTES: tuple[Route, ...] = (
         },
         records=1,
         **AS_P,
+    ),
+    # recovery plans: P's site offers are a directory for sponsors (B reads them; B's writes
+    # answer 403); A's plans of its study (B gets 404); only A (the sponsor) decides
+    Route("GET", "/site-offers", READ_BY_ALL),
+    Route(
+        "POST",
+        "/site-offers",
+        (401, 403, 403, 201),  # B is no provider; P's viewer lacks studies:write
+        body=lambda s: SITE_OFFER,
+        records=1,
+        **AS_P,
+    ),
+    Route("GET", "/site-offers/{offer_id}", READ_BY_ALL, SITE_OFFER_ID),
+    Route(
+        "PUT",
+        "/site-offers/{offer_id}",
+        (401, 403, 403, 200),
+        SITE_OFFER_ID,
+        body=lambda s: {**SITE_OFFER, "capacity_sites": 2, "version": 1},
+        records=1,
+        **AS_P,
+    ),
+    Route(
+        "POST",
+        "/studies/{study_id}/recovery-plans",
+        (401, 404, 403, 201),
+        STUDY,
+        body=lambda s: RECOVERY_REQUEST,
+        records=1,
+    ),
+    Route("GET", "/studies/{study_id}/recovery-plans", (401, 404, 200, 200), STUDY),
+    Route("GET", "/recovery-plans/{plan_id}", (401, 404, 200, 200), RECOVERY_PLAN),
+    Route(
+        "POST",
+        "/recovery-plans/{plan_id}/accept",
+        (401, 404, 403, 200),
+        RECOVERY_PLAN,
+        body=lambda s: {"version": s.versions["recovery_plan"]},
+        records=2,  # the one site of P's offer (the plan is unreachable: every offer), the plan
+    ),
+    Route(
+        "POST",
+        "/recovery-plans/{plan_id}/reject",
+        (401, 404, 403, 200),
+        RECOVERY_PLAN,
+        body=lambda s: {"version": s.versions["recovery_plan"], "reason": "too dear"},
+        records=1,
     ),
 )
 

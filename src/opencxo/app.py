@@ -16,6 +16,10 @@ from starlette.middleware.sessions import SessionMiddleware
 from opencxo.accounts import api as accounts_api
 from opencxo.accounts import web as accounts_web
 from opencxo.clinical import api as clinical_api
+from opencxo.clinical import recovery_api as clinical_recovery_api
+from opencxo.clinical import recovery_web as clinical_recovery_web
+from opencxo.clinical import report_api as clinical_report_api
+from opencxo.clinical import report_web as clinical_report_web
 from opencxo.clinical import web as clinical_web
 from opencxo.contracts import api as contracts_api
 from opencxo.contracts import web as contracts_web
@@ -83,6 +87,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         contracts_api.router,
         economics_api.router,
         clinical_api.router,
+        clinical_report_api.router,
+        clinical_recovery_api.router,
     ):
         app.include_router(router, prefix=API_PREFIX)
     for router in (
@@ -93,6 +99,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         contracts_web.router,
         economics_web.router,
         clinical_web.router,
+        clinical_report_web.router,
+        clinical_recovery_web.router,
     ):
         app.include_router(router, include_in_schema=False)
 

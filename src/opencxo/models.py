@@ -1,6 +1,13 @@
 """Every capability's models, imported so Alembic and the mappers see them all."""
 
-from opencxo.clinical.models import EnrollmentRecord, Study, StudyCountry, StudySite
+from opencxo.clinical.models import (
+    EnrollmentRecord,
+    RecoveryPlan,
+    SiteOffer,
+    Study,
+    StudyCountry,
+    StudySite,
+)
 from opencxo.contracts.models import (
     ChangeOrder,
     Deliverable,
@@ -67,9 +74,11 @@ __all__ = [
     "Program",
     "Qualification",
     "Question",
+    "RecoveryPlan",
     "Rfp",
     "Signature",
     "Site",
+    "SiteOffer",
     "StoredFile",
     "Study",
     "StudyCountry",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 from collections import Counter
 from collections.abc import Iterator
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -307,3 +307,51 @@ def test_demo_clinical_study(session: Session) -> None:
     ]
     assert sum(r.enrolled for r in recent) == 0
     assert [d.country for d in clinical.study_disruptions(session, manager, study.id)] == ["PL"]
+
+
+def test_demo_recovery_plan(session: Session) -> None:
+    """CRO site offers outside Poland and the sponsor's proposed recovery plan: sites added in
+    unaffected countries, the suspended Polish sites closed, P(target by the deadline) from
+    well below to at least 80 %."""
+    from opencxo.clinical import recovery
+    from opencxo.clinical import service as clinical
+
+    report = _loaded_twice(session)
+    assert (report.site_offers, report.recovery_plans) == (8, 1)
+    manager = _principal(session, "manager@northwind.example")
+    offers = recovery.list_site_offers(session, manager, params=PageParams(page_size=100))
+    assert offers.total == 8
+    assert {o.provider_name for o in offers.items} == {
+        "Corvane Clinical Research", "Austral Clinical Network", "Vistula Clinical Sites",
+    }  # fmt: skip
+    assert "PL" not in {o.country for o in offers.items}
+    for o in offers.items:
+        assert o.active and o.currency == "USD"
+        assert 0.3 <= o.expected_rate_per_site_per_month <= 1.2
+        assert 30 <= o.activation_lag_days <= 120 and 2 <= o.capacity_sites <= 8
+        assert 15_000 <= o.startup_cost_per_site <= 60_000
+        assert 1_500 <= o.monthly_cost_per_site <= 5_000
+        assert 8_000 <= o.cost_per_patient <= 25_000
+    # a provider sees only its own offers
+    vistula = _principal(session, "admin@vistula-sites.example")
+    mine = recovery.list_site_offers(session, vistula, params=PageParams(page_size=100))
+    assert {o.country for o in mine.items} == {"RO", "BG"}
+
+    (listed,) = clinical.list_studies(session, manager, params=PageParams()).items
+    sites = clinical.list_sites(session, manager, listed.id)
+    assert all(s.cost_currency == "USD" and s.monthly_cost for s in sites)
+    plan = recovery.latest_recovery_plan(session, manager, listed.id)
+    assert plan is not None
+    assert (plan.status, plan.outcome, plan.currency) == ("proposed", "met", "USD")
+    assert plan.deadline == date.today() + timedelta(days=180)
+    assert plan.probability_before < 0.5 and plan.probability_after >= 0.8
+    assert plan.sites_added >= 3 and "PL" not in {a.country for a in plan.added}
+    assert {c.country for c in plan.closed} == {"PL"}  # the suspended Polish sites
+    assert plan.net_cost == plan.added_cost - plan.savings > 0
+    assert plan.completion_after.p50 is not None and plan.completion_before.p50 is not None
+    assert plan.completion_after.p50 < plan.completion_before.p50
+    assert plan.distribution.before and plan.distribution.after and plan.distribution.histogram
+    # the CRO sees the offers it can add, not the sponsor's plan (made with its disruptions)
+    cro = _principal(session, "admin@corvane.example")
+    assert recovery.latest_recovery_plan(session, cro, listed.id) is None
+    assert verify_chain(session).ok

@@ -16,9 +16,11 @@ from sqlalchemy.orm import Session
 
 from opencxo.core.audit import AuditEvent
 from opencxo.core.auth import passwords
+from opencxo.core.auth.principal import Principal
+from opencxo.core.errors import Conflict, Invalid, NotFound, NotPermitted
 from opencxo.parties import service as parties
 from opencxo.parties.models import Disruption
-from opencxo.parties.schemas import DisruptionCreate
+from opencxo.parties.schemas import DisruptionCreate, DisruptionEnd, DisruptionRead
 from tests.factories import make_organization, make_token, make_user, principal_of
 
 API = "/api/v1"
@@ -555,3 +557,79 @@ def test_disruptions_covering_reads_only_the_organisation_asked_about(
     found = parties.disruptions_covering(session, covering.b, "DE", date(2026, 3, 1), None)
     assert [(d.title, d.organization_id) for d in found] == [("B's Germany", covering.b)]
     assert [d.place for d in found] == ["DE"]
+
+
+# --- end_disruption: the "end today" use case of the disruptions and study pages ------------------
+
+
+def _member_and_viewer(session: Session, sponsors: Sponsors) -> tuple[Principal, Principal]:
+    member = make_user(session, organization_id=sponsors.a, role="member")
+    viewer = make_user(session, organization_id=sponsors.a, role="viewer")
+    return principal_of(session, member), principal_of(session, viewer)
+
+
+def _open(session: Session, principal: Principal, **changes: Any) -> DisruptionRead:
+    body = {**FLU, "starts_on": date(2026, 3, 1), "ends_on": None, **changes}
+    return parties.declare_disruption(session, principal, DisruptionCreate.model_validate(body))
+
+
+def test_end_disruption_sets_ends_on_to_today_and_nothing_else(
+    session: Session, sponsors: Sponsors
+) -> None:
+    member, _ = _member_and_viewer(session, sponsors)
+    flu = _open(session, member)
+    ended = parties.end_disruption(
+        session, member, flu.id, DisruptionEnd(version=1), today=date(2026, 3, 20)
+    )
+    assert ended.ends_on == date(2026, 3, 20) and ended.version == 2
+    fields = set(parties.DISRUPTION_FIELDS) - {"ends_on"}
+    assert ended.model_dump(include=fields) == flu.model_dump(include=fields)
+    events = list(
+        session.execute(
+            select(AuditEvent)
+            .where(AuditEvent.entity_id == str(flu.id))
+            .order_by(AuditEvent.sequence)
+        ).scalars()
+    )
+    assert [e.action for e in events] == ["create", "update"]
+    assert (events[1].before or {})["ends_on"] is None
+    assert (events[1].after or {})["ends_on"] == "2026-03-20"
+    # ending it again the same day changes nothing (and writes nothing)
+    again = parties.end_disruption(
+        session, member, flu.id, DisruptionEnd(version=2), today=date(2026, 3, 20)
+    )
+    assert (again.ends_on, again.version) == (date(2026, 3, 20), 2)
+    # a planned end later than today is brought forward
+    later = _open(session, member, title="Strike", ends_on=date(2026, 6, 30))
+    assert parties.end_disruption(
+        session, member, later.id, DisruptionEnd(version=1), today=date(2026, 4, 1)
+    ).ends_on == date(2026, 4, 1)
+
+
+def test_end_disruption_refuses_what_an_update_would_refuse(
+    session: Session, sponsors: Sponsors
+) -> None:
+    member, viewer = _member_and_viewer(session, sponsors)
+    flu = _open(session, member)
+    today = date(2026, 3, 20)
+    with pytest.raises(Conflict, match=r"\(version 1, you sent 3\)"):
+        parties.end_disruption(session, member, flu.id, DisruptionEnd(version=3), today=today)
+    with pytest.raises(Invalid) as starts_later:
+        parties.end_disruption(
+            session, member, flu.id, DisruptionEnd(version=1), today=date(2026, 2, 1)
+        )
+    assert starts_later.value.field_errors == {"ends_on": "must be on or after 2026-03-01"}
+    with pytest.raises(NotPermitted):
+        parties.end_disruption(session, viewer, flu.id, DisruptionEnd(version=1), today=today)
+    outsider = principal_of(session, make_user(session, organization_id=sponsors.b, role="admin"))
+    with pytest.raises(NotFound):
+        parties.end_disruption(session, outsider, flu.id, DisruptionEnd(version=1), today=today)
+    # one that already ended is left alone: ending it "today" would extend it
+    past = _open(session, member, title="Strike", ends_on=date(2026, 3, 10))
+    with pytest.raises(Conflict, match="already ended on 2026-03-10"):
+        parties.end_disruption(session, member, past.id, DisruptionEnd(version=1), today=today)
+    stored = {d.title: (d.ends_on, d.version) for d in parties.list_disruptions(session, member)}
+    assert stored == {
+        FLU["title"]: (None, 1),
+        "Strike": (date(2026, 3, 10), 1),
+    }

@@ -27,6 +27,7 @@ import math
 import uuid
 from collections import Counter
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import date
 
 from sqlalchemy.orm import Session
@@ -42,6 +43,7 @@ from opencxo.clinical.schemas import (
     ForecastDisruption,
     ForecastScenario,
     StudyForecastRead,
+    StudyRead,
 )
 from opencxo.core.auth.principal import Principal
 from opencxo.core.errors import Invalid
@@ -54,9 +56,11 @@ __all__ = [
     "DESIGN_STAGE_RATE_PER_MONTH",
     "MAX_FORECAST_PATHS",
     "MIN_PATHS",
+    "StudyInputs",
     "engine_disruptions",
     "engine_sites",
     "study_forecast",
+    "study_inputs",
 ]
 
 #: Design-stage prior (nobody enrolled yet): mean patients per site per month.
@@ -191,6 +195,95 @@ def _until(results: Sequence[Forecast], deadline_day: float | None) -> float | N
     return last + max(30.0, 0.1 * last)
 
 
+@dataclass(frozen=True)
+class StudyInputs:
+    """A study's rows as forecast inputs (with the viewer's disruptions), and what they came
+    from: shared by the forecast and the recovery plan."""
+
+    study: StudyRead
+    as_of: date
+    deadline: date | None
+    deadline_day: float | None
+    rows: Sequence[StudySite]
+    enrolled: Counter[uuid.UUID]  # site id → patients up to as_of
+    sites: list[Site]
+    enrolled_to_date: int
+    closed_patients: int  # patients of the closed sites (they count, but enroll no more)
+    closed: int
+    disruption_reads: list[DisruptionRead]
+    disruptions: list[Disruption]
+    inputs: ForecastInputs
+    fit: PoissonGammaFit | None
+    basis: str
+
+
+def study_inputs(
+    session: Session,
+    principal: Principal,
+    study: StudyRead,
+    *,
+    as_of: date | None = None,
+    deadline: date | None = None,
+    with_disruptions: bool = True,
+) -> StudyInputs:
+    """The study's forecast inputs as of ``as_of`` (default today) with the viewer's
+    disruptions; ``deadline`` defaults to the planned last patient in.
+
+    Raises
+    ------
+    Invalid
+        ``as_of`` in the future, no site to forecast, the target reached already, data the
+        engine refuses.
+    """
+    today = date.today()
+    as_of = as_of or today
+    if as_of > today:
+        raise Invalid(
+            "the as-of date is in the future",
+            field_errors={"as_of": f"on or before {today.isoformat()}"},
+        )
+    deadline = deadline or study.planned_last_patient_in
+    rows = repository.sites(session, study.id)
+    enrolled: Counter[uuid.UUID] = Counter()
+    codes = {s.code: s.id for s in rows}
+    for record, code in repository.records_of_study(session, study.id):
+        if record.on_date <= as_of:
+            enrolled[codes[code]] += record.enrolled
+    sites, closed_patients, closed = engine_sites(rows, enrolled, as_of)
+    enrolled_to_date = sum(enrolled.values())
+    if not sites:
+        raise Invalid("the study has no open or planned site to forecast: add its sites first")
+    target = study.target_enrollment - closed_patients
+    if enrolled_to_date >= study.target_enrollment:
+        raise Invalid(
+            f"the target of {study.target_enrollment} patients is reached already "
+            f"({enrolled_to_date} enrolled)"
+        )
+    reads = service.study_disruptions(session, principal, study.id) if with_disruptions else []
+    disruptions = engine_disruptions(reads, as_of)
+    deadline_day = None if deadline is None else float((deadline - as_of).days)
+    inputs, fit, basis = _inputs(
+        sites, as_of=as_of, target=target, deadline_day=deadline_day, disruptions=disruptions
+    )
+    return StudyInputs(
+        study=study,
+        as_of=as_of,
+        deadline=deadline,
+        deadline_day=deadline_day,
+        rows=rows,
+        enrolled=enrolled,
+        sites=sites,
+        enrolled_to_date=enrolled_to_date,
+        closed_patients=closed_patients,
+        closed=closed,
+        disruption_reads=reads,
+        disruptions=disruptions,
+        inputs=inputs,
+        fit=fit,
+        basis=basis,
+    )
+
+
 def study_forecast(
     session: Session,
     principal: Principal,
@@ -221,36 +314,19 @@ def study_forecast(
         )
     if seed < 0:
         raise Invalid("seed must be 0 or more", field_errors={"seed": "0 or more"})
-    today = date.today()
-    as_of = as_of or today
-    if as_of > today:
-        raise Invalid(
-            "the as-of date is in the future",
-            field_errors={"as_of": f"on or before {today.isoformat()}"},
-        )
-    deadline = deadline or study.planned_last_patient_in
-    rows = repository.sites(session, study.id)
-    enrolled: Counter[uuid.UUID] = Counter()
-    codes = {s.code: s.id for s in rows}
-    for record, code in repository.records_of_study(session, study.id):
-        if record.on_date <= as_of:
-            enrolled[codes[code]] += record.enrolled
-    sites, closed_patients, closed = engine_sites(rows, enrolled, as_of)
-    enrolled_to_date = sum(enrolled.values())
-    if not sites:
-        raise Invalid("the study has no open or planned site to forecast: add its sites first")
-    target = study.target_enrollment - closed_patients
-    if enrolled_to_date >= study.target_enrollment:
-        raise Invalid(
-            f"the target of {study.target_enrollment} patients is reached already "
-            f"({enrolled_to_date} enrolled)"
-        )
-    reads = service.study_disruptions(session, principal, study_id) if with_disruptions else []
-    disruptions = engine_disruptions(reads, as_of)
-    deadline_day = None if deadline is None else float((deadline - as_of).days)
-    inputs, fit, basis = _inputs(
-        sites, as_of=as_of, target=target, deadline_day=deadline_day, disruptions=disruptions
+    prepared = study_inputs(
+        session,
+        principal,
+        study,
+        as_of=as_of,
+        deadline=deadline,
+        with_disruptions=with_disruptions,
     )
+    as_of, deadline, deadline_day = prepared.as_of, prepared.deadline, prepared.deadline_day
+    sites, inputs, fit, basis = prepared.sites, prepared.inputs, prepared.fit, prepared.basis
+    disruptions, reads = prepared.disruptions, prepared.disruption_reads
+    enrolled_to_date, closed_patients = prepared.enrolled_to_date, prepared.closed_patients
+    closed = prepared.closed
     plain = ForecastInputs(
         sites=inputs.sites,
         as_of=inputs.as_of,

@@ -349,6 +349,9 @@ def _import_sites(
         fields = data.model_dump(exclude={"status", "actual_activation_date"})
         if data.provider_id is None:
             fields["provider_id"] = current.provider_id
+        if data.monthly_cost is None and data.cost_per_patient is None:  # costs not in the file
+            for name in ("monthly_cost", "cost_per_patient", "cost_currency"):
+                fields[name] = getattr(current, name)
         updated = service.update_site(
             session, principal, current.id, SiteUpdate(**fields, version=current.version)
         )

@@ -8,13 +8,25 @@ period), never cumulative totals.
 from __future__ import annotations
 
 import uuid
-from datetime import date
+from datetime import date, datetime
+from decimal import Decimal
 from enum import StrEnum
+from typing import Any
 
-from sqlalchemy import CheckConstraint, ForeignKey, String, Text, UniqueConstraint, Uuid
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    CheckConstraint,
+    ForeignKey,
+    String,
+    Text,
+    UniqueConstraint,
+    Uuid,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from opencxo.core.db import Base, IdMixin, TimestampMixin, VersionedMixin
+from opencxo.core.types import Amount
 
 
 class StudyPhase(StrEnum):
@@ -121,6 +133,10 @@ class StudySite(IdMixin, TimestampMixin, VersionedMixin, Base):
     planned_activation_date: Mapped[date | None]
     actual_activation_date: Mapped[date | None]
     status: Mapped[str] = mapped_column(String(20), default=SiteStatus.PLANNED.value)
+    # What the site costs from now on (recovery plans weigh it against new sites); optional.
+    monthly_cost: Mapped[Decimal | None] = mapped_column(Amount())
+    cost_per_patient: Mapped[Decimal | None] = mapped_column(Amount())
+    cost_currency: Mapped[str | None] = mapped_column(String(3))
 
 
 class EnrollmentRecord(IdMixin, TimestampMixin, Base):
@@ -143,3 +159,116 @@ class EnrollmentRecord(IdMixin, TimestampMixin, Base):
     enrolled: Mapped[int] = mapped_column(default=0)
     screen_failed: Mapped[int] = mapped_column(default=0)
     withdrawn: Mapped[int] = mapped_column(default=0)
+
+
+# --- recovery plans -----------------------------------------------------------------------------
+
+
+class SiteOffer(IdMixin, TimestampMixin, VersionedMixin, Base):
+    """Sites a CRO can open for a sponsor's study in one country: alike, up to a capacity.
+
+    The provider's own record; sponsors read the active offers (a public directory, like
+    capabilities), other providers read none of them.
+    """
+
+    __tablename__ = "site_offers"
+    __table_args__ = (
+        CheckConstraint("expected_rate_per_site_per_month > 0", name="rate_positive"),
+        CheckConstraint("activation_lag_days >= 0", name="lag_not_negative"),
+        CheckConstraint("capacity_sites >= 1 AND capacity_sites <= 1000", name="capacity_range"),
+    )
+
+    provider_id: Mapped[uuid.UUID] = mapped_column(
+        Uuid(), ForeignKey("organizations.id", ondelete="CASCADE"), index=True
+    )
+    name: Mapped[str] = mapped_column(String(200))
+    country: Mapped[str] = mapped_column(String(2), index=True)
+    city: Mapped[str] = mapped_column(String(100), default="")
+    expected_rate_per_site_per_month: Mapped[float]
+    activation_lag_days: Mapped[int]
+    startup_cost_per_site: Mapped[Decimal] = mapped_column(Amount())
+    monthly_cost_per_site: Mapped[Decimal] = mapped_column(Amount())
+    cost_per_patient: Mapped[Decimal] = mapped_column(Amount())
+    currency: Mapped[str] = mapped_column(String(3))
+    capacity_sites: Mapped[int]
+    therapeutic_areas: Mapped[list[str]] = mapped_column(JSON, default=list)
+    notes: Mapped[str] = mapped_column(Text, default="")
+    active: Mapped[bool] = mapped_column(default=True, index=True)
+
+
+class RecoveryPlanStatus(StrEnum):
+    PROPOSED = "proposed"
+    ACCEPTED = "accepted"
+    REJECTED = "rejected"
+    SUPERSEDED = "superseded"
+
+
+class RecoveryOutcome(StrEnum):
+    MET = "met"
+    ALREADY_MET = "already_met"
+    UNREACHABLE = "unreachable"
+
+
+class RecoveryPlan(IdMixin, TimestampMixin, VersionedMixin, Base):
+    """Sites to add (from offers) and to close so that P(target by the deadline) reaches the
+    confidence, as the engine proposed it on the day; accepted, it becomes study sites.
+
+    ``added`` and ``closed`` keep what the offers and sites were then (names, rates, costs as
+    decimal strings), so the plan reads the same after the offers change. ``distribution``
+    holds the chart: cumulative bands before and after, and histograms of the completion date.
+    """
+
+    __tablename__ = "recovery_plans"
+    __table_args__ = (
+        CheckConstraint("confidence > 0 AND confidence < 1", name="confidence_range"),
+        CheckConstraint("paths > 0", name="paths_positive"),
+    )
+
+    study_id: Mapped[uuid.UUID] = mapped_column(
+        Uuid(), ForeignKey("studies.id", ondelete="CASCADE"), index=True
+    )
+    # The side that proposed it (the sponsor or the CRO): its disruptions and offers were used.
+    organization_id: Mapped[uuid.UUID] = mapped_column(
+        Uuid(), ForeignKey("organizations.id", ondelete="CASCADE"), index=True
+    )
+    created_by_id: Mapped[uuid.UUID | None] = mapped_column(
+        Uuid(), ForeignKey("users.id", ondelete="SET NULL")
+    )
+    as_of: Mapped[date]
+    deadline: Mapped[date]
+    confidence: Mapped[float]
+    allow_closing: Mapped[bool]
+    currency: Mapped[str] = mapped_column(String(3))
+    paths: Mapped[int]
+    seed: Mapped[int] = mapped_column(BigInteger())
+    target: Mapped[int]
+    enrolled_to_date: Mapped[int]
+    offers_considered: Mapped[int]
+    offers_skipped_currency: Mapped[int]
+    status: Mapped[str] = mapped_column(
+        String(20), default=RecoveryPlanStatus.PROPOSED.value, index=True
+    )
+    outcome: Mapped[str] = mapped_column(String(20))
+    message: Mapped[str] = mapped_column(Text)
+    added: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    closed: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    added_cost: Mapped[Decimal] = mapped_column(Amount())
+    savings: Mapped[Decimal] = mapped_column(Amount())
+    net_cost: Mapped[Decimal] = mapped_column(Amount())
+    probability_before: Mapped[float]
+    probability_after: Mapped[float]
+    probability_approximation: Mapped[float]
+    completion_p10_before: Mapped[date | None]
+    completion_p50_before: Mapped[date | None]
+    completion_p90_before: Mapped[date | None]
+    completion_p10_after: Mapped[date | None]
+    completion_p50_after: Mapped[date | None]
+    completion_p90_after: Mapped[date | None]
+    distribution: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    rounds: Mapped[int]
+    wall_time_s: Mapped[float]
+    decided_by_id: Mapped[uuid.UUID | None] = mapped_column(
+        Uuid(), ForeignKey("users.id", ondelete="SET NULL")
+    )
+    decided_at: Mapped[datetime | None]
+    decision_reason: Mapped[str] = mapped_column(Text, default="")

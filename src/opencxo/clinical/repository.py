@@ -10,7 +10,14 @@ from typing import Any
 from sqlalchemy import ColumnElement, Select, func, or_, select
 from sqlalchemy.orm import Session, selectinload
 
-from opencxo.clinical.models import EnrollmentRecord, Study, StudyCountry, StudySite
+from opencxo.clinical.models import (
+    EnrollmentRecord,
+    RecoveryPlan,
+    SiteOffer,
+    Study,
+    StudyCountry,
+    StudySite,
+)
 
 STUDY_SORTS = ("code", "title", "phase", "status", "target", "lpi", "updated_at")
 
@@ -167,3 +174,60 @@ def record_dates(session: Session, site_ids: Iterable[uuid.UUID]) -> set[tuple[u
         )
     ).all()
     return {(site_id, on_date) for site_id, on_date in rows}
+
+
+# --- recovery plans: CRO site offers and the plans ----------------------------------------------
+
+
+def site_offer(session: Session, offer_id: uuid.UUID) -> SiteOffer | None:
+    return session.get(SiteOffer, offer_id)
+
+
+def site_offers(
+    session: Session,
+    *,
+    provider_ids: Iterable[uuid.UUID] | None = None,
+    everyone_active: bool = False,
+    country: str | None = None,
+    provider_id: uuid.UUID | None = None,
+    active: bool | None = None,
+    currency: str | None = None,
+) -> Sequence[SiteOffer]:
+    """Offers of ``provider_ids`` (any state) and, with ``everyone_active``, every active offer;
+    narrowed by the filters."""
+    own = list(provider_ids or [])
+    scope: list[ColumnElement[bool]] = []
+    if own:
+        scope.append(SiteOffer.provider_id.in_(own))
+    if everyone_active:
+        scope.append(SiteOffer.active.is_(True))
+    if not scope:
+        return []
+    query = select(SiteOffer).where(or_(*scope))
+    if country:
+        query = query.where(SiteOffer.country == country)
+    if provider_id is not None:
+        query = query.where(SiteOffer.provider_id == provider_id)
+    if active is not None:
+        query = query.where(SiteOffer.active.is_(active))
+    if currency:
+        query = query.where(SiteOffer.currency == currency)
+    return session.execute(query.order_by(SiteOffer.country, SiteOffer.name)).scalars().all()
+
+
+def recovery_plan(session: Session, plan_id: uuid.UUID) -> RecoveryPlan | None:
+    return session.get(RecoveryPlan, plan_id)
+
+
+def recovery_plans(
+    session: Session, study_id: uuid.UUID, organization_ids: Iterable[uuid.UUID] | None = None
+) -> Sequence[RecoveryPlan]:
+    """The study's plans, newest first; only those proposed by ``organization_ids`` if given."""
+    query = select(RecoveryPlan).where(RecoveryPlan.study_id == study_id)
+    if organization_ids is not None:
+        query = query.where(RecoveryPlan.organization_id.in_(list(organization_ids)))
+    return (
+        session.execute(query.order_by(RecoveryPlan.created_at.desc(), RecoveryPlan.id))
+        .scalars()
+        .all()
+    )

@@ -4,11 +4,20 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, datetime
+from decimal import Decimal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from opencxo.clinical.models import SiteStatus, StudyPhase, StudyStatus
 from opencxo.core.geography import is_country
+from opencxo.core.types import ISO_4217_CURRENCIES
 
 
 class ORMModel(BaseModel):
@@ -162,6 +171,13 @@ class SiteFields(BaseModel):
     investigator: str = Field("", max_length=200)
     provider_id: uuid.UUID | None = Field(None, description="the CRO managing the site")
     planned_activation_date: date | None = None
+    monthly_cost: Decimal | None = Field(
+        None, ge=0, max_digits=16, decimal_places=2, description="cost per month while open"
+    )
+    cost_per_patient: Decimal | None = Field(None, ge=0, max_digits=16, decimal_places=2)
+    cost_currency: str | None = Field(
+        None, validate_default=True, description="ISO 4217; required with a cost"
+    )
 
     _code = field_validator("country")(_country)
 
@@ -169,6 +185,19 @@ class SiteFields(BaseModel):
     @classmethod
     def _strip(cls, value: str) -> str:
         return value.strip()
+
+    @field_validator("cost_currency")
+    @classmethod
+    def _cost_currency(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if not value or not value.strip():
+            costs = (info.data.get("monthly_cost"), info.data.get("cost_per_patient"))
+            if any(c is not None for c in costs):
+                raise ValueError("give the currency of the site's costs")
+            return None
+        code = value.strip().upper()
+        if code not in ISO_4217_CURRENCIES:
+            raise ValueError("use an ISO 4217 currency code such as USD, EUR, CNY or INR")
+        return code
 
 
 class SiteCreate(SiteFields):
@@ -211,6 +240,9 @@ class SiteRead(ORMModel):
     planned_activation_date: date | None
     actual_activation_date: date | None
     status: SiteStatus
+    monthly_cost: Decimal | None = None
+    cost_per_patient: Decimal | None = None
+    cost_currency: str | None = None
     totals: SiteTotals = Field(default_factory=SiteTotals)
     allowed_transitions: list[SiteStatus] = Field(default_factory=list)
     version: int

@@ -67,7 +67,8 @@ STUDY_FIELDS = (
 )  # fmt: skip
 SITE_FIELDS = (
     "code", "name", "institution", "country", "city", "investigator", "provider_id",
-    "planned_activation_date", "actual_activation_date", "status",
+    "planned_activation_date", "actual_activation_date", "status", "monthly_cost",
+    "cost_per_patient", "cost_currency",
 )  # fmt: skip
 COUNT_FIELDS = ("screened", "enrolled", "screen_failed", "withdrawn")
 ACTIVATED = (SiteStatus.ACTIVE, SiteStatus.ON_HOLD, SiteStatus.CLOSED)

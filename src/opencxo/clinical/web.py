@@ -8,8 +8,11 @@ Thin, like ``api.py``: every page reads and writes through ``opencxo.clinical.se
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Annotated, Any
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import RedirectResponse, Response
@@ -34,8 +37,17 @@ from opencxo.contracts import service as contracts
 from opencxo.core.auth.permissions import Permission
 from opencxo.core.auth.principal import Principal
 from opencxo.core.errors import Invalid, NotFound, OpenCXOError
+from opencxo.core.geography import REGIONS, country_name, region_of
 from opencxo.core.http import CsrfProtected, DbSession
-from opencxo.core.pagination import PageParams
+from opencxo.core.pagination import MAX_PAGE, Page, PageParams, paginate
+from opencxo.parties import service as parties
+from opencxo.parties.models import DisruptionCause
+from opencxo.parties.schemas import (
+    DisruptionCreate,
+    DisruptionEnd,
+    DisruptionRead,
+    DisruptionUpdate,
+)
 from opencxo.sourcing import service as sourcing
 from opencxo.web.deps import FormData, PageUser, run_form
 from opencxo.web.exports import XLSX, csv_response, xlsx_response
@@ -412,6 +424,110 @@ def _forecast_chart(
     }
 
 
+# The sites table of the study page: sorted, filtered and paged in Python (a study has hundreds of
+# sites at most, and their totals are computed anyway); ties keep the site-code order.
+SITE_SORTS = ("code", "name", "country", "status", "enrolled", "planned_activation", "activated")
+SITES_PAGE_SIZE = 25
+FORECAST_KEYS = ("deadline", "paths", "seed")
+SITE_TABLE_KEYS = ("sort", "page", "country", "status")
+_STATUS_ORDER = {s.value: i for i, s in enumerate(SiteStatus)}
+_SITE_KEYS: dict[str, Callable[[SiteRead], Any]] = {
+    "code": lambda s: s.code.casefold(),
+    "name": lambda s: s.name.casefold(),
+    "country": lambda s: s.country,
+    "status": lambda s: _STATUS_ORDER[s.status.value],  # the lifecycle order, not the alphabet
+    "enrolled": lambda s: s.totals.enrolled,
+    "planned_activation": lambda s: s.planned_activation_date,
+    "activated": lambda s: s.actual_activation_date,
+}
+
+
+def _sorted_sites(sites: list[SiteRead], column: str, descending: bool) -> list[SiteRead]:
+    """Sites by ``column``; ties in site-code order, sites without the date last either way."""
+    key = _SITE_KEYS[column]
+    by_code = sorted(sites, key=lambda s: s.code.casefold())
+    known = [s for s in by_code if key(s) is not None]
+    return sorted(known, key=key, reverse=descending) + [s for s in by_code if key(s) is None]
+
+
+def _site_table(
+    sites: list[SiteRead], params: PageParams, country: str, status: str
+) -> dict[str, Any]:
+    """The page of the sites table asked for, and what its header and filters show."""
+    column, descending = params.sort_key(SITE_SORTS, "code")
+    countries = sorted({s.country for s in sites})
+    country = country.strip().upper() if country.strip().upper() in countries else ""
+    status = status if status in _STATUS_ORDER else ""
+    shown = [
+        s
+        for s in sites
+        if (not country or s.country == country) and (not status or s.status.value == status)
+    ]
+    items, total = paginate(_sorted_sites(shown, column, descending), params)
+    return {
+        "sites_page": Page.of(items, total=total, params=params),
+        "sites_total": len(sites),
+        "sites_sort": f"-{column}" if descending else column,
+        "sites_filter": {"country": country, "status": status},
+        "site_countries": [(c, country_name(c)) for c in countries],
+    }
+
+
+def _hidden_params(request: Request, keys: tuple[str, ...]) -> list[tuple[str, str]]:
+    """The page's query parameters among ``keys``, for the hidden fields of another GET form."""
+    return [(k, v) for k, v in request.query_params.multi_items() if k in keys and v]
+
+
+# The study page's disruptions: the viewer's own organisation's (disruptions are private to the
+# organisation that declares them), written through the parties service.
+
+
+def _side_of(study: StudyRead) -> uuid.UUID:
+    """The organisation the viewer acts for on the study (its disruptions are the ones shown)."""
+    own = study.sponsor_id if study.viewer_role == "sponsor" else study.provider_id
+    assert own is not None  # a provider-side viewer is the study's CRO
+    return own
+
+
+@dataclass(frozen=True)
+class StudyDisruption:
+    """A disruption as the study page lists it (``state`` as on the disruptions pages)."""
+
+    disruption: DisruptionRead
+    state: str  # open (in force), upcoming (starts later) or ended
+
+    @classmethod
+    def of(cls, disruption: DisruptionRead, today: date) -> StudyDisruption:
+        if disruption.ends_on is not None and disruption.ends_on < today:
+            return cls(disruption, "ended")
+        return cls(disruption, "upcoming" if disruption.starts_on > today else "open")
+
+
+def _disruption_choices(study: StudyRead) -> dict[str, Any]:
+    """The places a disruption of the study can be declared on: the study's countries (planned
+    or with sites) and the regions they are in."""
+    codes = [c.country for c in study.summary.by_country]
+    countries = sorted(((c, country_name(c)) for c in codes), key=lambda c: c[1])
+    regions = {region_of(c) for c in codes}
+    return {
+        "causes": [c.value for c in DisruptionCause],
+        "disruption_countries": countries,
+        "disruption_regions": [r for r in REGIONS if r in regions],
+    }
+
+
+def _new_disruption(study: StudyRead, today: date) -> dict[str, Any]:
+    """The add form's first values: starting today, suspending enrollment and activations, on
+    the study's country when it has only one."""
+    codes = [c.country for c in study.summary.by_country]
+    return {
+        "starts_on": today.isoformat(),
+        "enrollment_multiplier": 0,
+        "freeze_activations": "on",
+        "country": codes[0] if len(codes) == 1 else "",
+    }
+
+
 @router.get("/studies/{study_id}")
 def study_page(
     request: Request,
@@ -421,6 +537,10 @@ def study_page(
     deadline: str = "",
     paths: str = "",
     seed: str = "",
+    sort: Annotated[str, Query(max_length=40)] = "",
+    page: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 1,
+    country: str = "",
+    status: str = "",
 ) -> Response:
     study = service.get_study(session, principal, study_id)
     sites = service.list_sites(session, principal, study_id)
@@ -428,22 +548,33 @@ def study_page(
     disruptions = service.study_disruptions(session, principal, study_id)
     options, forecast_errors, forecast_form = _forecast_options(deadline, paths, seed)
     result, forecast_problem = _run_forecast(session, principal, study_id, options)
+    today = date.today()
+    site_params = PageParams(page=page, page_size=SITES_PAGE_SIZE, sort=sort or None)
+    here = request.url.path + (f"?{request.url.query}" if request.url.query else "")
     return render(
         request,
         "clinical/study.html",
         {
             "study": study,
-            "sites": sites,
+            **_site_table(sites, site_params, country, status),
+            "site_table_params": _hidden_params(request, SITE_TABLE_KEYS),
+            "forecast_params": _hidden_params(request, FORECAST_KEYS),
             "summary": study.summary,
             "plan_today": _plan(study, date.today()),
             "figure": _enrollment_chart(study, enrollment),
             "table": _enrollment_table(study, enrollment),
             "disruptions": disruptions,
+            "disruption_rows": [StudyDisruption.of(d, today) for d in disruptions],
+            "can_edit_disruptions": principal.can(Permission.DISRUPTIONS_WRITE, _side_of(study)),
+            **_disruption_choices(study),
+            "disruption_form": _new_disruption(study, today),
+            "back": f"{here}#disruptions",
+            "today": today,
             "forecast": result,
             "forecast_problem": forecast_problem,
             "forecast_errors": forecast_errors,
             "forecast_form": forecast_form,
-            "forecast_query": str(request.url.query),
+            "forecast_query": urlencode(_hidden_params(request, FORECAST_KEYS)),
             "forecast_figure": _forecast_chart(study, enrollment, result) if result else None,
             "forecast_table": _forecast_table(result) if result else [],
             "forecast_defaults": {
@@ -527,6 +658,212 @@ def enrollment_csv(study_id: uuid.UUID, session: DbSession, principal: PageUser)
 @router.get("/studies/{study_id}/enrollment.xlsx")
 def enrollment_xlsx(study_id: uuid.UUID, session: DbSession, principal: PageUser) -> Response:
     return _export(session, principal, study_id, excel=True)
+
+
+# --- disruptions from the study page ------------------------------------------------------------
+# The same parties use cases as /disruptions (their rules, versions, audit); these routes only scope
+# them to the study: the viewer's side of the study declares, and only disruptions the study page
+# shows (of that side, touching the study's countries) are edited, ended or deleted here.
+
+
+def _writer(principal: Principal, study: StudyRead) -> uuid.UUID:
+    """The organisation that declares the study's disruptions; 403 without disruptions:write."""
+    organization_id = _side_of(study)
+    principal.require(Permission.DISRUPTIONS_WRITE, organization_id)
+    return organization_id
+
+
+def _study_disruption(
+    session: Session, principal: Principal, study_id: uuid.UUID, disruption_id: uuid.UUID
+) -> tuple[StudyRead, DisruptionRead]:
+    """The study and one of the disruptions its page shows (404 otherwise), for writing (403)."""
+    study = service.get_study(session, principal, study_id)
+    shown = service.study_disruptions(session, principal, study_id)
+    disruption = next((d for d in shown if d.id == disruption_id), None)
+    if disruption is None:
+        raise NotFound("no such disruption")
+    principal.require(Permission.DISRUPTIONS_WRITE, disruption.organization_id)
+    return study, disruption
+
+
+def _back_to(study_id: uuid.UUID, form: dict[str, Any]) -> str:
+    """Where to return: the study page as it was (its forecast options, sites table)."""
+    back = _local(form.pop("next", None))
+    if back is None or not back.startswith(f"/studies/{study_id}"):
+        return f"/studies/{study_id}#disruptions"
+    return back
+
+
+def _with_checkbox(form: dict[str, Any]) -> dict[str, Any]:
+    """An unticked checkbox is not submitted: it means "no", not the schema's default."""
+    return {**form, "freeze_activations": "on" if form.get("freeze_activations") else "off"}
+
+
+def _where_it_shows(
+    session: Session, principal: Principal, study_id: uuid.UUID, disruption: DisruptionRead
+) -> str:
+    """A note when a saved disruption no longer shows on (or applies to) the study."""
+    if any(d.id == disruption.id for d in service.study_disruptions(session, principal, study_id)):
+        return ""
+    return (
+        " It does not touch the study's countries during the study, so the forecast ignores it;"
+        " it is listed on the disruptions page."
+    )
+
+
+def _disruption_form_page(
+    request: Request,
+    study: StudyRead,
+    *,
+    disruption: DisruptionRead | None = None,
+    form: dict[str, Any],
+    errors: dict[str, str] | None = None,
+    back: str,
+    status_code: int = 200,
+) -> Response:
+    """Declaring a disruption for the study, or editing one, on a page of its own (where a form
+    sent from the study page comes back with its errors)."""
+    return render(
+        request,
+        "clinical/disruption_form.html",
+        {
+            "study": study,
+            "disruption": disruption,
+            "row": StudyDisruption.of(disruption, date.today()) if disruption else None,
+            "today": date.today(),
+            "form": form,
+            "errors": errors or {},
+            "back": back,
+            **_disruption_choices(study),
+            "active": "studies",
+        },
+        status_code=status_code,
+    )
+
+
+@router.get("/studies/{study_id}/disruptions/new")
+def new_study_disruption_page(
+    request: Request, study_id: uuid.UUID, session: DbSession, principal: PageUser
+) -> Response:
+    study = service.get_study(session, principal, study_id)
+    _writer(principal, study)
+    return _disruption_form_page(
+        request,
+        study,
+        form=_new_disruption(study, date.today()),
+        back=f"/studies/{study_id}#disruptions",
+    )
+
+
+@router.post("/studies/{study_id}/disruptions")
+def declare_study_disruption(
+    request: Request, study_id: uuid.UUID, session: DbSession, principal: PageUser, form: FormData
+) -> Response:
+    study = service.get_study(session, principal, study_id)
+    organization_id = _writer(principal, study)
+    back = _back_to(study_id, form)
+    outcome = run_form(
+        session,
+        DisruptionCreate,
+        {**_with_checkbox(form), "organization_id": str(organization_id)},
+        lambda body: parties.declare_disruption(session, principal, body),
+    )
+    if outcome.result is None:
+        return _disruption_form_page(
+            request, study, form=form, errors=outcome.errors, back=back,
+            status_code=outcome.status_code,
+        )  # fmt: skip
+    note = _where_it_shows(session, principal, study_id, outcome.result)
+    flash(request, f"Disruption “{outcome.result.title}” declared.{note}")
+    return RedirectResponse(back, status_code=303)
+
+
+@router.get("/studies/{study_id}/disruptions/{disruption_id}/edit")
+def edit_study_disruption_page(
+    request: Request,
+    study_id: uuid.UUID,
+    disruption_id: uuid.UUID,
+    session: DbSession,
+    principal: PageUser,
+) -> Response:
+    study, disruption = _study_disruption(session, principal, study_id, disruption_id)
+    return _disruption_form_page(
+        request,
+        study,
+        disruption=disruption,
+        form=disruption.model_dump(mode="json"),
+        back=f"/studies/{study_id}#disruptions",
+    )
+
+
+@router.post("/studies/{study_id}/disruptions/{disruption_id}/edit")
+def update_study_disruption(
+    request: Request,
+    study_id: uuid.UUID,
+    disruption_id: uuid.UUID,
+    session: DbSession,
+    principal: PageUser,
+    form: FormData,
+) -> Response:
+    study, disruption = _study_disruption(session, principal, study_id, disruption_id)
+    back = _back_to(study_id, form)
+    outcome = run_form(
+        session,
+        DisruptionUpdate,
+        _with_checkbox(form),
+        lambda body: parties.update_disruption(session, principal, disruption_id, body),
+    )
+    if outcome.result is None:
+        return _disruption_form_page(
+            request, study, disruption=disruption, form=form, errors=outcome.errors, back=back,
+            status_code=outcome.status_code,  # 409 for a stale version
+        )  # fmt: skip
+    note = _where_it_shows(session, principal, study_id, outcome.result)
+    flash(request, f"Disruption “{outcome.result.title}” saved.{note}")
+    return RedirectResponse(back, status_code=303)
+
+
+@router.post("/studies/{study_id}/disruptions/{disruption_id}/end")
+def end_study_disruption(
+    request: Request,
+    study_id: uuid.UUID,
+    disruption_id: uuid.UUID,
+    session: DbSession,
+    principal: PageUser,
+    form: FormData,
+) -> Response:
+    study, disruption = _study_disruption(session, principal, study_id, disruption_id)
+    back = _back_to(study_id, form)
+    outcome = run_form(
+        session,
+        DisruptionEnd,
+        {"version": form.get("version", "")},
+        lambda body: parties.end_disruption(session, principal, disruption_id, body),
+    )
+    if outcome.result is None:
+        problem = "; ".join(outcome.errors.values())
+        return _disruption_form_page(
+            request, study, disruption=disruption, form=disruption.model_dump(mode="json"),
+            errors={"form": f"“{disruption.title}” was not ended: {problem}"}, back=back,
+            status_code=outcome.status_code,  # 409 for a stale version
+        )  # fmt: skip
+    flash(request, f"Disruption “{disruption.title}” ended today.")
+    return RedirectResponse(back, status_code=303)
+
+
+@router.post("/studies/{study_id}/disruptions/{disruption_id}/delete")
+def delete_study_disruption(
+    request: Request,
+    study_id: uuid.UUID,
+    disruption_id: uuid.UUID,
+    session: DbSession,
+    principal: PageUser,
+    form: FormData,
+) -> Response:
+    _, disruption = _study_disruption(session, principal, study_id, disruption_id)
+    parties.delete_disruption(session, principal, disruption_id)
+    flash(request, f"Disruption “{disruption.title}” deleted.")
+    return RedirectResponse(_back_to(study_id, form), status_code=303)
 
 
 # --- sites --------------------------------------------------------------------------------------

@@ -29,7 +29,9 @@ from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 import opencxo.models  # noqa: F401 - every mapper must be configured before the first query
+from opencxo.clinical import recovery
 from opencxo.clinical import service as clinical
+from opencxo.clinical.recovery_schemas import RecoveryRequest, SiteOfferCreate
 from opencxo.clinical.schemas import EnrollmentRow, StudyCountryInput, StudyCreate
 from opencxo.clinical.schemas import SiteCreate as StudySiteCreate
 from opencxo.contracts import service as contracts
@@ -150,6 +152,8 @@ class DemoLoadReport:
     studies: int = 0
     study_sites: int = 0
     enrollment_records: int = 0
+    site_offers: int = 0
+    recovery_plans: int = 0
     transitions: int = 0
     logins: list[Login] = field(default_factory=list)
 
@@ -1212,6 +1216,10 @@ def _demo_enrollment(
     return rows
 
 
+def _study_list(session: Session, sponsor: Principal) -> list[Any]:
+    return _everything(lambda p: clinical.list_studies(session, sponsor, params=p))
+
+
 def _study_codes(session: Session, sponsor: Principal) -> set[str]:
     return {
         s.code for s in _everything(lambda p: clinical.list_studies(session, sponsor, params=p))
@@ -1270,7 +1278,9 @@ def _clinical(session: Session, data: Raw, today: date, counts: Counter[str]) ->
         rng = np.random.default_rng(spec["generator"]["seed"])
         sites = _demo_sites(spec, rng)
         cro = _principal(session, spec["sites_by"])
+        costs = {c["country"]: c for c in spec["countries"]}
         for site in sites:
+            cost = costs[site.country]
             clinical.create_site(
                 session,
                 cro,
@@ -1285,6 +1295,9 @@ def _clinical(session: Session, data: Raw, today: date, counts: Counter[str]) ->
                     planned_activation_date=_day(today, site.planned_in_days),
                     status=site.status,
                     actual_activation_date=_in_days(site.activated_in_days, today),
+                    monthly_cost=_amount(cost.get("monthly_cost")),
+                    cost_per_patient=_amount(cost.get("cost_per_patient")),
+                    cost_currency="USD" if "monthly_cost" in cost else None,
                 ),
             )
             counts["study_sites"] += 1
@@ -1293,6 +1306,80 @@ def _clinical(session: Session, data: Raw, today: date, counts: Counter[str]) ->
         counts["enrollment_records"] += clinical.record_enrollment(
             session, cro, study.id, rows, source="demo data (seeded)"
         )
+
+
+def _amount(value: float | int | None) -> Decimal | None:
+    return None if value is None else Decimal(str(value)).quantize(Decimal("0.01"))
+
+
+OFFER_KEYS = frozenset(
+    {"provider", "created_by", "name", "country", "city", "rate", "lag_days", "startup",
+     "monthly", "per_patient", "capacity", "areas", "notes"}
+)  # fmt: skip
+PLAN_KEYS = frozenset(
+    {"study", "proposed_by", "deadline_in_days", "confidence", "currency", "allow_closing",
+     "paths", "seed"}
+)  # fmt: skip
+
+
+def _site_offers(session: Session, specs: list[Raw], counts: Counter[str]) -> None:
+    """CRO site offers (USD), each looked up by its provider and name."""
+    for raw in specs:
+        spec = _checked(raw, OFFER_KEYS, f"site offer {raw.get('name')}")
+        provider = _principal(session, spec["created_by"])
+        provider_id = _organization_id(session, spec["provider"])
+        mine = recovery.list_site_offers(
+            session, provider, params=PageParams(page=1, page_size=MAX_PAGE_SIZE)
+        ).items
+        if any(o.provider_id == provider_id and o.name == spec["name"] for o in mine):
+            continue
+        recovery.create_site_offer(
+            session,
+            provider,
+            SiteOfferCreate(
+                provider_id=provider_id,
+                name=spec["name"],
+                country=spec["country"],
+                city=spec.get("city", ""),
+                expected_rate_per_site_per_month=spec["rate"],
+                activation_lag_days=spec["lag_days"],
+                startup_cost_per_site=_amount(spec["startup"]) or Decimal("0.00"),
+                monthly_cost_per_site=_amount(spec["monthly"]) or Decimal("0.00"),
+                cost_per_patient=_amount(spec["per_patient"]) or Decimal("0.00"),
+                currency="USD",
+                capacity_sites=spec["capacity"],
+                therapeutic_areas=spec.get("areas", []),
+                notes=spec.get("notes", ""),
+            ),
+        )
+        counts["site_offers"] += 1
+
+
+def _recovery_plans(session: Session, specs: list[Raw], today: date, counts: Counter[str]) -> None:
+    """A proposed recovery plan per study, computed by the engine (seeded) when the study has
+    no plan yet."""
+    for raw in specs:
+        spec = _checked(raw, PLAN_KEYS, f"recovery plan of {raw.get('study')}")
+        sponsor = _principal(session, spec["proposed_by"])
+        study = next((s for s in _study_list(session, sponsor) if s.code == spec["study"]), None)
+        if study is None:
+            raise ValueError(f"clinical.yaml: no study {spec['study']} for its recovery plan")
+        if recovery.list_recovery_plans(session, sponsor, study.id):
+            continue
+        recovery.propose_recovery_plan(
+            session,
+            sponsor,
+            study.id,
+            RecoveryRequest(
+                deadline=_day(today, spec["deadline_in_days"]),
+                confidence=spec["confidence"],
+                currency=spec["currency"],
+                allow_closing=spec["allow_closing"],
+                paths=spec["paths"],
+                seed=spec["seed"],
+            ),
+        )
+        counts["recovery_plans"] += 1
 
 
 def _logins(world: Raw) -> list[Login]:
@@ -1349,7 +1436,10 @@ def load_demo_world(session: Session) -> DemoLoadReport:
     _msas(session, deals.get("msas", []), counts)
     _rfps(session, deals.get("rfps", []), today, password, counts)
     _economics(session, read_economics(), counts)
-    _clinical(session, read_clinical(), today, counts)
+    clinical_data = read_clinical()
+    _clinical(session, clinical_data, today, counts)
+    _site_offers(session, clinical_data.get("site_offers", []), counts)
+    _recovery_plans(session, clinical_data.get("recovery_plans", []), today, counts)
     session.flush()
     return DemoLoadReport(
         organizations=counts["organizations"],
@@ -1378,6 +1468,8 @@ def load_demo_world(session: Session) -> DemoLoadReport:
         studies=counts["studies"],
         study_sites=counts["study_sites"],
         enrollment_records=counts["enrollment_records"],
+        site_offers=counts["site_offers"],
+        recovery_plans=counts["recovery_plans"],
         transitions=counts["transitions"],
         logins=_logins(world),
     )

@@ -317,6 +317,12 @@ class DisruptionUpdate(DisruptionFields):
     version: int = Field(description="the version you read; a stale version answers 409")
 
 
+class DisruptionEnd(BaseModel):
+    """End a disruption today: its other fields stay as they are."""
+
+    version: int = Field(description="the version you read; a stale version answers 409")
+
+
 class DisruptionRead(ORMModel):
     id: uuid.UUID
     organization_id: uuid.UUID

@@ -45,6 +45,7 @@ from opencxo.parties.schemas import (
     CertificationRead,
     DirectoryHit,
     DisruptionCreate,
+    DisruptionEnd,
     DisruptionFields,
     DisruptionRead,
     DisruptionUpdate,
@@ -900,6 +901,28 @@ def update_disruption(
             after=after,
         )
     return DisruptionRead.model_validate(disruption)
+
+
+def end_disruption(
+    session: Session,
+    principal: Principal,
+    disruption_id: uuid.UUID,
+    data: DisruptionEnd,
+    *,
+    today: date | None = None,
+) -> DisruptionRead:
+    """End a disruption today: an update of ``ends_on`` alone, under the same rules (a stale
+    version is 409, one that starts later cannot end today: 422). One that already ended before
+    today is left alone (409: ending it "today" would extend it); one ending today is unchanged."""
+    today = today or date.today()
+    disruption = _disruption(session, principal, disruption_id)
+    principal.require(Permission.DISRUPTIONS_WRITE, disruption.organization_id)
+    check_version("disruption", disruption.version, data.version)
+    if disruption.ends_on is not None and disruption.ends_on < today:
+        raise Conflict(f"the disruption already ended on {disruption.ends_on.isoformat()}")
+    fields = DisruptionRead.model_validate(disruption).model_dump(include=set(DISRUPTION_FIELDS))
+    update = DisruptionUpdate.model_validate({**fields, "ends_on": today, "version": data.version})
+    return update_disruption(session, principal, disruption_id, update)
 
 
 def delete_disruption(session: Session, principal: Principal, disruption_id: uuid.UUID) -> None:

@@ -35,6 +35,7 @@ from opencxo.parties.schemas import (
     CertificationCreate,
     DirectoryHit,
     DisruptionCreate,
+    DisruptionEnd,
     DisruptionRead,
     DisruptionUpdate,
     InspectionCreate,
@@ -919,16 +920,11 @@ def end_disruption(
 ) -> Response:
     """The quick action: the same disruption, ending today (an update of ``ends_on``)."""
     current = service.get_disruption(session, principal, disruption_id)
-    data = {
-        **current.model_dump(include=set(service.DISRUPTION_FIELDS)),
-        "ends_on": date.today(),
-        "version": form.get("version", ""),
-    }
     outcome = run_form(
         session,
-        DisruptionUpdate,
-        data,
-        lambda body: service.update_disruption(session, principal, disruption_id, body),
+        DisruptionEnd,
+        {"version": form.get("version", "")},
+        lambda body: service.end_disruption(session, principal, disruption_id, body),
     )
     if outcome.result is not None:
         flash(request, f"Disruption “{current.title}” ended today.")

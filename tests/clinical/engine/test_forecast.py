@@ -269,3 +269,35 @@ def test_simulated_trial_sites_at_interim() -> None:
     sites = trial.sites_at(day)
     assert sum(s.enrolled for s in sites) == 20
     assert all((s.activation_day is None) != (s.planned_activation_day is None) for s in sites)
+
+
+def test_planned_sites_in_several_disruption_groups_use_their_own_multipliers() -> None:
+    """Regression: planned sites in two or more disruption groups (a frozen country, a slowed
+    one, an undisturbed one) — each contributes rate × its own disrupted exposure."""
+    freeze = Disruption(-30.0, None, 0.0, freeze_activations=True, country="PL")
+    half = Disruption(0.0, 100.0, 0.5, country="CZ")
+    sites = (
+        Site("US1", "US", enrolled=5, activation_day=-100.0),
+        Site("PL1", "PL", planned_activation_day=-5.0),
+        Site("CZ1", "CZ", planned_activation_day=20.0),
+        Site("US2", "US", planned_activation_day=50.0),
+    )
+    inputs = ForecastInputs(
+        sites,
+        AS_OF,
+        target=100,
+        alpha=2.0,
+        beta_days=100.0,
+        deadline_day=300.0,
+        disruptions=(freeze, half),
+    )
+    result = forecast(inputs, 200_000, rng=1)
+    band = next(b for b in result.cumulative if b.day == 300.0)
+    prior = 2.0 / 100.0
+    expected = (
+        5  # enrolled
+        + 7 / 200 * 300  # US1: posterior mean (2 + 5) / (100 + 100) over 300 days
+        + prior * (0.5 * 80 + 200)  # CZ1: opens day 20, half speed to day 100
+        + prior * 250  # US2: opens day 50
+    )  # PL1: frozen, never opens
+    assert band.mean == pytest.approx(expected, rel=0.005)

@@ -294,3 +294,20 @@ def test_an_open_site_cannot_carry_an_expected_rate() -> None:
     with pytest.raises(InputError) as raised:
         Site("A", "FR", enrolled=1, activation_day=-10.0, expected_rate_per_day=0.1)
     assert raised.value.argument == "expected_rate_per_day"
+
+
+def test_a_cheaper_mix_when_the_target_is_safe_already_says_so() -> None:
+    """Expensive French sites and a cheap Czech offer: already safe, the plan swaps sites to
+    save money and says it keeps the probability above the confidence."""
+    costs = tuple(
+        SiteCost(f"S{i}", monthly_cost=20_000.0, cost_per_patient=30_000.0) for i in range(5, 10)
+    )
+    cheap = CandidateOffer("CZ", "CZ", 1.5, 0.0, 1_000.0, 100.0, 1_000.0, capacity_sites=10)
+    plan = plan_recovery(
+        RecoveryProblem(study(target=52), (cheap,), costs, confidence=0.8), 5_000, rng=1
+    )
+    assert plan.status == "met"
+    assert plan.probability_before >= 0.8 and plan.probability_after >= 0.8
+    assert plan.closed and plan.net_cost < 0
+    assert plan.message.startswith("The target is reached by the deadline with probability")
+    assert f"costs {-plan.net_cost:,.0f} less" in plan.message

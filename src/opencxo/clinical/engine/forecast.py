@@ -700,7 +700,9 @@ class _Plan:
     freezes: tuple[tuple[float, float, npt.NDArray[np.bool_]], ...]  # (start, end, mask (Np,))
     n_groups: int
     analytic_possible: bool
-    cumulative_slope: FloatArray  # (groups, G - 1): multiplier in each grid cell
+    # (groups, G): multiplier in each grid cell [t_j, t_j+1), 0 in the last column (no cell):
+    # rows as long as ``cumulative_multiplier``'s so both index alike when flattened.
+    cumulative_slope: FloatArray
     grid_padded: FloatArray  # grid, then +inf
     bin_days: float
     bin_first: IntArray
@@ -768,7 +770,9 @@ def _plan(inputs: ForecastInputs, grid_points: int) -> _Plan:
     bin_first = np.searchsorted(grid, edges).astype(np.intp)
     per_bin = np.bincount(np.floor(grid / bin_days).astype(np.intp), minlength=n_bins)
     return _Plan(
-        cumulative_slope=np.diff(cumulative, axis=1) / np.diff(grid)[None, :],
+        cumulative_slope=np.pad(
+            np.diff(cumulative, axis=1) / np.diff(grid)[None, :], ((0, 0), (0, 1))
+        ),
         grid_padded=np.append(grid, math.inf),
         bin_days=bin_days,
         bin_first=bin_first,
@@ -1004,9 +1008,7 @@ def forecast(
             group_rate = (
                 np.where(has[sets], gen.standard_gamma(sum_shape[sets]), 0.0) / sum_rate[sets]
             )
-        lam = group_rate[:, :1] * big_f[0]
-        for g in range(1, n_groups):
-            lam += group_rate[:, g : g + 1] * big_f[g]
+        lam = group_rate @ big_f
 
         # Planned sites: random opening, prior rate, freezes; exact at grid points.
         if n_planned:
@@ -1038,7 +1040,7 @@ def forecast(
             completion[start : start + size] = 0.0
         else:
             e = gen.standard_gamma(float(remaining), size)
-            above = (lam < e[:, None]).sum(axis=1)
+            above = np.count_nonzero(lam < e[:, None], axis=1)
             reached = above < n_grid
             hi = np.minimum(above, n_grid - 1)
             lo = np.maximum(hi - 1, 0)

@@ -719,12 +719,20 @@ def plan_recovery(
         )
     else:
         status = "met"
-        message = (
-            f"Adding {sum(a.sites for a in added)} site(s)"
-            + (f" and closing {len(closed)}" if closed else "")
-            + f" raises the probability of reaching the target by the deadline from "
-            f"{p_before:.1%} to {p_after:.1%} (≥ {percent})."
+        change = f"Adding {sum(a.sites for a in added)} site(s)" + (
+            f" and closing {len(closed)}" if closed else ""
         )
+        if p_before >= confidence:  # a cheaper mix of sites, not a rescue
+            message = (
+                f"The target is reached by the deadline with probability {p_before:.1%} "
+                f"already; {change[0].lower()}{change[1:]} costs {-(added_cost - savings):,.0f} "
+                f"less while keeping it at {p_after:.1%} (≥ {percent})."
+            )
+        else:
+            message = (
+                f"{change} raises the probability of reaching the target by the deadline from "
+                f"{p_before:.1%} to {p_after:.1%} (≥ {percent})."
+            )
     return RecoveryPlan(
         status=status,
         message=message,
