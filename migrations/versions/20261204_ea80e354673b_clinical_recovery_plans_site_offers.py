@@ -84,6 +84,12 @@ def upgrade() -> None:
         sa.Column("deadline", sa.Date(), nullable=False),
         sa.Column("confidence", sa.Double(), nullable=False),
         sa.Column("allow_closing", sa.Boolean(), nullable=False),
+        sa.Column(
+            "closing_cost_per_site",
+            opencxo.core.types.Amount(precision=18, scale=2),
+            server_default="0",
+            nullable=False,
+        ),
         sa.Column("currency", sa.String(length=3), nullable=False),
         sa.Column("paths", sa.Integer(), nullable=False),
         sa.Column("seed", sa.BigInteger(), nullable=False),

@@ -158,3 +158,25 @@ def test_a_study_without_sites_answers_422(clinic: Clinic) -> None:
     study = clinic.study()
     with pytest.raises(Invalid, match="no open or planned site"):
         forecasting.study_forecast(clinic.session, clinic["manager"], study.id, paths=PATHS)
+
+
+def test_the_forecast_is_remembered_until_the_data_change(clinic: Clinic) -> None:
+    """Reloading the page (same data, same seed) reuses both simulations; a new enrollment
+    record is new data, so the forecast runs again and counts it."""
+    study_id = _demo_like(clinic)
+    run = lambda: forecasting.study_forecast(  # noqa: E731
+        clinic.session, clinic["manager"], study_id, paths=PATHS, seed=7
+    )
+    forecasting._forecast.cache_clear()
+    first = run()
+    assert forecasting._forecast.cache_info().misses == 2  # with and without the disruption
+    assert run().model_dump() == first.model_dump()
+    assert forecasting._forecast.cache_info().hits == 2
+    site = next(s for s in service.list_sites(clinic.session, clinic["cro"], study_id))
+    service.add_enrollment(
+        clinic.session, clinic["cro"], site.id, EnrollmentCreate(on_date=TODAY, enrolled=5)
+    )
+    clinic.session.commit()
+    third = run()
+    assert forecasting._forecast.cache_info().misses == 4
+    assert third.enrolled_to_date == first.enrolled_to_date + 5

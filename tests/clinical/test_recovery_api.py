@@ -56,6 +56,7 @@ def test_propose_read_and_accept_through_the_api(client: TestClient, clinic: Cli
     assert plan["status"] == "proposed" and plan["outcome"] == "met"
     assert plan["probability_before"] < 0.8 <= plan["probability_after"]
     assert isinstance(plan["net_cost"], str) and plan["currency"] == "USD"  # exact decimals
+    assert plan["closing_cost_per_site"] == "0.00"  # no close-out cost unless asked
     assert plan["added"] and all(isinstance(a["cost"], str) for a in plan["added"])
     for key in ("completion_before", "completion_after", "distribution"):
         assert key in plan
@@ -120,6 +121,11 @@ def test_refusals_are_problem_details_naming_the_field(client: TestClient, clini
     assert [e["field"] for e in low["errors"]] == ["confidence"]
     few = problem(client.post(url, json=body(paths=10), headers=who["manager"]), 422)
     assert [e["field"] for e in few["errors"]] == ["paths"]
+    for cost in ("-1", -0.01, "10000000.01", "12.345"):
+        refused = problem(
+            client.post(url, json=body(closing_cost_per_site=cost), headers=who["manager"]), 422
+        )
+        assert [e["field"] for e in refused["errors"]] == ["closing_cost_per_site"], cost
     yen = problem(client.post(url, json=body(currency="JPY"), headers=who["manager"]), 422)
     assert (
         yen["errors"][0]["field"] == "currency" and "no active site offer in JPY" in yen["detail"]
@@ -131,9 +137,10 @@ def test_refusals_are_problem_details_naming_the_field(client: TestClient, clini
     problem(client.post(url, json=body(), headers=who["viewer"]), 403)
     assert count(clinic, RecoveryPlan) == 0
     # the CRO proposes (201) but may not decide (403)
-    made = client.post(url, json=body(), headers=who["cro"])
+    made = client.post(url, json=body(closing_cost_per_site="6000.5"), headers=who["cro"])
     assert made.status_code == 201, made.text
     plan = made.json()
+    assert plan["closing_cost_per_site"] == "6000.50"
     for verb in ("accept", "reject"):
         refused = problem(
             client.post(f"{API}/recovery-plans/{plan['id']}/{verb}", json={"version": plan["version"]},

@@ -57,6 +57,35 @@ def test_no_closing_and_the_table_output() -> None:
     assert "Sites to add" in table.stdout and "completion P50" in table.stdout
 
 
+def test_the_close_out_cost_comes_off_each_closures_saving(tmp_path: Path) -> None:
+    """--closing-cost: every closure saves its costs to the deadline less the close-out cost
+    (the same closures, each 5,000 less); a close-out dearer than any saving closes nothing."""
+    sites = tmp_path / "sites.csv"
+    # a dear site that has enrolled one patient in nine months: worth closing
+    sites.write_text(SITES.read_text() + "FR-001,FR,2025-06-01,1,,25000,9000\n", encoding="utf-8")
+    args = (str(sites), str(OFFERS), "--target", "150", *ARGS[2:], "--seed", "3", "--json")
+    free = json.loads(run(*args).stdout)
+    costly = run(*args, "--closing-cost", "5000")
+    assert costly.returncode == 0, costly.stderr
+    report = json.loads(costly.stdout)
+    assert (free["closing_cost_per_site"], report["closing_cost_per_site"]) == (0, 5000)
+    saved = {c["site_id"]: c for c in free["closed"]}
+    assert "FR-001" in saved and {c["site_id"] for c in report["closed"]} == set(saved)
+    for closure in report["closed"]:
+        before = saved[closure["site_id"]]
+        assert closure["expected_patients_lost"] == before["expected_patients_lost"]
+        assert abs(closure["saving"] - (before["saving"] - 5000)) < 0.011
+    assert abs(report["savings"] - (free["savings"] - 5000 * len(saved))) < 0.05
+    dear = json.loads(run(*args, "--closing-cost", "10000000").stdout)
+    assert dear["closed"] == [] and dear["savings"] == 0
+    table = run(*args[:-1], "--closing-cost", "5000")
+    assert table.returncode == 0, table.stderr
+    assert "net of a close-out cost of 5,000.00 USD per site" in " ".join(table.stdout.split())
+    negative = run(*args, "--closing-cost", "-1")
+    assert negative.returncode == 2 and negative.stdout == ""
+    assert "--closing-cost" in negative.stderr
+
+
 def test_a_bad_offer_row_names_row_and_column(tmp_path: Path) -> None:
     bad = tmp_path / "offers.csv"
     bad.write_text(OFFERS.read_text().replace("CZ,0.7,60", "CZ,0.7,soon"), encoding="utf-8")

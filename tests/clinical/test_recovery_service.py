@@ -14,6 +14,7 @@ from pydantic import ValidationError
 from sqlalchemy import func, select
 
 from opencxo.clinical import forecasting, recovery, service
+from opencxo.clinical.engine.fit import DAYS_PER_MONTH
 from opencxo.clinical.engine.recovery import (
     CandidateOffer,
     RecoveryProblem,
@@ -120,6 +121,34 @@ def recovery_world(clinic: Clinic) -> tuple[uuid.UUID, dict[str, uuid.UUID]]:
 def request(**changes: object) -> RecoveryRequest:
     return RecoveryRequest.model_validate(
         {"paths": PATHS, "seed": SEED, "deadline": days(DEADLINE), **changes}
+    )
+
+
+def engine_offers(offers: dict[str, uuid.UUID]) -> tuple[CandidateOffer, ...]:
+    """The USD offers the sponsor reads (the EUR one left out), as the engine sees them."""
+    usd = [CORVANE_OFFERS[0], CORVANE_OFFERS[1], VISTULA_OFFER]
+    return tuple(
+        CandidateOffer(
+            offer_id=str(offers[c]), country=c, region="Europe",
+            expected_rate_per_site_per_month=rate, activation_lag_days=float(lag),
+            startup_cost_per_site=float(a), monthly_cost_per_site=float(m),
+            cost_per_patient=float(p), capacity_sites=cap,
+        )
+        for _, c, rate, lag, a, m, p, cap in usd
+    )  # fmt: skip
+
+
+#: The USD costs of recovery_world's sites: (monthly, per patient).
+SITE_COSTS = {
+    **{f"PL-00{i}": (3000.0, 9000.0) for i in range(1, 4)},
+    **{f"US-00{i}": (4000.0, 14000.0) for i in range(1, 5)},
+}
+
+
+def engine_costs(closing_cost: float = 0.0) -> tuple[SiteCost, ...]:
+    return tuple(
+        SiteCost(site_id=code, monthly_cost=m, cost_per_patient=p, closing_cost=closing_cost)
+        for code, (m, p) in SITE_COSTS.items()
     )
 
 
@@ -235,24 +264,8 @@ def test_the_plan_is_the_engines_on_the_studys_disrupted_forecast(clinic: Clinic
     # offers the sponsor reads (the EUR one left out) and the USD site costs
     study = service.get_study(s, clinic["manager"], study_id)
     prepared = forecasting.study_inputs(s, clinic["manager"], study, deadline=days(DEADLINE))
-    usd = [CORVANE_OFFERS[0], CORVANE_OFFERS[1], VISTULA_OFFER]
-    ids = {"CZ": offers["CZ"], "HU": offers["HU"], "RO": offers["RO"]}
-    engine_offers = tuple(
-        CandidateOffer(
-            offer_id=str(ids[c]), country=c, region="Europe",
-            expected_rate_per_site_per_month=rate, activation_lag_days=float(lag),
-            startup_cost_per_site=float(a), monthly_cost_per_site=float(m),
-            cost_per_patient=float(p), capacity_sites=cap,
-        )
-        for _, c, rate, lag, a, m, p, cap in usd
-    )  # fmt: skip
-    costs = tuple(
-        SiteCost(site_id=code, monthly_cost=m, cost_per_patient=p)
-        for code, m, p in [(f"PL-00{i}", 3000.0, 9000.0) for i in range(1, 4)]
-        + [(f"US-00{i}", 4000.0, 14000.0) for i in range(1, 5)]
-    )
     expected = plan_recovery(
-        RecoveryProblem(prepared.inputs, engine_offers, costs, confidence=0.8),
+        RecoveryProblem(prepared.inputs, engine_offers(offers), engine_costs(), confidence=0.8),
         paths=PATHS,
         rng=SEED,
     )
@@ -301,6 +314,7 @@ def test_the_plan_is_the_engines_on_the_studys_disrupted_forecast(clinic: Clinic
     assert "1 active offer in other currencies was left out" in plan.message
     assert (plan.target, plan.enrolled_to_date, plan.deadline) == (240, 128, days(DEADLINE))
     assert plan.created_by_name and plan.organization_name == "Northwind Therapeutics"
+    assert plan.closing_cost_per_site == Decimal("0.00")  # no close-out cost by default
     # same seed, same plan
     again = recovery.propose_recovery_plan(s, clinic["manager"], study_id, request())
     assert again.model_dump(exclude={"id", "created_at", "updated_at", "wall_time_s"}) == (
@@ -309,6 +323,48 @@ def test_the_plan_is_the_engines_on_the_studys_disrupted_forecast(clinic: Clinic
     event = s.execute(select(AuditEvent).where(AuditEvent.entity_id == str(plan.id))).scalar_one()
     assert event.action == "propose" and event.after is not None
     assert event.after["sites_added"] == plan.sites_added
+
+
+def test_a_closure_saves_its_costs_to_the_deadline_less_the_close_out(clinic: Clinic) -> None:
+    """Each closure's saving is monthly cost × months to the deadline + cost per patient ×
+    patients expected by then − the close-out cost, to the cent: the engine's, on the same
+    inputs with the close-out cost on every site cost."""
+    study_id, offers = recovery_world(clinic)
+    s = clinic.session
+    plan = recovery.propose_recovery_plan(
+        s, clinic["manager"], study_id, request(closing_cost_per_site="5000")
+    )
+    assert plan.closing_cost_per_site == Decimal("5000.00")
+    study = service.get_study(s, clinic["manager"], study_id)
+    prepared = forecasting.study_inputs(s, clinic["manager"], study, deadline=days(DEADLINE))
+    expected = plan_recovery(
+        RecoveryProblem(
+            prepared.inputs, engine_offers(offers), engine_costs(5000.0), confidence=0.8
+        ),
+        paths=PATHS,
+        rng=SEED,
+    )
+    assert plan.outcome == expected.status == "met"
+    assert [c.code for c in plan.closed] == [c.site_id for c in expected.closed]
+    assert {c.code for c in plan.closed} >= {"PL-001", "PL-002", "PL-003"}
+    assert prepared.inputs.deadline_day is not None
+    months = prepared.inputs.deadline_day / DAYS_PER_MONTH  # open sites: every day until then
+    for stored, closure in zip(plan.closed, expected.closed, strict=True):
+        monthly, per_patient = SITE_COSTS[stored.code]
+        saving = monthly * months + per_patient * closure.expected_patients_lost - 5000.0
+        assert stored.saving == Decimal(f"{saving:.2f}") == Decimal(f"{closure.saving:.2f}")
+    assert plan.savings == sum((c.saving for c in plan.closed), Decimal("0.00"))
+    assert plan.net_cost == plan.added_cost - plan.savings
+    assert_allclose(float(plan.net_cost), expected.net_cost, atol=0.01 * (1 + len(plan.closed)))
+    # a close-out dearer than what a suspended Polish site costs until the deadline: kept open
+    dear = recovery.propose_recovery_plan(
+        s, clinic["manager"], study_id, request(closing_cost_per_site="30000.00")
+    )
+    assert dear.closing_cost_per_site == Decimal("30000.00")
+    assert not {c.code for c in dear.closed} & {"PL-001", "PL-002", "PL-003"}
+    assert all(c.saving > 0 for c in dear.closed)
+    event = s.execute(select(AuditEvent).where(AuditEvent.entity_id == str(plan.id))).scalar_one()
+    assert event.after is not None and event.after["closing_cost_per_site"] == "5000.00 USD"
 
 
 def test_no_closing_and_the_currency_choose_what_the_plan_may_use(clinic: Clinic) -> None:
@@ -338,7 +394,10 @@ def test_bad_requests_name_the_field(clinic: Clinic) -> None:
             recovery.propose_recovery_plan(s, manager, study_id, body)
         assert field in refused.value.field_errors
     for field, value in (("confidence", 0.3), ("confidence", 0.995), ("paths", 999),
-                         ("paths", 100_001), ("currency", "XYZ"), ("seed", -1)):  # fmt: skip
+                         ("paths", 100_001), ("currency", "XYZ"), ("seed", -1),
+                         ("closing_cost_per_site", "-0.01"),
+                         ("closing_cost_per_site", "10000000.01"),
+                         ("closing_cost_per_site", "1.005")):  # fmt: skip
         with pytest.raises(ValidationError) as bad:
             request(**{field: value})
         assert bad.value.errors()[0]["loc"] == (field,)

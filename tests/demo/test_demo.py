@@ -14,6 +14,7 @@ from argon2 import PasswordHasher
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from opencxo.clinical.engine.fit import DAYS_PER_MONTH
 from opencxo.contracts import service as contracts
 from opencxo.core.audit import verify_chain
 from opencxo.core.auth import passwords
@@ -347,6 +348,13 @@ def test_demo_recovery_plan(session: Session) -> None:
     assert plan.probability_before < 0.5 and plan.probability_after >= 0.8
     assert plan.sites_added >= 3 and "PL" not in {a.country for a in plan.added}
     assert {c.country for c in plan.closed} == {"PL"}  # the suspended Polish sites
+    assert sorted(c.code for c in plan.closed) == [f"PL-00{i}" for i in range(1, 6)]
+    # each saves its 1,500 USD a month to the deadline (it enrolls nothing while suspended),
+    # less the close-out cost of 6,000 USD
+    assert plan.closing_cost_per_site == Decimal("6000.00")
+    for closure in plan.closed:
+        assert closure.expected_patients_lost == 0
+        assert closure.saving == Decimal(f"{1500 * 180 / DAYS_PER_MONTH - 6000:.2f}") > 0
     assert plan.net_cost == plan.added_cost - plan.savings > 0
     assert plan.completion_after.p50 is not None and plan.completion_before.p50 is not None
     assert plan.completion_after.p50 < plan.completion_before.p50

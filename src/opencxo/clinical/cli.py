@@ -205,6 +205,17 @@ def recover_command(
     no_closing: Annotated[
         bool, typer.Option("--no-closing", help="only add sites, never close one")
     ] = False,
+    closing_cost: Annotated[
+        float,
+        typer.Option(
+            "--closing-cost",
+            metavar="AMOUNT",
+            help="one-off cost of closing a site (close-out visit, archiving), in the offers' "
+            "currency: a closure saves its costs to the deadline less this",
+            min=0.0,
+            max=10_000_000.0,
+        ),
+    ] = 0.0,
     alpha: Annotated[
         float | None, typer.Option(help="fix the site-rate shape α instead of estimating it")
     ] = None,
@@ -216,6 +227,8 @@ def recover_command(
 ) -> None:
     """Plan the cheapest sites to add (from OFFERS.csv) and to close so that P(target by the
     deadline) reaches the confidence, verified by simulation."""
+    from dataclasses import replace
+
     from opencxo.clinical.engine.fit import FitError
     from opencxo.clinical.engine.recovery import RecoveryProblem, plan_recovery
     from opencxo.clinical.forecast_inputs import build_forecast_inputs
@@ -223,7 +236,7 @@ def recover_command(
     from opencxo.clinical.sites_csv import read_sites_csv
 
     table = read_sites_csv(sites_csv)
-    costs = read_site_costs(sites_csv)
+    costs = tuple(replace(c, closing_cost=closing_cost) for c in read_site_costs(sites_csv))
     offers = read_offers_csv(offers_csv)
     as_of_date = _parse_date(as_of, "--as-of") or datetime.now().astimezone().date()
     deadline_date = _parse_date(deadline, "--deadline")
@@ -276,6 +289,7 @@ def recover_command(
         "enrolled_to_date": enrolled_to_date,
         "confidence": confidence,
         "currency": offers.currency,
+        "closing_cost_per_site": round(closing_cost, 2),
         "added": [
             {
                 "offer_id": a.offer_id,
@@ -329,7 +343,8 @@ def recover_command(
         )  # fmt: skip
     console.print(added)
     if report["closed"]:
-        closed = Table(title="Sites to close")
+        note = f" (savings net of a close-out cost of {closing_cost:,.2f}{unit} per site)"
+        closed = Table(title="Sites to close" + (note if closing_cost else ""))
         for column in ("site", "expected patients lost", "saving"):
             closed.add_column(column, justify="right" if column != "site" else "left")
         for c in report["closed"]:

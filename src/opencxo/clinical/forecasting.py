@@ -23,6 +23,7 @@ Both forecasts (with and without the disruptions) use the same α, β and the sa
 
 from __future__ import annotations
 
+import functools
 import math
 import uuid
 from collections import Counter
@@ -66,6 +67,8 @@ __all__ = [
 #: Design-stage prior (nobody enrolled yet): mean patients per site per month.
 DESIGN_STAGE_RATE_PER_MONTH = 0.5
 DEFAULT_PATHS = 20_000
+#: Forecasts kept in memory per process (each about 100 kB).
+FORECAST_CACHE_SIZE = 64
 DEFAULT_SEED = 2026
 MIN_PATHS = 100
 
@@ -284,6 +287,14 @@ def study_inputs(
     )
 
 
+@functools.lru_cache(maxsize=FORECAST_CACHE_SIZE)
+def _forecast(inputs: ForecastInputs, paths: int, seed: int) -> Forecast:
+    """The engine's forecast, remembered: same inputs and seed, same result (the engine is
+    deterministic), so sorting or paging the study page does not simulate again. The inputs
+    are frozen and hashable; a change of sites, records, disruptions or dates is a new key."""
+    return forecast(inputs, paths, seed)
+
+
 def study_forecast(
     session: Session,
     principal: Principal,
@@ -338,8 +349,8 @@ def study_forecast(
         deadline_day=inputs.deadline_day,
         horizon_days=inputs.horizon_days,
     )
-    without = forecast(plain, paths, seed)
-    disrupted = forecast(inputs, paths, seed) if disruptions else None
+    without = _forecast(plain, paths, seed)
+    disrupted = _forecast(inputs, paths, seed) if disruptions else None
     results = [without] if disrupted is None else [without, disrupted]
     until = _until(results, deadline_day)
     mean_rate_per_day = inputs.alpha / inputs.beta

@@ -238,6 +238,11 @@ class RecoveryPlan(IdMixin, TimestampMixin, VersionedMixin, Base):
     deadline: Mapped[date]
     confidence: Mapped[float]
     allow_closing: Mapped[bool]
+    # One-off cost of closing a site (close-out visit, archiving): the closures' savings are net
+    # of it.
+    closing_cost_per_site: Mapped[Decimal] = mapped_column(
+        Amount(), default=Decimal("0.00"), server_default="0"
+    )
     currency: Mapped[str] = mapped_column(String(3))
     paths: Mapped[int]
     seed: Mapped[int] = mapped_column(BigInteger())

@@ -10,7 +10,8 @@ organisation's visible offer answer 403, an offer one cannot see answers 404.
 forecast inputs exactly as the forecast does (:func:`opencxo.clinical.forecasting.study_inputs`:
 the proposer's own disruptions, which are private to it), takes the active offers the proposing
 side can read in the request's currency (others are counted and left out: no exchange rates),
-the costs of the study's sites in that currency, and asks the engine
+the costs of the study's sites in that currency (closing one costs the request's close-out cost
+per site, so a closure saves its monthly and per-patient costs less that), and asks the engine
 (:func:`opencxo.clinical.engine.recovery.plan_recovery`) for the cheapest plan whose simulated
 P(target by the deadline) reaches the confidence. The plan is stored ``proposed``, with what the
 offers and sites were then. The sponsor reads every plan of its study, the CRO the plans it
@@ -365,6 +366,7 @@ def _plan_read(
         deadline=plan.deadline,
         confidence=plan.confidence,
         allow_closing=plan.allow_closing,
+        closing_cost_per_site=plan.closing_cost_per_site,
         currency=plan.currency,
         paths=plan.paths,
         seed=plan.seed,
@@ -452,7 +454,7 @@ def latest_recovery_plan(
 
 def _bands(result: Forecast, offset: int, until_day: float | None) -> list[RecoveryBandPoint]:
     """The cumulative bands up to ``until_day`` (all when None), thinned to at most
-    :data:`MAX_CHART_POINTS` points (the first and last kept)."""
+    :data:`MAX_CHART_POINTS` points (the first and last kept), to 0.001 patient."""
     points = [b for b in result.cumulative if until_day is None or b.day <= until_day]
     if len(points) > MAX_CHART_POINTS:
         keep = np.unique(np.linspace(0, len(points) - 1, MAX_CHART_POINTS).round().astype(int))
@@ -462,9 +464,9 @@ def _bands(result: Forecast, offset: int, until_day: float | None) -> list[Recov
             on_date=result.date_of(b.day) or result.as_of,
             day=round(b.day, 3),
             mean=round(b.mean + offset, 3),
-            p10=b.p10 + offset,
-            p50=b.p50 + offset,
-            p90=b.p90 + offset,
+            p10=round(b.p10 + offset, 3),
+            p50=round(b.p50 + offset, 3),
+            p90=round(b.p90 + offset, 3),
         )
         for b in points
     ]
@@ -516,7 +518,11 @@ def _offers_for(session: Session, study: Study, acting_for: uuid.UUID) -> Sequen
     return repository.site_offers(session, provider_ids=[acting_for], active=True)
 
 
-def _site_costs(rows: Sequence[StudySite], engine_ids: set[str], currency: str) -> list[SiteCost]:
+def _site_costs(
+    rows: Sequence[StudySite], engine_ids: set[str], currency: str, closing_cost: Decimal
+) -> list[SiteCost]:
+    """The engine's costs of the study's sites with costs in ``currency`` (the others cost
+    nothing and are never closed); closing one costs ``closing_cost`` once."""
     costs = []
     for s in rows:
         if s.code not in engine_ids or s.cost_currency != currency:
@@ -529,12 +535,18 @@ def _site_costs(rows: Sequence[StudySite], engine_ids: set[str], currency: str) 
                 monthly_cost=float(s.monthly_cost or 0),
                 cost_per_patient=float(s.cost_per_patient or 0),
                 closable=s.status != SiteStatus.CLOSED,
+                closing_cost=float(closing_cost),
             )
         )
     return costs
 
 
-ENGINE_FIELDS = {"confidence": "confidence", "paths": "paths", "deadline_day": "deadline"}
+ENGINE_FIELDS = {
+    "confidence": "confidence",
+    "paths": "paths",
+    "deadline_day": "deadline",
+    "closing_cost": "closing_cost_per_site",
+}
 
 
 def propose_recovery_plan(
@@ -616,7 +628,9 @@ def propose_recovery_plan(
         problem = RecoveryProblem(
             inputs=prepared.inputs,
             offers=problem_offers,
-            site_costs=tuple(_site_costs(prepared.rows, engine_ids, data.currency)),
+            site_costs=tuple(
+                _site_costs(prepared.rows, engine_ids, data.currency, data.closing_cost_per_site)
+            ),
             confidence=data.confidence,
             allow_closing=data.allow_closing,
         )
@@ -717,6 +731,7 @@ def _store(
         deadline=deadline,
         confidence=data.confidence,
         allow_closing=data.allow_closing,
+        closing_cost_per_site=data.closing_cost_per_site.quantize(CENT),
         currency=data.currency,
         paths=data.paths,
         seed=data.seed,
@@ -762,6 +777,7 @@ def _store(
             "confidence": plan.confidence,
             "sites_added": sum(a["sites"] for a in added),
             "sites_closed": [c["code"] for c in closed],
+            "closing_cost_per_site": f"{plan.closing_cost_per_site} {plan.currency}",
             "net_cost": f"{plan.net_cost} {plan.currency}",
             "probability_before": plan.probability_before,
             "probability_after": plan.probability_after,

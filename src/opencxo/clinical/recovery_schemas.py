@@ -20,6 +20,7 @@ MAX_RECOVERY_PATHS = 100_000
 DEFAULT_RECOVERY_PATHS = 20_000
 DEFAULT_RECOVERY_SEED = 2026
 DEFAULT_CONFIDENCE = 0.8
+MAX_CLOSING_COST = Decimal("10000000")
 
 
 def _currency(value: str) -> str:
@@ -134,6 +135,14 @@ class RecoveryRequest(BaseModel):
         DEFAULT_CONFIDENCE, ge=0.5, le=0.99, description="required P(target by the deadline)"
     )
     allow_closing: bool = Field(True, description="false: only add sites")
+    closing_cost_per_site: Decimal = Field(
+        Decimal("0.00"),
+        ge=0,
+        le=MAX_CLOSING_COST,
+        description="one-off cost of closing a site (close-out visit, archiving), in the "
+        "plan's currency: the savings of a closure are net of it",
+        **MONEY,
+    )
     currency: str = Field("USD", description="ISO 4217: the offers and site costs compared")
     as_of: date | None = Field(None, description="default: today (never in the future)")
     paths: int = Field(
@@ -234,6 +243,9 @@ class RecoveryPlanRead(BaseModel):
     deadline: date
     confidence: float
     allow_closing: bool
+    closing_cost_per_site: Decimal = Field(
+        description="one-off cost of closing a site; the closures' savings are net of it"
+    )
     currency: str
     paths: int
     seed: int

@@ -7,7 +7,9 @@ Thin, like ``recovery_api.py``: every page reads and writes through
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import date
+from decimal import Decimal
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
@@ -36,7 +38,7 @@ from opencxo.core.geography import country_name
 from opencxo.core.http import CsrfProtected, DbSession
 from opencxo.core.pagination import PageParams
 from opencxo.web.deps import FormData, PageUser, run_form
-from opencxo.web.exports import csv_response
+from opencxo.web.exports import XlsxSheet, csv_response, xlsx_workbook_response
 from opencxo.web.pages import PLOTLY_JS
 from opencxo.web.rendering import flash, render
 
@@ -241,6 +243,7 @@ def _recovery_page(
         "confidence": str(DEFAULT_CONFIDENCE),
         "currency": "USD",
         "allow_closing": "true",
+        "closing_cost_per_site": "0",
         "paths": str(DEFAULT_RECOVERY_PATHS),
         "seed": str(DEFAULT_RECOVERY_SEED),
     }
@@ -275,6 +278,8 @@ def propose(
 ) -> Response:
     # an unticked checkbox sends nothing: closing is allowed only when it is ticked
     form["allow_closing"] = "true" if form.get("allow_closing") else "false"
+    if not str(form.get("closing_cost_per_site") or "").strip():  # left blank: no close-out cost
+        form["closing_cost_per_site"] = "0"
     outcome = run_form(
         session,
         RecoveryRequest,
@@ -520,6 +525,7 @@ def plan_rows(plan: RecoveryPlanRead) -> list[tuple[Any, ...]]:
     rows += [
         ("total added cost", "", "", "", plan.sites_added, "", plan.added_cost, plan.currency),
         ("total savings", "", "", "", len(plan.closed), "", -plan.savings, plan.currency),
+        ("close-out cost per site", "", "", "", "", "", plan.closing_cost_per_site, plan.currency),
         ("net cost", "", "", "", "", "", plan.net_cost, plan.currency),
         ("P(target by deadline) before", "", "", "", "", "", plan.probability_before, ""),
         ("P(target by deadline) with the plan", "", "", "", "", "", plan.probability_after, ""),
@@ -534,12 +540,16 @@ def plan_csv(plan_id: uuid.UUID, session: DbSession, principal: PageUser) -> Res
     return csv_response(name, PLAN_HEADERS, plan_rows(plan))
 
 
-@router.get("/recovery-plans/{plan_id}/distribution.csv")
-def distribution_csv(plan_id: uuid.UUID, session: DbSession, principal: PageUser) -> Response:
-    plan = recovery.get_recovery_plan(session, principal, plan_id)
+def distribution_rows(plan: RecoveryPlanRead, mean_digits: int | None = 1) -> list[tuple[Any, ...]]:
+    """The cumulative bands before and with the plan, one row per day of either (the means
+    rounded to ``mean_digits``; None: as stored)."""
     before = {p.day: p for p in plan.distribution.before}
     after = {p.day: p for p in plan.distribution.after}
-    rows = []
+
+    def mean(value: float) -> float:
+        return value if mean_digits is None else round(value, mean_digits)
+
+    rows: list[tuple[Any, ...]] = []
     for day in sorted(set(before) | set(after)):
         point = before.get(day) or after[day]
         b, a = before.get(day), after.get(day)
@@ -547,17 +557,174 @@ def distribution_csv(plan_id: uuid.UUID, session: DbSession, principal: PageUser
             (
                 point.on_date,
                 day,
-                *((b.p10, b.p50, b.p90, round(b.mean, 1)) if b else (None,) * 4),
-                *((a.p10, a.p50, a.p90, round(a.mean, 1)) if a else (None,) * 4),
+                *((b.p10, b.p50, b.p90, mean(b.mean)) if b else (None,) * 4),
+                *((a.p10, a.p50, a.p90, mean(a.mean)) if a else (None,) * 4),
             )
         )
+    return rows
+
+
+def histogram_rows(plan: RecoveryPlanRead) -> list[tuple[Any, ...]]:
+    return [(b.start, b.end, b.before, b.after) for b in plan.distribution.histogram]
+
+
+@router.get("/recovery-plans/{plan_id}/distribution.csv")
+def distribution_csv(plan_id: uuid.UUID, session: DbSession, principal: PageUser) -> Response:
+    plan = recovery.get_recovery_plan(session, principal, plan_id)
     name = f"{plan.study_code}-recovery-forecast-{plan.created_at.date().isoformat()}.csv"
-    return csv_response(name, DISTRIBUTION_HEADERS, rows)
+    return csv_response(name, DISTRIBUTION_HEADERS, distribution_rows(plan))
 
 
 @router.get("/recovery-plans/{plan_id}/histogram.csv")
 def histogram_csv(plan_id: uuid.UUID, session: DbSession, principal: PageUser) -> Response:
     plan = recovery.get_recovery_plan(session, principal, plan_id)
-    rows = [(b.start, b.end, b.before, b.after) for b in plan.distribution.histogram]
     name = f"{plan.study_code}-recovery-completion-{plan.created_at.date().isoformat()}.csv"
-    return csv_response(name, HISTOGRAM_HEADERS, rows)
+    return csv_response(name, HISTOGRAM_HEADERS, histogram_rows(plan))
+
+
+# --- the plan as a workbook ---------------------------------------------------------------------
+
+SUMMARY_HEADERS = ("Item", "Value", "Unit")
+ADDED_HEADERS = (
+    "Offer",
+    "Provider",
+    "Country",
+    "Sites",
+    "Patients / site / month",
+    "Opens after (days)",
+    "Start-up cost per site",
+    "Monthly cost per site",
+    "Cost per patient",
+    "Expected patients by deadline",
+    "Cost",
+    "Study sites",
+)
+CLOSED_HEADERS = (
+    "Site",
+    "Name",
+    "Country",
+    "Expected patients lost by deadline",
+    "Saving (net of close-out)",
+)
+
+
+def _money_cell(value: Decimal) -> float:
+    """Money for Excel: a number (exact to the cent, as other exports write it)."""
+    return float(value)
+
+
+def _summary_rows(plan: RecoveryPlanRead) -> list[tuple[Any, ...]]:
+    c = plan.currency
+
+    def when(value: date | None) -> date | str:
+        return value if value is not None else "beyond the 5-year horizon"
+
+    rows: list[tuple[Any, ...]] = [
+        ("Study", plan.study_code, ""),
+        ("Status", plan.status.value, ""),
+        ("Outcome", plan.outcome.value, ""),
+        ("Message", plan.message, ""),
+        ("Proposed by", plan.organization_name, plan.created_by_name or ""),
+        ("Proposed on", plan.created_at.date(), ""),
+        ("As of", plan.as_of, ""),
+        ("Deadline", plan.deadline, ""),
+        ("Confidence", plan.confidence, "probability"),
+        ("Currency", c, ""),
+        ("Target", plan.target, "patients"),
+        ("Enrolled on the as-of date", plan.enrolled_to_date, "patients"),
+        ("Closing sites allowed", "yes" if plan.allow_closing else "no", ""),
+        ("Close-out cost per site", _money_cell(plan.closing_cost_per_site), c),
+        ("P(target by deadline) before", plan.probability_before, "probability"),
+        ("P(target by deadline) with the plan", plan.probability_after, "probability"),
+        ("P(target by deadline), normal approximation", plan.probability_approximation,
+         "probability"),
+    ]  # fmt: skip
+    for label, dates in (
+        ("before", plan.completion_before),
+        ("with the plan", plan.completion_after),
+    ):
+        rows += [
+            (f"Target reached {p.upper()}, {label}", when(getattr(dates, p)), "")
+            for p in ("p10", "p50", "p90")
+        ]
+    rows += [
+        ("Sites added", plan.sites_added, "sites"),
+        ("Sites closed", len(plan.closed), "sites"),
+        ("Added cost", _money_cell(plan.added_cost), c),
+        ("Savings (net of close-out)", _money_cell(plan.savings), c),
+        ("Net cost", _money_cell(plan.net_cost), c),
+        ("Offers considered", plan.offers_considered, "offers"),
+        ("Offers left out for their currency", plan.offers_skipped_currency, "offers"),
+        ("Paths", plan.paths, "per simulation"),
+        ("Seed", plan.seed, ""),
+    ]
+    return rows
+
+
+def _plan_sheet(plan: RecoveryPlanRead) -> XlsxSheet:
+    """The summary, then the sites to add and the sites to close (each with its header)."""
+    rows = _summary_rows(plan)
+    bold: set[int] = set()
+
+    def table(title: str, headers: Sequence[str], body: list[tuple[Any, ...]], empty: str) -> None:
+        rows.append(())
+        bold.update((len(rows), len(rows) + 1))
+        rows.extend([(title,), tuple(headers)])
+        rows.extend(body or [(empty,)])
+
+    table(
+        "Sites to add",
+        ADDED_HEADERS,
+        [
+            (
+                a.offer_name,
+                a.provider_name,
+                country_name(a.country),
+                a.sites,
+                a.expected_rate_per_site_per_month,
+                a.activation_lag_days,
+                _money_cell(a.startup_cost_per_site),
+                _money_cell(a.monthly_cost_per_site),
+                _money_cell(a.cost_per_patient),
+                a.expected_patients_by_deadline,
+                _money_cell(a.cost),
+                ", ".join(a.site_codes),
+            )
+            for a in plan.added
+        ],
+        "none",
+    )
+    table(
+        "Sites to close",
+        CLOSED_HEADERS,
+        [
+            (
+                c.code,
+                c.name,
+                country_name(c.country),
+                c.expected_patients_lost,
+                _money_cell(c.saving),
+            )
+            for c in plan.closed
+        ],
+        "none" if plan.allow_closing else "none (closing sites was not allowed)",
+    )
+    return XlsxSheet("Plan", SUMMARY_HEADERS, rows, frozenset(bold))
+
+
+@router.get("/recovery-plans/{plan_id}/plan.xlsx")
+def plan_xlsx(plan_id: uuid.UUID, session: DbSession, principal: PageUser) -> Response:
+    """The plan in one workbook: the summary with the sites to add and to close ("Plan"), the
+    forecast bands ("Distribution") and the completion dates ("Histogram")."""
+    plan = recovery.get_recovery_plan(session, principal, plan_id)
+    name = f"{plan.study_code}-recovery-plan-{plan.created_at.date().isoformat()}.xlsx"
+    return xlsx_workbook_response(
+        name,
+        [
+            _plan_sheet(plan),
+            XlsxSheet(
+                "Distribution", DISTRIBUTION_HEADERS, distribution_rows(plan, mean_digits=None)
+            ),
+            XlsxSheet("Histogram", HISTOGRAM_HEADERS, histogram_rows(plan)),
+        ],
+    )

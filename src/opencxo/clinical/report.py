@@ -68,7 +68,7 @@ BASIS = {
 
 def plan_on(study: StudyRead, day: date) -> float | None:
     """The straight-line plan on ``day``: 0 at planned FPI, the target at planned LPI (patients,
-    one decimal); None without both dates. The same line as the study page's chart."""
+    one decimal); None without both dates. The study page draws the same line."""
     first, last = study.planned_first_patient_in, study.planned_last_patient_in
     if first is None or last is None or last <= first:
         return None

@@ -22,6 +22,7 @@ from starlette.datastructures import UploadFile
 from opencxo.clinical import forecasting, importing, service
 from opencxo.clinical.importing import ImportRejected
 from opencxo.clinical.models import SiteStatus, StudyPhase, StudyStatus
+from opencxo.clinical.report import plan_on
 from opencxo.clinical.schemas import (
     EnrollmentCreate,
     SiteCreate,
@@ -158,15 +159,6 @@ def create_study(
 # --- the study page -----------------------------------------------------------------------------
 
 
-def _plan(study: StudyRead, day: date) -> float | None:
-    """The straight-line plan: 0 at planned FPI, the target at planned LPI."""
-    first, last = study.planned_first_patient_in, study.planned_last_patient_in
-    if first is None or last is None or last <= first:
-        return None
-    share = (day - first).days / (last - first).days
-    return round(min(max(share, 0.0), 1.0) * study.target_enrollment, 1)
-
-
 def _enrollment_chart(study: StudyRead, enrollment: StudyEnrollment) -> dict[str, Any]:
     actual = enrollment.cumulative
     traces: list[dict[str, Any]] = []
@@ -238,7 +230,7 @@ def _enrollment_chart(study: StudyRead, enrollment: StudyEnrollment) -> dict[str
 
 def _enrollment_table(study: StudyRead, enrollment: StudyEnrollment) -> list[tuple[Any, ...]]:
     return [
-        (p.on_date, p.enrolled, p.cumulative, _plan(study, p.on_date))
+        (p.on_date, p.enrolled, p.cumulative, plan_on(study, p.on_date))
         for p in enrollment.cumulative
     ]
 
@@ -560,7 +552,7 @@ def study_page(
             "site_table_params": _hidden_params(request, SITE_TABLE_KEYS),
             "forecast_params": _hidden_params(request, FORECAST_KEYS),
             "summary": study.summary,
-            "plan_today": _plan(study, date.today()),
+            "plan_today": plan_on(study, date.today()),
             "figure": _enrollment_chart(study, enrollment),
             "table": _enrollment_table(study, enrollment),
             "disruptions": disruptions,

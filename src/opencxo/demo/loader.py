@@ -1318,7 +1318,7 @@ OFFER_KEYS = frozenset(
 )  # fmt: skip
 PLAN_KEYS = frozenset(
     {"study", "proposed_by", "deadline_in_days", "confidence", "currency", "allow_closing",
-     "paths", "seed"}
+     "closing_cost_per_site", "paths", "seed"}
 )  # fmt: skip
 
 
@@ -1375,6 +1375,7 @@ def _recovery_plans(session: Session, specs: list[Raw], today: date, counts: Cou
                 confidence=spec["confidence"],
                 currency=spec["currency"],
                 allow_closing=spec["allow_closing"],
+                closing_cost_per_site=Decimal(str(spec.get("closing_cost_per_site", 0))),
                 paths=spec["paths"],
                 seed=spec["seed"],
             ),

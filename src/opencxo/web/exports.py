@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
@@ -26,24 +27,45 @@ def _cell(value: Any) -> Any:
     return str(value)
 
 
-def xlsx_response(
-    filename: str, title: str, headers: Sequence[str], rows: Iterable[Sequence[Any]]
-) -> Response:
-    workbook = Workbook()
-    sheet = workbook.active
+@dataclass(frozen=True)
+class XlsxSheet:
+    """One sheet of a workbook: a bold header row, then the rows (which may be shorter or longer
+    than the header, e.g. a summary followed by tables); ``bold_rows`` are indices into
+    ``rows`` set in bold too (the titles and headers of tables further down)."""
+
+    title: str
+    headers: Sequence[str]
+    rows: Iterable[Sequence[Any]]
+    bold_rows: frozenset[int] = frozenset()
+
+
+def _write_sheet(workbook: Workbook, spec: XlsxSheet, *, first: bool) -> None:
+    sheet = workbook.active if first else workbook.create_sheet()
     assert sheet is not None
-    sheet.title = title[:31]
-    sheet.append(list(headers))
+    sheet.title = spec.title[:31]
+    sheet.append(list(spec.headers))
     for cell in sheet[1]:
         cell.font = Font(bold=True)
-    widths = [len(h) for h in headers]
-    for row in rows:
+    widths = [len(h) for h in spec.headers]
+    for index, row in enumerate(spec.rows):
         values = [_cell(v) for v in row]
         sheet.append(values)
-        widths = [max(w, min(60, len(str(v or "")))) for w, v in zip(widths, values, strict=True)]
+        if index in spec.bold_rows:
+            for cell in sheet[sheet.max_row]:
+                cell.font = Font(bold=True)
+        widths += [0] * (len(values) - len(widths))
+        for column, value in enumerate(values):
+            widths[column] = max(widths[column], min(60, len(str(value or ""))))
     for index, width in enumerate(widths, start=1):
         sheet.column_dimensions[get_column_letter(index)].width = width + 2
     sheet.freeze_panes = "A2"
+
+
+def xlsx_workbook_response(filename: str, sheets: Sequence[XlsxSheet]) -> Response:
+    """A workbook of several sheets, in order."""
+    workbook = Workbook()
+    for index, spec in enumerate(sheets):
+        _write_sheet(workbook, spec, first=index == 0)
     buffer = io.BytesIO()
     workbook.save(buffer)
     return Response(
@@ -51,6 +73,12 @@ def xlsx_response(
         media_type=XLSX,
         headers={"Content-Disposition": f'attachment; filename="{filename}"'},
     )
+
+
+def xlsx_response(
+    filename: str, title: str, headers: Sequence[str], rows: Iterable[Sequence[Any]]
+) -> Response:
+    return xlsx_workbook_response(filename, [XlsxSheet(title, headers, rows)])
 
 
 def csv_response(filename: str, headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> Response:
