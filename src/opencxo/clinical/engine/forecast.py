@@ -67,7 +67,7 @@ IntArray = npt.NDArray[np.intp]
 
 DEFAULT_HORIZON_DAYS = 5 * 365.25
 DEFAULT_GRID_POINTS = 201
-DEFAULT_CHUNK_PATHS = 2_048
+DEFAULT_CHUNK_PATHS = 512
 MAX_PATHS = 100_000_000
 #: Paths (the first ones) whose Poisson counts give the percentiles of the enrollment fan.
 FAN_SAMPLE_PATHS = 20_000
@@ -205,7 +205,9 @@ class ActivationDelay:
             return np.full(size, self.shift_days + self.mean_days)
         cv2 = (self.sd_days / self.mean_days) ** 2
         if self.family == "gamma":
-            x = rng.standard_gamma(1.0 / cv2, size) * (self.mean_days * cv2)
+            # Single precision is exact enough for days and several times faster.
+            x = rng.standard_gamma(1.0 / cv2, size, dtype=np.float32).astype(np.float64)
+            x *= self.mean_days * cv2
         else:
             s2 = math.log1p(cv2)
             x = np.exp(
@@ -989,6 +991,7 @@ def forecast(
     sum_rate = np.where(has, mean_sum / np.where(has, var_sum, 1.0), 1.0)
 
     n_planned = plan.planned_day.size
+    alphas32 = alphas.astype(np.float32)
     fan_paths = min(paths, FAN_SAMPLE_PATHS)
     fan = np.empty((fan_paths, n_grid))
     completion = np.empty(paths)
@@ -1027,7 +1030,10 @@ def forecast(
                         moved = True
                 if not moved:
                     break
-            rate = gen.standard_gamma(np.broadcast_to(alphas[sets, None], (size, n_planned)))
+            # Drawn in single precision (about three times faster for an array of shapes),
+            # then widened: the rates need nowhere near 7 significant digits.
+            shapes = np.broadcast_to(alphas32[sets, None], (size, n_planned))
+            rate = gen.standard_gamma(shapes, dtype=np.float32).astype(np.float64)
             rate /= betas[sets, None]
             if plan.planned_rate_scale is not None:
                 rate *= plan.planned_rate_scale[None, :]
