@@ -115,14 +115,15 @@ def db_check() -> None:
     typer.echo("models and migrations agree")
 
 
-def _load_demo() -> None:
+def _load_demo(address: str | None = None) -> None:
     from opencxo.demo.loader import load_demo_world
 
     with _unit() as session:
         report = load_demo_world(session)
     created = {k: v for k, v in report.__dict__.items() if k != "logins"}
     typer.echo("demo world loaded: " + ", ".join(f"{v} {k}" for k, v in created.items()))
-    typer.echo("\nLog in at http://127.0.0.1:8000 with any of these (password for all: shown):")
+    where = f"at {address} " if address else ""
+    typer.echo(f"\nLog in {where}with any of these (password for all: shown):")
     for organization, role, email, password in report.logins:
         typer.echo(f"  {email:<38} {password:<16} {role:<32} {organization}")
 
@@ -137,7 +138,7 @@ def demo(
     if ctx.invoked_subcommand is not None:
         return
     db_upgrade()
-    _load_demo()
+    _load_demo(f"http://{host}:{port}")
     serve(host=host, port=port)
 
 

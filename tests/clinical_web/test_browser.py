@@ -95,7 +95,9 @@ def disrupted_study(clinic: Clinic) -> uuid.UUID:
         ),
     )
     for site in service.list_sites(s, clinic["cro"], study.id):
-        monthly, per_patient = ("4000.00", "14000.00") if site.country == "US" else ("3000.00", "9000.00")  # fmt: skip
+        # US sites cost no more per patient than the offers, so only the suspended (idle
+        # but paid) Polish sites are worth closing; pricier US sites would be swapped out.
+        monthly, per_patient = ("2500.00", "9000.00") if site.country == "US" else ("3000.00", "9000.00")  # fmt: skip
         fields = site.model_dump(
             include={"code", "name", "institution", "country", "city", "investigator",
                      "provider_id", "planned_activation_date"}
@@ -211,6 +213,7 @@ def test_study_page_to_an_accepted_recovery_plan(
     form.get_by_label("Deadline").fill(DEADLINE.isoformat())
     form.get_by_label("Confidence").fill("0.8")
     form.get_by_label("Allow closing sites").check()
+    form.get_by_label("Close-out cost per site").fill("5000")
     paths = form.get_by_label("Paths")
     if paths.count():  # the simulation settings: fewer paths than the default, for speed
         form.get_by_text("Simulation settings").click()
@@ -227,6 +230,7 @@ def test_study_page_to_an_accepted_recovery_plan(
         assert plan is not None
         assert (plan.status, plan.outcome) == ("proposed", "met")
         assert (plan.deadline, plan.confidence, plan.allow_closing) == (DEADLINE, 0.8, True)
+        assert plan.closing_cost_per_site == Decimal("5000.00")
         added = [dict(a) for a in plan.added]
         closed = [c["code"] for c in plan.closed]
         costs = (plan.added_cost, plan.savings, plan.net_cost)
