@@ -17,6 +17,7 @@ from fastapi.responses import RedirectResponse, Response
 from sqlalchemy.orm import Session
 
 from opencxo.clinical import recovery, service
+from opencxo.clinical.page_helpers import deadline_trace, enrollment_layout, target_trace
 from opencxo.clinical.recovery_schemas import (
     DEFAULT_CONFIDENCE,
     DEFAULT_RECOVERY_PATHS,
@@ -348,42 +349,14 @@ def _plan_chart(plan: RecoveryPlanRead) -> dict[str, Any]:
         ]
     dates = [p.on_date for p in before + after] or [plan.as_of, plan.deadline]
     start, end = min(dates), max([*dates, plan.deadline])
-    traces.append(
-        {
-            "type": "scatter",
-            "mode": "lines",
-            "line": {"color": "#dc3545", "width": 1.5},
-            "name": f"Target ({plan.target} patients)",
-            "x": [start.isoformat(), end.isoformat()],
-            "y": [plan.target, plan.target],
-            "hoverinfo": "skip",
-        }
-    )
-    traces.append(
-        {
-            "type": "scatter",
-            "mode": "lines",
-            "line": {"color": "#6f42c1", "width": 1.5, "dash": "dot"},
-            "name": f"Deadline ({plan.deadline.isoformat()})",
-            "x": [plan.deadline.isoformat(), plan.deadline.isoformat()],
-            "y": [0, round(plan.target * 1.05)],
-            "hoverinfo": "skip",
-        }
-    )
+    traces.append(target_trace(plan.target, start, end))
+    traces.append(deadline_trace(plan.deadline, plan.target))
     return {
         "data": traces,
-        "layout": {
-            "title": {
-                "text": f"{plan.study_code}: cumulative enrollment before and with the plan "
-                f"(as of {plan.as_of.isoformat()}, {plan.paths:,} paths)"
-            },
-            "xaxis": {"title": {"text": "Date"}, "type": "date"},
-            "yaxis": {"title": {"text": "Patients enrolled (cumulative)"}, "rangemode": "tozero"},
-            "template": "plotly_white",
-            "margin": {"t": 60, "l": 70, "r": 20, "b": 60},
-            "height": 420,
-            "legend": {"orientation": "h", "y": -0.2},
-        },
+        "layout": enrollment_layout(
+            f"{plan.study_code}: cumulative enrollment before and with the plan "
+            f"(as of {plan.as_of.isoformat()}, {plan.paths:,} paths)"
+        ),
     }
 
 

@@ -8,13 +8,13 @@ Plotly chart of enrollment against plan with the forecast fan, the PDF comes fro
 from __future__ import annotations
 
 import uuid
-from datetime import date
 from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from opencxo.clinical import forecasting, report
+from opencxo.clinical.page_helpers import enrollment_layout, forecast_options, target_trace
 from opencxo.clinical.report_pdf import report_pdf_response
 from opencxo.clinical.report_schemas import StudyReport
 from opencxo.core.errors import Invalid
@@ -24,43 +24,6 @@ from opencxo.web.pages import PLOTLY_JS
 from opencxo.web.rendering import render
 
 router = APIRouter(dependencies=[CsrfProtected])
-
-
-def _options(
-    as_of: str, deadline: str, paths: str, seed: str
-) -> tuple[dict[str, Any], dict[str, str], dict[str, str]]:
-    """The report's GET parameters parsed; a bad one falls back to its default with an error
-    next to its field (the page still renders)."""
-    options: dict[str, Any] = {}
-    errors: dict[str, str] = {}
-    form = {"as_of": as_of, "deadline": deadline, "paths": paths, "seed": seed}
-    today = date.today()
-    for name, text in (("as_of", as_of), ("deadline", deadline)):
-        if not text:
-            continue
-        try:
-            options[name] = date.fromisoformat(text)
-        except ValueError:
-            errors[name] = "a date, YYYY-MM-DD"
-    if options.get("as_of", today) > today:
-        del options["as_of"]
-        errors["as_of"] = f"on or before {today.isoformat()}"
-    for name, text, low, high in (
-        ("paths", paths, forecasting.MIN_PATHS, forecasting.MAX_FORECAST_PATHS),
-        ("seed", seed, 0, 2**63 - 1),
-    ):
-        if not text:
-            continue
-        try:
-            value = int(text)
-        except ValueError:
-            errors[name] = "a whole number"
-            continue
-        if not low <= value <= high:
-            errors[name] = f"between {low:,} and {high:,}"
-            continue
-        options[name] = value
-    return options, errors, form
 
 
 def _chart(found: StudyReport) -> dict[str, Any]:
@@ -146,24 +109,11 @@ def _chart(found: StudyReport) -> dict[str, Any]:
                 }
             )
             dates += [p.on_date for p in plain]
-    traces.append(
-        {
-            "type": "scatter",
-            "mode": "lines",
-            "line": {"color": "#dc3545", "width": 1.5},
-            "name": f"Target ({h.target_enrollment} patients)",
-            "x": [min(dates).isoformat(), max(dates).isoformat()],
-            "y": [h.target_enrollment, h.target_enrollment],
-            "hoverinfo": "skip",
-        }
-    )
+    traces.append(target_trace(h.target_enrollment, min(dates), max(dates)))
     return {
         "data": traces,
         "layout": {
-            "title": {"text": f"{h.code}: enrollment against plan as of {e.as_of.isoformat()}"},
-            "xaxis": {"title": {"text": "Date"}, "type": "date"},
-            "yaxis": {"title": {"text": "Patients enrolled (cumulative)"}, "rangemode": "tozero"},
-            "template": "plotly_white",
+            **enrollment_layout(f"{h.code}: enrollment against plan as of {e.as_of.isoformat()}"),
             "width": 680,  # fits an A4 page when printed
             "height": 470,
             "margin": {"t": 50, "l": 60, "r": 10, "b": 40},
@@ -207,7 +157,7 @@ def report_page(
     paths: str = "",
     seed: str = "",
 ) -> Response:
-    options, errors, form = _options(as_of, deadline, paths, seed)
+    options, errors, form = forecast_options(as_of=as_of, deadline=deadline, paths=paths, seed=seed)
     found = report.study_report(session, principal, study_id, **options)
     return render(
         request,
@@ -237,7 +187,7 @@ def report_pdf(
     paths: str = "",
     seed: str = "",
 ) -> Response:
-    options, errors, _ = _options(as_of, deadline, paths, seed)
+    options, errors, _ = forecast_options(as_of=as_of, deadline=deadline, paths=paths, seed=seed)
     if errors:
         raise Invalid(
             "bad report options: " + "; ".join(f"{k}: {v}" for k, v in errors.items()),

@@ -22,6 +22,12 @@ from starlette.datastructures import UploadFile
 from opencxo.clinical import forecasting, importing, service
 from opencxo.clinical.importing import ImportRejected
 from opencxo.clinical.models import SiteStatus, StudyPhase, StudyStatus
+from opencxo.clinical.page_helpers import (
+    deadline_trace,
+    enrollment_layout,
+    forecast_options,
+    target_trace,
+)
 from opencxo.clinical.report import plan_on
 from opencxo.clinical.schemas import (
     EnrollmentCreate,
@@ -191,27 +197,13 @@ def _enrollment_chart(study: StudyRead, enrollment: StudyEnrollment) -> dict[str
         dates += [first, last]
     start = min(dates) if dates else date.today() - timedelta(days=30)
     end = max([*dates, date.today()])
-    traces.append(
-        {
-            "type": "scatter",
-            "mode": "lines",
-            "line": {"color": "#dc3545", "width": 1.5},
-            "name": f"Target ({study.target_enrollment} patients)",
-            "x": [start.isoformat(), end.isoformat()],
-            "y": [study.target_enrollment, study.target_enrollment],
-            "hoverinfo": "skip",
-        }
-    )
+    traces.append(target_trace(study.target_enrollment, start, end))
     return {
         "data": traces,
         "layout": {
-            "title": {"text": f"{study.code}: cumulative enrollment against plan and target"},
-            "xaxis": {"title": {"text": "Date"}, "type": "date"},
-            "yaxis": {"title": {"text": "Patients enrolled (cumulative)"}, "rangemode": "tozero"},
-            "template": "plotly_white",
-            "margin": {"t": 60, "l": 70, "r": 20, "b": 60},
-            "height": 380,
-            "legend": {"orientation": "h", "y": -0.2},
+            **enrollment_layout(
+                f"{study.code}: cumulative enrollment against plan and target", height=380
+            ),
             "shapes": [
                 {
                     "type": "line",
@@ -247,37 +239,6 @@ FORECAST_HEADERS = (
     "Without disruptions P90",
     "Without disruptions mean",
 )
-
-
-def _forecast_options(
-    deadline: str, paths: str, seed: str
-) -> tuple[dict[str, Any], dict[str, str], dict[str, str]]:
-    """The forecast form's GET parameters parsed; bad ones fall back to the default with an
-    error next to the field (the page still renders)."""
-    options: dict[str, Any] = {}
-    errors: dict[str, str] = {}
-    form = {"deadline": deadline, "paths": paths, "seed": seed}
-    if deadline:
-        try:
-            options["deadline"] = date.fromisoformat(deadline)
-        except ValueError:
-            errors["deadline"] = "a date, YYYY-MM-DD"
-    for name, text, low, high in (
-        ("paths", paths, forecasting.MIN_PATHS, forecasting.MAX_FORECAST_PATHS),
-        ("seed", seed, 0, 2**63 - 1),
-    ):
-        if not text:
-            continue
-        try:
-            value = int(text)
-        except ValueError:
-            errors[name] = "a whole number"
-            continue
-        if not low <= value <= high:
-            errors[name] = f"between {low:,} and {high:,}"
-            continue
-        options[name] = value
-    return options, errors, form
 
 
 def _run_forecast(
@@ -376,43 +337,15 @@ def _forecast_chart(
     ]
     start = min(dates) if dates else result.as_of
     end = max([*dates, result.as_of])
-    traces.append(
-        {
-            "type": "scatter",
-            "mode": "lines",
-            "line": {"color": "#dc3545", "width": 1.5},
-            "name": f"Target ({study.target_enrollment} patients)",
-            "x": [start.isoformat(), end.isoformat()],
-            "y": [study.target_enrollment, study.target_enrollment],
-            "hoverinfo": "skip",
-        }
-    )
+    traces.append(target_trace(study.target_enrollment, start, end))
     if result.deadline is not None:
-        traces.append(
-            {
-                "type": "scatter",
-                "mode": "lines",
-                "line": {"color": "#6f42c1", "width": 1.5, "dash": "dot"},
-                "name": f"Deadline ({result.deadline.isoformat()})",
-                "x": [result.deadline.isoformat(), result.deadline.isoformat()],
-                "y": [0, round(study.target_enrollment * 1.05)],
-                "hoverinfo": "skip",
-            }
-        )
+        traces.append(deadline_trace(result.deadline, study.target_enrollment))
     return {
         "data": traces,
-        "layout": {
-            "title": {
-                "text": f"{study.code}: enrollment forecast as of {result.as_of.isoformat()} "
-                f"(Poisson–gamma, {result.paths:,} paths)"
-            },
-            "xaxis": {"title": {"text": "Date"}, "type": "date"},
-            "yaxis": {"title": {"text": "Patients enrolled (cumulative)"}, "rangemode": "tozero"},
-            "template": "plotly_white",
-            "margin": {"t": 60, "l": 70, "r": 20, "b": 60},
-            "height": 420,
-            "legend": {"orientation": "h", "y": -0.2},
-        },
+        "layout": enrollment_layout(
+            f"{study.code}: enrollment forecast as of {result.as_of.isoformat()} "
+            f"(Poisson–gamma, {result.paths:,} paths)"
+        ),
     }
 
 
@@ -538,7 +471,9 @@ def study_page(
     sites = service.list_sites(session, principal, study_id)
     enrollment = service.study_enrollment(session, principal, study_id)
     disruptions = service.study_disruptions(session, principal, study_id)
-    options, forecast_errors, forecast_form = _forecast_options(deadline, paths, seed)
+    options, forecast_errors, forecast_form = forecast_options(
+        deadline=deadline, paths=paths, seed=seed
+    )
     result, forecast_problem = _run_forecast(session, principal, study_id, options)
     today = date.today()
     site_params = PageParams(page=page, page_size=SITES_PAGE_SIZE, sort=sort or None)
@@ -593,7 +528,7 @@ def _forecast_export(
     *,
     excel: bool,
 ) -> Response:
-    options, errors, _ = _forecast_options(deadline, paths, seed)
+    options, errors, _ = forecast_options(deadline=deadline, paths=paths, seed=seed)
     if errors:
         raise Invalid(
             "bad forecast options: " + "; ".join(f"{k}: {v}" for k, v in errors.items()),
