@@ -4,12 +4,21 @@ pages alike."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date
-from typing import Any
+from typing import Any, Protocol
 
 from opencxo.clinical import forecasting
 
-__all__ = ["deadline_trace", "enrollment_layout", "forecast_options", "target_trace"]
+__all__ = [
+    "BandPoint",
+    "deadline_trace",
+    "enrollment_layout",
+    "fan_traces",
+    "forecast_options",
+    "plan_trace",
+    "target_trace",
+]
 
 
 def forecast_options(
@@ -90,4 +99,74 @@ def enrollment_layout(title: str, *, height: int = 420) -> dict[str, Any]:
         "margin": {"t": 60, "l": 70, "r": 20, "b": 60},
         "height": height,
         "legend": {"orientation": "h", "y": -0.2},
+    }
+
+
+class BandPoint(Protocol):
+    """A point of a forecast band (the forecast's and the recovery plan's alike)."""
+
+    @property
+    def on_date(self) -> date: ...
+
+    @property
+    def p10(self) -> float: ...
+
+    @property
+    def p50(self) -> float: ...
+
+    @property
+    def p90(self) -> float: ...
+
+
+def fan_traces(
+    points: Sequence[BandPoint], label: str, *, color: str, fill: str, prefix: str = ""
+) -> list[dict[str, Any]]:
+    """The P10–P90 fan (P90 edge, P10 edge filled to it) and the median line of a band, named
+    ``"{prefix}P10–P90 {label}"`` and ``"{prefix}median {label}"`` (``Median`` without one)."""
+    x = [p.on_date.isoformat() for p in points]
+    median = f"{prefix}median {label}" if prefix else f"Median {label}"
+    return [
+        {
+            "type": "scatter",
+            "mode": "lines",
+            "line": {"width": 0},
+            "name": f"{prefix}P90 {label}",
+            "x": x,
+            "y": [p.p90 for p in points],
+            "showlegend": False,
+            "hovertemplate": "%{x}<br>P90: %{y:.0f} patients<extra></extra>",
+        },
+        {
+            "type": "scatter",
+            "mode": "lines",
+            "line": {"width": 0},
+            "fill": "tonexty",
+            "fillcolor": fill,
+            "name": f"{prefix}P10–P90 {label}",
+            "x": x,
+            "y": [p.p10 for p in points],
+            "hovertemplate": "%{x}<br>P10: %{y:.0f} patients<extra></extra>",
+        },
+        {
+            "type": "scatter",
+            "mode": "lines",
+            "line": {"color": color, "width": 2},
+            "name": median,
+            "x": x,
+            "y": [p.p50 for p in points],
+            "hovertemplate": "%{x}<br>median: %{y:.0f} patients<extra></extra>",
+        },
+    ]
+
+
+def plan_trace(first: date, last: date, target: int) -> dict[str, Any]:
+    """The straight-line plan: 0 at the planned first patient in, the target at the last."""
+    return {
+        "type": "scatter",
+        "mode": "lines",
+        "line": {"dash": "dash", "color": "#6c757d"},
+        "name": "Plan (straight line FPI → LPI)",
+        "x": [first.isoformat(), last.isoformat()],
+        "y": [0, target],
+        "hovertemplate": "%{x}<br>plan: %{y:.0f} patients<extra></extra>",
     }

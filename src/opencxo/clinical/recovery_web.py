@@ -17,7 +17,12 @@ from fastapi.responses import RedirectResponse, Response
 from sqlalchemy.orm import Session
 
 from opencxo.clinical import recovery, service
-from opencxo.clinical.page_helpers import deadline_trace, enrollment_layout, target_trace
+from opencxo.clinical.page_helpers import (
+    deadline_trace,
+    enrollment_layout,
+    fan_traces,
+    target_trace,
+)
 from opencxo.clinical.recovery_schemas import (
     DEFAULT_CONFIDENCE,
     DEFAULT_RECOVERY_PATHS,
@@ -314,39 +319,7 @@ def _plan_chart(plan: RecoveryPlanRead) -> dict[str, Any]:
     ):
         if not points:
             continue
-        x = [p.on_date.isoformat() for p in points]
-        traces += [
-            {
-                "type": "scatter",
-                "mode": "lines",
-                "line": {"width": 0},
-                "name": f"P90 {label}",
-                "x": x,
-                "y": [p.p90 for p in points],
-                "showlegend": False,
-                "hovertemplate": "%{x}<br>P90: %{y:.0f} patients<extra></extra>",
-            },
-            {
-                "type": "scatter",
-                "mode": "lines",
-                "line": {"width": 0},
-                "fill": "tonexty",
-                "fillcolor": fill,
-                "name": f"P10–P90 {label}",
-                "x": x,
-                "y": [p.p10 for p in points],
-                "hovertemplate": "%{x}<br>P10: %{y:.0f} patients<extra></extra>",
-            },
-            {
-                "type": "scatter",
-                "mode": "lines",
-                "line": {"color": color, "width": 2},
-                "name": f"Median {label}",
-                "x": x,
-                "y": [p.p50 for p in points],
-                "hovertemplate": "%{x}<br>median: %{y:.0f} patients<extra></extra>",
-            },
-        ]
+        traces += fan_traces(points, label, color=color, fill=fill)
     dates = [p.on_date for p in before + after] or [plan.as_of, plan.deadline]
     start, end = min(dates), max([*dates, plan.deadline])
     traces.append(target_trace(plan.target, start, end))

@@ -14,7 +14,13 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from opencxo.clinical import forecasting, report
-from opencxo.clinical.page_helpers import enrollment_layout, forecast_options, target_trace
+from opencxo.clinical.page_helpers import (
+    enrollment_layout,
+    fan_traces,
+    forecast_options,
+    plan_trace,
+    target_trace,
+)
 from opencxo.clinical.report_pdf import report_pdf_response
 from opencxo.clinical.report_schemas import StudyReport
 from opencxo.core.errors import Invalid
@@ -46,54 +52,14 @@ def _chart(found: StudyReport) -> dict[str, Any]:
     first, last = h.planned_first_patient_in, h.planned_last_patient_in
     dates = [p.on_date for p in e.cumulative] + [e.as_of]
     if first and last and last > first:
-        traces.append(
-            {
-                "type": "scatter",
-                "mode": "lines",
-                "line": {"dash": "dash", "color": "#6c757d"},
-                "name": "Plan (straight line FPI → LPI)",
-                "x": [first.isoformat(), last.isoformat()],
-                "y": [0, h.target_enrollment],
-                "hovertemplate": "%{x}<br>plan: %{y:.0f} patients<extra></extra>",
-            }
-        )
+        traces.append(plan_trace(first, last, h.target_enrollment))
         dates += [first, last]
     if f is not None:
         band = (f.with_disruptions or f.without_disruptions).cumulative
         label = "with disruptions" if f.disruptions else "(no disruption declared)"
-        x = [p.on_date.isoformat() for p in band]
-        traces += [
-            {
-                "type": "scatter",
-                "mode": "lines",
-                "line": {"width": 0},
-                "name": f"Forecast P90 {label}",
-                "x": x,
-                "y": [p.p90 for p in band],
-                "showlegend": False,
-                "hovertemplate": "%{x}<br>P90: %{y:.0f} patients<extra></extra>",
-            },
-            {
-                "type": "scatter",
-                "mode": "lines",
-                "line": {"width": 0},
-                "fill": "tonexty",
-                "fillcolor": "rgba(253, 126, 20, 0.2)",
-                "name": f"Forecast P10–P90 {label}",
-                "x": x,
-                "y": [p.p10 for p in band],
-                "hovertemplate": "%{x}<br>P10: %{y:.0f} patients<extra></extra>",
-            },
-            {
-                "type": "scatter",
-                "mode": "lines",
-                "line": {"color": "#fd7e14", "width": 2},
-                "name": f"Forecast median {label}",
-                "x": x,
-                "y": [p.p50 for p in band],
-                "hovertemplate": "%{x}<br>median: %{y:.0f} patients<extra></extra>",
-            },
-        ]
+        traces += fan_traces(
+            band, label, color="#fd7e14", fill="rgba(253, 126, 20, 0.2)", prefix="Forecast "
+        )
         dates += [p.on_date for p in band]
         if f.disruptions:
             plain = f.without_disruptions.cumulative

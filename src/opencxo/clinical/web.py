@@ -25,7 +25,9 @@ from opencxo.clinical.models import SiteStatus, StudyPhase, StudyStatus
 from opencxo.clinical.page_helpers import (
     deadline_trace,
     enrollment_layout,
+    fan_traces,
     forecast_options,
+    plan_trace,
     target_trace,
 )
 from opencxo.clinical.report import plan_on
@@ -183,17 +185,7 @@ def _enrollment_chart(study: StudyRead, enrollment: StudyEnrollment) -> dict[str
     first, last = study.planned_first_patient_in, study.planned_last_patient_in
     dates = [p.on_date for p in actual]
     if first and last and last > first:
-        traces.append(
-            {
-                "type": "scatter",
-                "mode": "lines",
-                "line": {"dash": "dash", "color": "#6c757d"},
-                "name": "Plan (straight line FPI → LPI)",
-                "x": [first.isoformat(), last.isoformat()],
-                "y": [0, study.target_enrollment],
-                "hovertemplate": "%{x}<br>plan: %{y:.0f} patients<extra></extra>",
-            }
-        )
+        traces.append(plan_trace(first, last, study.target_enrollment))
         dates += [first, last]
     start = min(dates) if dates else date.today() - timedelta(days=30)
     end = max([*dates, date.today()])
@@ -276,7 +268,6 @@ def _forecast_chart(
 ) -> dict[str, Any]:
     disrupted = result.with_disruptions or result.without_disruptions
     plain = result.without_disruptions
-    band_x = [p.on_date.isoformat() for p in disrupted.cumulative]
     traces: list[dict[str, Any]] = []
     if enrollment.cumulative:
         traces.append(
@@ -291,37 +282,14 @@ def _forecast_chart(
             }
         )
     label = "with disruptions" if result.disruptions else "(no disruption declared)"
+    traces += fan_traces(
+        disrupted.cumulative,
+        label,
+        color="#fd7e14",
+        fill="rgba(253, 126, 20, 0.2)",
+        prefix="Forecast ",
+    )
     traces += [
-        {
-            "type": "scatter",
-            "mode": "lines",
-            "line": {"width": 0},
-            "name": f"Forecast P90 {label}",
-            "x": band_x,
-            "y": [p.p90 for p in disrupted.cumulative],
-            "showlegend": False,
-            "hovertemplate": "%{x}<br>P90: %{y:.0f} patients<extra></extra>",
-        },
-        {
-            "type": "scatter",
-            "mode": "lines",
-            "line": {"width": 0},
-            "fill": "tonexty",
-            "fillcolor": "rgba(253, 126, 20, 0.2)",
-            "name": f"Forecast P10–P90 {label}",
-            "x": band_x,
-            "y": [p.p10 for p in disrupted.cumulative],
-            "hovertemplate": "%{x}<br>P10: %{y:.0f} patients<extra></extra>",
-        },
-        {
-            "type": "scatter",
-            "mode": "lines",
-            "line": {"color": "#fd7e14", "width": 2},
-            "name": f"Forecast median {label}",
-            "x": band_x,
-            "y": [p.p50 for p in disrupted.cumulative],
-            "hovertemplate": "%{x}<br>median: %{y:.0f} patients<extra></extra>",
-        },
         {
             "type": "scatter",
             "mode": "lines",
