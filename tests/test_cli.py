@@ -102,3 +102,22 @@ def test_bad_configuration_is_one_clear_line(database_url: str) -> None:
         "error: configuration: OPENCXO_LOG_LEVEL: Value error, unknown log level 'chatty'; "
         "use DEBUG, INFO, WARNING or ERROR"
     )
+
+
+def test_native_output_goes_to_stderr_while_a_solver_runs() -> None:
+    """What a native library writes to file descriptor 1 inside the block lands on stderr;
+    Python's own stdout before and after stays on stdout."""
+
+    code = (
+        "import os\n"
+        "from opencxo.cli_progress import native_output_to_stderr\n"
+        "print('before')\n"
+        "with native_output_to_stderr():\n"
+        "    os.write(1, b'solver noise\\n')\n"
+        "print('after')\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert done.stdout == "before\nafter\n"
+    assert done.stderr == "solver noise\n"

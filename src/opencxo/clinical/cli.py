@@ -15,7 +15,7 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 
-from opencxo.cli_progress import progress_bar
+from opencxo.cli_progress import native_output_to_stderr, progress_bar
 
 clinical_app = typer.Typer(
     help="Clinical operations: Poisson–gamma enrollment forecasts.", no_args_is_help=True
@@ -268,7 +268,7 @@ def recover_command(
         confidence=confidence,
         allow_closing=not no_closing,
     )
-    with progress_bar("Planning the recovery") as progress:
+    with progress_bar("Planning the recovery") as progress, native_output_to_stderr():
         plan = plan_recovery(
             problem,
             paths=paths,

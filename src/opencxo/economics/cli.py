@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 
-from opencxo.cli_progress import progress_bar
+from opencxo.cli_progress import native_output_to_stderr, progress_bar
 from opencxo.core.errors import OpenCXOError
 
 if TYPE_CHECKING:
@@ -385,7 +385,7 @@ def portfolio_command(
     from opencxo.economics import service
 
     spec = service.load_portfolio(portfolio)
-    with progress_bar(f"Valuing the options of {spec.name}") as progress:
+    with progress_bar(f"Valuing the options of {spec.name}") as progress, native_output_to_stderr():
         report = service.portfolio(spec, progress=progress)
     if as_json:
         _dump(report)

@@ -628,6 +628,7 @@ def plan_recovery(
 
     z = _quantile(confidence)
     failed_z, verified_z = -math.inf, math.inf
+    history: list[tuple[float, float]] = []  # (z, normal quantile of the simulated probability)
     best: _Decision | None = None
     solver_time = 0.0
     rounds = 0
@@ -647,10 +648,22 @@ def plan_recovery(
             verified_z = min(verified_z, z)
         else:
             failed_z = max(failed_z, z)
-        step = _quantile(confidence) - _quantile(p)  # > 0: short of the confidence
+        wanted, reached = _quantile(confidence), _quantile(p)
+        step = wanted - reached  # > 0: short of the confidence
         if best is not None and 0.0 <= -step < 0.05:
             break  # verified, with little to gain by loosening further
-        following = z + step if abs(step) >= 0.01 else z + math.copysign(0.01, step)
+        # Secant on z ↦ the simulated probability's normal quantile: it rises more slowly than
+        # z where the approximation misses variance (the parameters' uncertainty is common to
+        # every site), so a plain step of the shortfall would creep up on the confidence.
+        following = z + step
+        if history:
+            z_last, reached_last = history[-1]
+            slope = (reached - reached_last) / (z - z_last) if z != z_last else 0.0
+            if slope > 0.05:
+                following = z + step / slope
+        history.append((z, reached))
+        if abs(following - z) < 0.01:
+            following = z + math.copysign(0.01, step)
         if not failed_z < following < verified_z:
             following = (
                 (failed_z + verified_z) / 2
