@@ -24,6 +24,7 @@ from dataclasses import replace
 import numpy as np
 from clinical_forecast import COUNTRIES, inputs_for, study
 
+from opencxo.cli_progress import native_output_to_stderr
 from opencxo.clinical.engine.forecast import forecast
 from opencxo.clinical.engine.recovery import (
     CandidateOffer,
@@ -102,15 +103,16 @@ def main() -> None:
     args = parser.parse_args()
     question = problem(args.candidates, args.seed)
 
-    plan_recovery(replace(question, offers=question.offers[:5]), 1000, args.seed)  # warm-up
-    started = time.perf_counter()
-    plan = plan_recovery(question, args.paths, args.seed)
-    seconds = time.perf_counter() - started
+    with native_output_to_stderr():  # HiGHS prints debug lines on stdout
+        plan_recovery(replace(question, offers=question.offers[:5]), 1000, args.seed)  # warm-up
+        started = time.perf_counter()
+        plan = plan_recovery(question, args.paths, args.seed)
+        seconds = time.perf_counter() - started
 
-    adding_only = plan_recovery(replace(question, allow_closing=False), args.paths, args.seed)
-    started = time.perf_counter()
-    greedy_cost, greedy_p, greedy_sites = greedy(question, args.paths, args.seed)
-    greedy_s = time.perf_counter() - started
+        adding_only = plan_recovery(replace(question, allow_closing=False), args.paths, args.seed)
+        started = time.perf_counter()
+        greedy_cost, greedy_p, greedy_sites = greedy(question, args.paths, args.seed)
+        greedy_s = time.perf_counter() - started
 
     print(
         json.dumps(
