@@ -15,6 +15,7 @@ from pydantic import ValidationError
 from opencxo.clinical.cli import clinical_app
 from opencxo.core.errors import OpenCXOError
 from opencxo.economics.cli import econ_app
+from opencxo.manufacturing.cli import mfg_app
 
 app = typer.Typer(
     help="OpenCXO: outsourcing for pharmaceutical R&D and manufacturing.", no_args_is_help=True
@@ -33,6 +34,7 @@ app.add_typer(audit_app, name="audit")
 app.add_typer(sourcing_app, name="sourcing")
 app.add_typer(econ_app, name="econ")
 app.add_typer(clinical_app, name="clinical")
+app.add_typer(mfg_app, name="mfg")
 
 F = TypeVar("F", bound=Callable[..., Any])
 
