@@ -886,18 +886,7 @@ def accept_recovery_plan(
             SiteTransition(version=site.version, status=SiteStatus.CLOSED, reason=reason),
         )
     plan.added = added
-    plan.decided_by_id = principal.user_id
-    plan.decided_at = utcnow()
-    plan.decision_reason = data.reason
-    audit.change_status(
-        session,
-        plan,
-        RecoveryPlanStatus.ACCEPTED.value,
-        entity_type="recovery_plan",
-        actor=principal,
-        organization_id=study.sponsor_id,
-        reason=data.reason or None,
-    )
+    _decide(session, principal, plan, study, RecoveryPlanStatus.ACCEPTED, data.reason)
     for other in repository.recovery_plans(session, study.id):
         if other.id != plan.id and other.status == RecoveryPlanStatus.PROPOSED:
             audit.change_status(
@@ -917,16 +906,28 @@ def reject_recovery_plan(
 ) -> RecoveryPlanRead:
     """Reject a proposed plan (the sponsor only); nothing else changes."""
     plan, study = _decidable(session, principal, plan_id, data, "reject")
+    _decide(session, principal, plan, study, RecoveryPlanStatus.REJECTED, data.reason)
+    return _plan_read(session, principal, plan, study)
+
+
+def _decide(
+    session: Session,
+    principal: Principal,
+    plan: RecoveryPlan,
+    study: Study,
+    status: RecoveryPlanStatus,
+    reason: str,
+) -> None:
+    """Record the sponsor's decision on the plan (who, when, why) and its audit event."""
     plan.decided_by_id = principal.user_id
     plan.decided_at = utcnow()
-    plan.decision_reason = data.reason
+    plan.decision_reason = reason
     audit.change_status(
         session,
         plan,
-        RecoveryPlanStatus.REJECTED.value,
+        status.value,
         entity_type="recovery_plan",
         actor=principal,
         organization_id=study.sponsor_id,
-        reason=data.reason or None,
+        reason=reason or None,
     )
-    return _plan_read(session, principal, plan, study)
