@@ -21,6 +21,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -58,6 +59,21 @@ from opencxo.core.types import utcnow
 from opencxo.economics import stored as economics
 from opencxo.economics.records import PortfolioCreate, RunRequest, ScenarioCreate
 from opencxo.economics.schemas import PortfolioInput, ScenarioInput
+from opencxo.manufacturing.models import (
+    Batch,
+    BatchStep,
+    CleaningTime,
+    Deviation,
+    EquipmentUnit,
+    MaintenanceWindow,
+    Product,
+    ProductionOrder,
+    Recipe,
+    RecipeStep,
+    Schedule,
+    ScheduledOperation,
+    Specification,
+)
 from opencxo.models import Base, Capability, Qualification, Rfp, Site
 from opencxo.parties import service as parties
 from opencxo.parties.schemas import DisruptionCreate
@@ -447,6 +463,97 @@ def _clinical(
     return {"study": study.id, "study_country": country.id, "study_site": site.id}
 
 
+def _manufacturing(
+    session: Session, provider_p: uuid.UUID, sponsor_a: uuid.UUID
+) -> dict[str, uuid.UUID]:
+    """P's plant ``mfg_plant`` (a site of its own, so that "Main plant" stays deletable) making A's API: unit ``mfg_unit`` (a reactor) with a
+    maintenance window ``mfg_maintenance``, the reactor's cleaning times ``mfg_cleaning``,
+    product ``mfg_product`` with specification ``mfg_spec``, recipe ``mfg_recipe`` (one reactor
+    step), order ``mfg_order`` for 45 kg due in 30 days, its completed batch ``mfg_batch``
+    (one step done, an open minor deviation ``mfg_deviation``, no QC result yet) and a finished
+    schedule ``mfg_schedule`` holding the batch's one operation. Rows, not services: the
+    routes under test are the services' only callers here."""
+    plant = Site(organization_id=provider_p, name="API plant", site_type="plant", country="CN",
+                 city="Suzhou")  # fmt: skip
+    session.add(plant)
+    session.flush()
+    now = utcnow().replace(microsecond=0)
+    unit = EquipmentUnit(provider_id=provider_p, plant_id=plant.id, code="R-101",
+                         name="Reactor 1", equipment_class="reactor", capacity=Decimal(4000),
+                         capacity_unit="L")  # fmt: skip
+    unit.maintenance_windows = [
+        MaintenanceWindow(starts_at=now + timedelta(days=10), ends_at=now + timedelta(days=11))
+    ]
+    cleaning = CleaningTime(provider_id=provider_p, plant_id=plant.id, equipment_class="reactor",
+                            same_product_hours=Decimal(2), product_change_hours=Decimal(8))  # fmt: skip
+    product = Product(provider_id=provider_p, sponsor_id=sponsor_a, code="API-1",
+                      name="Velorasib", kind="api", unit="kg", shelf_life_months=24)  # fmt: skip
+    product.specifications = [
+        Specification(
+            test="Assay",
+            method="HPLC",
+            lower_limit=Decimal(98),
+            upper_limit=Decimal(102),
+            result_unit="%",
+        )
+    ]
+    session.add_all([unit, cleaning, product])
+    session.flush()
+    recipe = Recipe(provider_id=provider_p, product_id=product.id, plant_id=plant.id,
+                    batch_size=Decimal(50))  # fmt: skip
+    recipe.steps = [RecipeStep(sequence=1, operation="Reaction", equipment_class="reactor",
+                               duration_hours=Decimal(12), yield_fraction=Decimal("0.9"))]  # fmt: skip
+    session.add(recipe)
+    session.flush()
+    order = ProductionOrder(provider_id=provider_p, sponsor_id=sponsor_a, plant_id=plant.id,
+                            product_id=product.id, number="PO-1", quantity=Decimal(45),
+                            due_date=date.today() + timedelta(days=30), priority=2)  # fmt: skip
+    session.add(order)
+    session.flush()
+    batch = Batch(provider_id=provider_p, sponsor_id=sponsor_a, order_id=order.id,
+                  product_id=product.id, recipe_id=recipe.id, batch_number="B-0001",
+                  planned_quantity=Decimal(45), actual_quantity=Decimal("44.1"),
+                  status="completed", started_at=now - timedelta(days=2),
+                  completed_at=now - timedelta(days=1), manufactured_on=date.today())  # fmt: skip
+    batch.steps = [BatchStep(sequence=1, operation="Reaction", unit_id=unit.id,
+                             started_at=now - timedelta(days=2), ended_at=now - timedelta(days=1),
+                             actual_yield_fraction=Decimal("0.98"))]  # fmt: skip
+    session.add(batch)
+    session.flush()
+    deviation = Deviation(batch_id=batch.id, number="DEV-1", description="Stirrer stopped 5 min",
+                          severity="minor", opened_at=now - timedelta(days=1))  # fmt: skip
+    schedule = Schedule(provider_id=provider_p, plant_id=plant.id, status="done",
+                        is_current=True, horizon_start=now - timedelta(days=3),
+                        time_limit_s=10.0, workers=1, started_at=now - timedelta(days=3),
+                        finished_at=now - timedelta(days=3), solver_status="OPTIMAL",
+                        objective_name="makespan", objective=12.0, bound=12.0, gap=0.0,
+                        makespan_hours=12.0, weighted_tardiness=0.0, wall_time_s=0.1)  # fmt: skip
+    schedule.operations = [
+        ScheduledOperation(
+            batch_id=batch.id,
+            step_sequence=1,
+            unit_id=unit.id,
+            starts_at=now - timedelta(days=2),
+            ends_at=now - timedelta(days=2) + timedelta(hours=12),
+        )
+    ]
+    session.add_all([deviation, schedule])
+    session.flush()
+    return {
+        "mfg_plant": plant.id,
+        "mfg_unit": unit.id,
+        "mfg_maintenance": unit.maintenance_windows[0].id,
+        "mfg_cleaning": cleaning.id,
+        "mfg_product": product.id,
+        "mfg_spec": product.specifications[0].id,
+        "mfg_recipe": recipe.id,
+        "mfg_order": order.id,
+        "mfg_batch": batch.id,
+        "mfg_deviation": deviation.id,
+        "mfg_schedule": schedule.id,
+    }
+
+
 ECONOMICS_SPEC: dict[str, Any] = {
     "name": "NW-101 base case",
     "current_phase": "phase_2",
@@ -566,9 +673,12 @@ def scenario(request: pytest.FixtureRequest, session: Session) -> Scenario:
         sourcing_ids["recovery_plan"] = plan.id
         versions["recovery_plan"] = plan.version
     economics_ids = _economics(session, users["a_admin"])
+    manufacturing_ids = _manufacturing(session, provider_p.id, sponsor_a.id)
     qa_membership = auth_repository.membership_of(session, users["a_qa"].id, sponsor_a.id)
     assert qa_membership is not None
-    site = session.execute(select(Site).where(Site.organization_id == provider_p.id)).scalar_one()
+    site = session.execute(
+        select(Site).where(Site.organization_id == provider_p.id, Site.name == "Main plant")
+    ).scalar_one()
     capability = session.execute(
         select(Capability).where(Capability.provider_id == provider_p.id)
     ).scalar_one()
@@ -587,6 +697,7 @@ def scenario(request: pytest.FixtureRequest, session: Session) -> Scenario:
             "disruption": disruption.id,
             **sourcing_ids,
             **economics_ids,
+            **manufacturing_ids,
         },
         tokens=tokens,
         emails={name: user.email for name, user in users.items()},
@@ -1512,6 +1623,12 @@ ROUTES: tuple[Route, ...] = (
         body=lambda s: {"version": s.versions["recovery_plan"], "reason": "too dear"},
         records=1,
     ),
+    # manufacturing: P (the CDMO) owns the plant and its master data; A (the sponsor of the
+    # product, order and batch) reads its own; B gets 404; P's viewer lacks the write
+    # permission. Each part's routes go under its heading.
+    # manufacturing — master data and orders
+    # manufacturing — schedules
+    # manufacturing — batch records
 )
 
 WRITES = {"POST", "PATCH", "PUT", "DELETE"}

@@ -29,6 +29,12 @@ from opencxo.core.idempotency import IdempotencyMiddleware
 from opencxo.core.settings import Settings, get_settings
 from opencxo.economics import api as economics_api
 from opencxo.economics import web as economics_web
+from opencxo.manufacturing import api as manufacturing_api
+from opencxo.manufacturing import batch_api as manufacturing_batch_api
+from opencxo.manufacturing import batch_web as manufacturing_batch_web
+from opencxo.manufacturing import schedule_api as manufacturing_schedule_api
+from opencxo.manufacturing import schedule_web as manufacturing_schedule_web
+from opencxo.manufacturing import web as manufacturing_web
 from opencxo.parties import api as parties_api
 from opencxo.parties import web as parties_web
 from opencxo.sourcing import api as sourcing_api
@@ -89,6 +95,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         clinical_api.router,
         clinical_report_api.router,
         clinical_recovery_api.router,
+        manufacturing_api.router,
+        manufacturing_schedule_api.router,
+        manufacturing_batch_api.router,
     ):
         app.include_router(router, prefix=API_PREFIX)
     for router in (
@@ -101,6 +110,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         clinical_web.router,
         clinical_report_web.router,
         clinical_recovery_web.router,
+        manufacturing_web.router,
+        manufacturing_schedule_web.router,
+        manufacturing_batch_web.router,
     ):
         app.include_router(router, include_in_schema=False)
 

@@ -109,3 +109,14 @@ def solve_instance(
                 )
     if not result.has_schedule:
         raise typer.Exit(1)
+
+
+def _register_subcommands() -> None:
+    # Late import: the plant commands need the database layer, solve-instance does not.
+    from opencxo.manufacturing import cli_batches, cli_data
+
+    cli_data.register(mfg_app)
+    cli_batches.register(mfg_app)
+
+
+_register_subcommands()

@@ -36,6 +36,9 @@ class Permission(StrEnum):
     DISRUPTIONS_WRITE = "disruptions:write"
     STUDIES_READ = "studies:read"
     STUDIES_WRITE = "studies:write"
+    MANUFACTURING_READ = "manufacturing:read"
+    MANUFACTURING_WRITE = "manufacturing:write"
+    BATCHES_RELEASE = "batches:release"
 
 
 _EVERYONE = {
@@ -47,6 +50,7 @@ _EVERYONE = {
     Permission.CONTRACTS_READ,
     Permission.DISRUPTIONS_READ,
     Permission.STUDIES_READ,
+    Permission.MANUFACTURING_READ,
 }
 _SOURCING_WORK = {
     Permission.PROGRAMS_WRITE,
@@ -55,6 +59,7 @@ _SOURCING_WORK = {
     Permission.CONTRACTS_WRITE,
     Permission.DISRUPTIONS_WRITE,
     Permission.STUDIES_WRITE,
+    Permission.MANUFACTURING_WRITE,
 }
 
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
@@ -71,7 +76,10 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             Permission.PAYMENTS_WRITE,
         }
     ),
-    Role.QA: frozenset(_EVERYONE | {Permission.QUALIFICATIONS_WRITE, Permission.AUDIT_READ}),
+    Role.QA: frozenset(
+        _EVERYONE
+        | {Permission.QUALIFICATIONS_WRITE, Permission.AUDIT_READ, Permission.BATCHES_RELEASE}
+    ),
     Role.MEMBER: frozenset(_EVERYONE | _SOURCING_WORK),
     Role.VIEWER: frozenset(_EVERYONE),
 }
