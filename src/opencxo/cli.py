@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable
-from functools import wraps
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
 import typer
-from pydantic import ValidationError
 
+from opencxo.cli_support import fail, unit_of_work_from_settings, user_errors
+from opencxo.cli_support import settings as _settings
 from opencxo.clinical.cli import clinical_app
 from opencxo.core.errors import OpenCXOError
 from opencxo.economics.cli import econ_app
@@ -35,50 +34,6 @@ app.add_typer(sourcing_app, name="sourcing")
 app.add_typer(econ_app, name="econ")
 app.add_typer(clinical_app, name="clinical")
 app.add_typer(mfg_app, name="mfg")
-
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-def fail(message: str) -> typer.Exit:
-    typer.echo(f"error: {message}", err=True)
-    return typer.Exit(1)
-
-
-def user_errors(func: F) -> F:
-    """Turn a user's mistake into one line on stderr and exit code 1, never a traceback."""
-
-    @wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return func(*args, **kwargs)
-        except OpenCXOError as exc:
-            raise fail(exc.message) from None
-        except ValidationError as exc:
-            first = exc.errors()[0]
-            where = ".".join(str(p) for p in first["loc"])
-            raise fail(f"{where}: {first['msg']}" if where else str(first["msg"])) from None
-
-    return wrapper  # type: ignore[return-value]
-
-
-def _settings() -> Any:
-    from opencxo.core.settings import get_settings
-
-    try:
-        return get_settings()
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        field = ".".join(str(p) for p in first["loc"])
-        raise fail(f"configuration: OPENCXO_{field.upper()}: {first['msg']}") from None
-
-
-def _unit() -> Any:
-    """One transaction against the configured database, with every model mapped."""
-    import opencxo.models  # noqa: F401 - registers every table, so relationships resolve
-    from opencxo.core.db import get_engine, unit_of_work
-
-    _settings()
-    return unit_of_work(get_engine())
 
 
 def _alembic_config() -> Any:
@@ -120,7 +75,7 @@ def db_check() -> None:
 def _load_demo(address: str | None = None) -> None:
     from opencxo.demo.loader import load_demo_world
 
-    with _unit() as session:
+    with unit_of_work_from_settings() as session:
         report = load_demo_world(session)
     created = {k: v for k, v in report.__dict__.items() if k != "logins"}
     typer.echo("demo world loaded: " + ", ".join(f"{v} {k}" for k, v in created.items()))
@@ -184,7 +139,7 @@ def users_create(
     from opencxo.parties import service as parties
 
     _settings()
-    with _unit() as session:
+    with unit_of_work_from_settings() as session:
         user = auth.create_user(
             session,
             actor=None,
@@ -213,7 +168,7 @@ def tokens_create(
     from opencxo.core.auth import service as auth
 
     _settings()
-    with _unit() as session:
+    with unit_of_work_from_settings() as session:
         owner = auth_repository.user_by_email(session, user)
         if owner is None:
             raise OpenCXOError(f"no user with e-mail {user}")
@@ -230,7 +185,7 @@ def audit_verify(
     from opencxo.core.audit import verify_chain
 
     _settings()
-    with _unit() as session:
+    with unit_of_work_from_settings() as session:
         result = verify_chain(session)
     if as_json:
         typer.echo(json.dumps(result.__dict__))
@@ -255,7 +210,7 @@ def sourcing_close_due(
     from opencxo.contracts import service as contracts
     from opencxo.sourcing import service as sourcing
 
-    with _unit() as session:
+    with unit_of_work_from_settings() as session:
         result = {
             "closed": sourcing.close_due_rfps(session),
             "deadline_reminders": sourcing.remind_deadlines(session),
