@@ -20,7 +20,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -62,6 +62,7 @@ from opencxo.economics.schemas import PortfolioInput, ScenarioInput
 from opencxo.manufacturing.models import (
     Batch,
     BatchStep,
+    ChangeoverOverride,
     CleaningTime,
     Deviation,
     EquipmentUnit,
@@ -539,7 +540,37 @@ def _manufacturing(
     ]
     session.add_all([deviation, schedule])
     session.flush()
+    batch_record_ids = _batch_records(session, batch, unit, now)
+    # Master data and orders: an intermediate of A's with no recipe yet (a recipe to create) and
+    # a specification no result uses, a dryer nothing uses (a unit to delete), an override from
+    # the intermediate to the API, and an open order ``mfg_open_order`` (PO-2) with no batch.
+    intermediate = Product(provider_id=provider_p, sponsor_id=sponsor_a, code="INT-1",
+                           name="Boc-amine", kind="intermediate", unit="kg")  # fmt: skip
+    spare = EquipmentUnit(provider_id=provider_p, plant_id=plant.id, code="D-301", name="Dryer",
+                          equipment_class="dryer", capacity=Decimal(300), capacity_unit="kg")  # fmt: skip
+    intermediate.specifications = [
+        Specification(test="Identity", method="IR", acceptance_text="Conforms to reference")
+    ]
+    open_order = ProductionOrder(provider_id=provider_p, sponsor_id=sponsor_a, plant_id=plant.id,
+                                 product_id=product.id, number="PO-2", quantity=Decimal(90),
+                                 due_date=date.today() + timedelta(days=60))  # fmt: skip
+    session.add_all([intermediate, spare, open_order])
+    session.flush()
+    session.add(ChangeoverOverride(provider_id=provider_p, plant_id=plant.id,
+                                   equipment_class="reactor", from_product_id=intermediate.id,
+                                   to_product_id=product.id, hours=Decimal(16)))  # fmt: skip
+    session.flush()
+    # Schedules: a solve still waiting for a worker (a solve to stop).
+    queued = Schedule(provider_id=provider_p, plant_id=plant.id, status="queued",
+                      horizon_start=now, time_limit_s=5.0, workers=1)  # fmt: skip
+    session.add(queued)
+    session.flush()
     return {
+        "mfg_schedule_queued": queued.id,
+        "mfg_intermediate": intermediate.id,
+        "mfg_intermediate_spec": intermediate.specifications[0].id,
+        "mfg_open_order": open_order.id,
+        "mfg_spare_unit": spare.id,
         "mfg_plant": plant.id,
         "mfg_unit": unit.id,
         "mfg_maintenance": unit.maintenance_windows[0].id,
@@ -551,6 +582,73 @@ def _manufacturing(
         "mfg_batch": batch.id,
         "mfg_deviation": deviation.id,
         "mfg_schedule": schedule.id,
+        **batch_record_ids,
+    }
+
+
+def _batch_records(
+    session: Session, batch: Batch, unit: EquipmentUnit, now: datetime
+) -> dict[str, uuid.UUID]:
+    """More batches of ``mfg_batch``'s order, one per state the batch-record routes need:
+    ``mfg_batch_planned``; ``mfg_batch_running`` (in progress, its one step ended, a supplier
+    lot ``mfg_material`` consumed); ``mfg_batch_ready`` (completed, its one result in
+    specification, no deviation: releasable) and ``mfg_batch_released`` (released, signed by
+    P's admin). ``mfg_step_sequence`` is the step a route records (a number, not an id)."""
+    from opencxo.core.auth.models import Membership
+    from opencxo.core.signatures import Signature
+    from opencxo.manufacturing.models import MaterialConsumption, QcResult
+
+    def copy(number: str, status: str) -> Batch:
+        row = Batch(provider_id=batch.provider_id, sponsor_id=batch.sponsor_id,
+                    order_id=batch.order_id, product_id=batch.product_id,
+                    recipe_id=batch.recipe_id, batch_number=number,
+                    planned_quantity=Decimal(45), status=status)  # fmt: skip
+        if status != "planned":
+            row.started_at = now - timedelta(days=2)
+            row.steps = [BatchStep(sequence=1, operation="Reaction", unit_id=unit.id,
+                                   started_at=now - timedelta(days=2),
+                                   ended_at=now - timedelta(days=1))]  # fmt: skip
+        if status in ("completed", "released"):
+            row.completed_at = now - timedelta(days=1)
+            row.manufactured_on = row.completed_at.date()
+            row.actual_quantity = Decimal(44)
+        session.add(row)
+        session.flush()
+        return row
+
+    planned, running = copy("B-0002", "planned"), copy("B-0003", "in_progress")
+    ready, released = copy("B-0004", "completed"), copy("B-0005", "released")
+    material = MaterialConsumption(batch_id=running.id, material_name="Toluene",
+                                   supplier_lot="TOL-1", quantity=Decimal(100), unit="kg")  # fmt: skip
+    session.add(material)
+    spec_id = session.execute(
+        select(Specification.id).where(Specification.product_id == batch.product_id)
+    ).scalar_one()
+    for row in (ready, released):
+        session.add(QcResult(batch_id=row.id, specification_id=spec_id, value=Decimal("99.5"),
+                             out_of_specification=False, tested_on=date.today(),
+                             analyst="Lab", lower_limit=Decimal(98), upper_limit=Decimal(102)))  # fmt: skip
+    signer = session.execute(
+        select(User).join(Membership, Membership.user_id == User.id)
+        .where(Membership.organization_id == batch.provider_id, Membership.role == "admin")
+        .limit(1)
+    ).scalar_one()  # fmt: skip
+    signature = Signature(entity_type="mfg_batch", entity_id=str(released.id),
+                          organization_id=batch.provider_id, signer_user_id=signer.id,
+                          signer_name=signer.full_name, signer_email=signer.email,
+                          meaning="released", signed_at=now, record_sha256="0" * 64)  # fmt: skip
+    session.add(signature)
+    session.flush()
+    released.disposition_signature_id = signature.id
+    released.disposed_at = now
+    session.flush()
+    return {
+        "mfg_batch_planned": planned.id,
+        "mfg_batch_running": running.id,
+        "mfg_batch_ready": ready.id,
+        "mfg_batch_released": released.id,
+        "mfg_material": material.id,
+        "mfg_step_sequence": 1,  # type: ignore[dict-item]  # a path number, not an id
     }
 
 
@@ -618,6 +716,7 @@ def scenario(request: pytest.FixtureRequest, session: Session) -> Scenario:
         "b_admin": make_user(session, organization_id=sponsor_b.id, role="admin"),
         "p_admin": make_user(session, organization_id=provider_p.id, role="admin"),
         "p_viewer": make_user(session, organization_id=provider_p.id, role="viewer"),
+        "p_qa": make_user(session, organization_id=provider_p.id, role="qa"),
     }
     qualification = make_qualification(
         session, sponsor_user=users["a_admin"], provider_id=provider_p.id
@@ -788,6 +887,45 @@ ORG_A = {"organization_id": "sponsor_a"}
 ORG_P = {"organization_id": "provider_p"}
 PROVIDER_P = {"provider_id": "provider_p"}
 READ_BY_ALL = (401, 200, 200, 200)
+MFG_PLANT = {"plant_id": "mfg_plant"}
+MFG_PRODUCT = {"product_id": "mfg_product"}
+MFG_ORDER = {"order_id": "mfg_order"}
+MFG_RECIPE_ID = {"recipe_id": "mfg_recipe"}
+MFG_RECIPE: dict[str, Any] = {
+    "batch_size": "100",
+    "steps": [{"operation": "Coupling", "equipment_class": "reactor", "duration_hours": "10",
+               "yield_fraction": "0.9"}],
+    "bom": [{"material_name": "Toluene", "quantity_per_batch": "400"}],
+}  # fmt: skip
+
+
+MFG_UNIT = {"code": "R-102", "name": "Reactor 2", "equipment_class": "reactor",
+            "capacity": "2500", "capacity_unit": "L"}  # fmt: skip
+MFG_TABLET = {"code": "TAB-1", "name": "Velorasib 50 mg", "kind": "drug_product",
+              "unit": "units", "dosage_form": "tablet", "strength": "50 mg"}  # fmt: skip
+
+
+def mfg_order(s: Scenario) -> dict[str, Any]:
+    """A new order of A's API in P's plant (which has its recipe)."""
+    return {"product_id": str(s.ids["mfg_product"]), "plant_id": str(s.ids["mfg_plant"]),
+            "quantity": "90", "due_date": IN_A_YEAR, "priority": 4}  # fmt: skip
+
+
+def mfg_changeover(s: Scenario) -> dict[str, Any]:
+    """The key of the scenario's changeover override (intermediate → API on reactors)."""
+    return {"from_product_id": str(s.ids["mfg_intermediate"]),
+            "to_product_id": str(s.ids["mfg_product"]), "equipment_class": "reactor"}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class ClassRoute(Route):
+    """A route whose path also names an equipment class: text ("reactor"), not a scenario id."""
+
+    def url(self, scenario: Scenario) -> str:
+        values = {name: scenario.ids[source] for name, source in self.params.items()}
+        return API + self.path.format(equipment_class="reactor", **values)
+
+
 ACTIVE_WO = {"work_order_id": "wo_active"}
 DISRUPTION = {"disruption_id": "disruption"}
 SCENARIO = {"scenario_id": "valuation_scenario"}
@@ -796,6 +934,8 @@ STUDY = {"study_id": "study"}
 STUDY_SITE = {"site_id": "study_site"}
 SITE_OFFER_ID = {"offer_id": "site_offer"}
 RECOVERY_PLAN = {"plan_id": "recovery_plan"}
+MFG_BATCH = {"batch_id": "mfg_batch"}
+MFG_RELEASED = {"batch_id": "mfg_batch_released"}
 SITE_OFFER: dict[str, Any] = {
     "name": "Provider P Vietnam sites",
     "country": "VN",
@@ -1627,8 +1767,335 @@ ROUTES: tuple[Route, ...] = (
     # product, order and batch) reads its own; B gets 404; P's viewer lacks the write
     # permission. Each part's routes go under its heading.
     # manufacturing — master data and orders
+    Route("GET", "/mfg/plants", READ_BY_ALL, **AS_P),
+    Route("GET", "/mfg/plants/{plant_id}", (401, 404, 200, 200), MFG_PLANT, **AS_P),
+    Route(
+        "POST",
+        "/mfg/plants/{plant_id}/units",
+        (401, 404, 403, 201),
+        MFG_PLANT,
+        body=lambda s: MFG_UNIT,
+        records=1,
+        **AS_P,
+    ),
+    Route(
+        "PATCH",
+        "/mfg/units/{unit_id}",
+        (401, 404, 403, 200),
+        {"unit_id": "mfg_unit"},
+        body=lambda s: {"version": 1, "active": False},
+        records=1,
+        **AS_P,
+    ),
+    Route(
+        "DELETE",
+        "/mfg/units/{unit_id}",
+        (401, 404, 403, 204),
+        {"unit_id": "mfg_spare_unit"},
+        records=1,
+        **AS_P,
+    ),
+    Route(
+        "POST",
+        "/mfg/units/{unit_id}/maintenance",
+        (401, 404, 403, 201),
+        {"unit_id": "mfg_unit"},
+        body=lambda s: {"starts_at": "2031-01-01T08:00:00Z", "ends_at": "2031-01-02T08:00:00Z"},
+        records=1,
+        **AS_P,
+    ),
+    Route(
+        "DELETE",
+        "/mfg/maintenance/{window_id}",
+        (401, 404, 403, 204),
+        {"window_id": "mfg_maintenance"},
+        records=1,
+        **AS_P,
+    ),
+    ClassRoute(
+        "PUT",
+        "/mfg/plants/{plant_id}/cleaning-times/{equipment_class}",
+        (401, 404, 403, 200),
+        MFG_PLANT,
+        body=lambda s: {"same_product_hours": "3", "product_change_hours": "10"},
+        records=1,
+        **AS_P,
+    ),
+    Route(
+        "PUT",
+        "/mfg/plants/{plant_id}/changeovers",
+        (401, 404, 403, 200),
+        MFG_PLANT,
+        body=lambda s: {**mfg_changeover(s), "hours": "20"},
+        records=1,
+        **AS_P,
+    ),
+    Route(
+        "DELETE",
+        "/mfg/plants/{plant_id}/changeovers",
+        (401, 404, 403, 204),
+        MFG_PLANT,
+        body=mfg_changeover,
+        records=1,
+        **AS_P,
+    ),
+    Route("GET", "/mfg/products", READ_BY_ALL, **AS_P),
+    Route(
+        "POST",
+        "/mfg/products",
+        (401, 403, 403, 201),  # B is no provider; P's viewer lacks manufacturing:write
+        body=lambda s: {**MFG_TABLET, "sponsor_id": str(s.ids["sponsor_a"])},
+        records=1,
+        **AS_P,
+    ),
+    # A (the product's sponsor: its viewer and admin) reads its product and order
+    Route("GET", "/mfg/products/{product_id}", (401, 404, 200, 200), MFG_PRODUCT),
+    Route(
+        "PATCH",
+        "/mfg/products/{product_id}",
+        (401, 404, 403, 200),
+        MFG_PRODUCT,
+        body=lambda s: {"version": 1, "name": "Velorasib free base"},
+        records=1,
+        **AS_P,
+    ),
+    Route(
+        "POST",
+        "/mfg/products/{product_id}/specifications",
+        (401, 404, 403, 201),
+        MFG_PRODUCT,
+        body=lambda s: {"test": "Water", "method": "KF", "upper_limit": "0.5", "result_unit": "%"},
+        records=1,
+        **AS_P,
+    ),
+    Route(
+        "PATCH",
+        "/mfg/specifications/{spec_id}",
+        (401, 404, 403, 200),
+        {"spec_id": "mfg_spec"},
+        body=lambda s: {"lower_limit": "97.5"},
+        records=1,
+        **AS_P,
+    ),
+    Route(
+        "DELETE",
+        "/mfg/specifications/{spec_id}",
+        (401, 404, 403, 204),
+        {"spec_id": "mfg_intermediate_spec"},  # no QC result refers to it
+        records=1,
+        **AS_P,
+    ),
+    Route(
+        "POST",
+        "/mfg/products/{product_id}/recipes",
+        (401, 404, 403, 201),
+        {"product_id": "mfg_intermediate"},
+        body=lambda s: {**MFG_RECIPE, "plant_id": str(s.ids["mfg_plant"])},
+        records=1,
+        **AS_P,
+    ),
+    Route("GET", "/mfg/recipes/{recipe_id}", (401, 404, 200, 200), MFG_RECIPE_ID, **AS_P),
+    Route(
+        "PUT",
+        "/mfg/recipes/{recipe_id}",
+        (401, 404, 403, 200),
+        MFG_RECIPE_ID,
+        body=lambda s: {**MFG_RECIPE, "plant_id": str(s.ids["mfg_plant"]), "version": 1},
+        records=1,
+        **AS_P,
+    ),
+    Route("GET", "/mfg/orders", READ_BY_ALL, **AS_P),
+    Route(
+        "POST",
+        "/mfg/orders",
+        (401, 404, 403, 201),  # B cannot see A's product
+        body=mfg_order,
+        records=1,
+        **AS_P,
+    ),
+    Route("GET", "/mfg/orders/{order_id}", (401, 404, 200, 200), MFG_ORDER),
+    Route(
+        "PATCH",
+        "/mfg/orders/{order_id}",
+        (401, 404, 403, 200),
+        MFG_ORDER,
+        body=lambda s: {"version": 1, "priority": 9},
+        records=1,
+        **AS_P,
+    ),
+    Route(
+        "POST",
+        "/mfg/orders/{order_id}/cancel",
+        (401, 404, 403, 200),
+        {"order_id": "mfg_open_order"},  # no batch in progress
+        body=lambda s: {"version": 1, "reason": "demand fell"},
+        records=1,
+        **AS_P,
+    ),
     # manufacturing — schedules
+    # P plans A's order and solves its plant (the job runs in-process, after the commit, in
+    # tests); schedules are P's alone (B and A's people get 404); A reads its order's slots
+    Route(
+        "POST",
+        "/mfg/orders/{order_id}/plan",
+        (401, 404, 403, 200),
+        MFG_ORDER,
+        records=1,  # the plan (B-0002, not started, is replaced by nothing: the order is made)
+        **AS_P,
+    ),
+    Route(
+        "POST",
+        "/mfg/plants/{plant_id}/schedules",
+        (401, 404, 403, 202),
+        MFG_PLANT,
+        body=lambda s: {"time_limit_s": 1, "workers": 1, "warm_start": True},
+        records=3,  # requested; then the job: PO-1 open → scheduled, solve done
+        **AS_P,
+    ),
+    Route("GET", "/mfg/plants/{plant_id}/schedules", (401, 404, 200, 200), MFG_PLANT, **AS_P),
+    Route(
+        "GET",
+        "/mfg/schedules/{schedule_id}",
+        (401, 404, 200, 200),
+        {"schedule_id": "mfg_schedule"},
+        **AS_P,
+    ),
+    Route(
+        "GET",
+        "/mfg/schedules/{schedule_id}/operations",
+        (401, 404, 200, 200),
+        {"schedule_id": "mfg_schedule"},
+        **AS_P,
+    ),
+    Route(
+        "POST",
+        "/mfg/schedules/{schedule_id}/stop",
+        (401, 404, 403, 200),
+        {"schedule_id": "mfg_schedule_queued"},
+        records=1,
+        **AS_P,
+    ),
+    Route(
+        "POST",
+        "/mfg/units/{unit_id}/breakdown",
+        (401, 404, 403, 202),
+        {"unit_id": "mfg_unit"},
+        body=lambda s: {
+            "until": (utcnow() + timedelta(days=2)).isoformat(),
+            "reason": "seal",
+            "time_limit_s": 1,
+            "workers": 1,
+        },
+        records=4,  # the window, the request; then the job: PO-1 → scheduled, solve done
+        **AS_P,
+    ),
+    Route("GET", "/mfg/orders/{order_id}/schedule", (401, 404, 200, 200), MFG_ORDER),
     # manufacturing — batch records
+    # the batches of A's order at P: A reads them and their certificates; P's viewer reads but
+    # neither executes nor disposes; P's QA disposes (with its e-signature)
+    Route("GET", "/mfg/batches", READ_BY_ALL),
+    Route("GET", "/mfg/batches/{batch_id}", (401, 404, 200, 200), MFG_BATCH),
+    Route("GET", "/mfg/batches/{batch_id}/genealogy", (401, 404, 200, 200), MFG_BATCH),
+    Route(
+        "POST",
+        "/mfg/batches/{batch_id}/start",
+        (401, 404, 403, 200),
+        {"batch_id": "mfg_batch_planned"},
+        body=lambda s: {"version": 1},
+        records=1,
+        **AS_P,
+    ),
+    Route(
+        "PUT",
+        "/mfg/batches/{batch_id}/steps/{sequence}",
+        (401, 404, 403, 200),
+        {"batch_id": "mfg_batch_running", "sequence": "mfg_step_sequence"},
+        body=lambda s: {
+            "version": 1,
+            "unit_id": str(s.ids["mfg_unit"]),
+            "started_at": (utcnow() - timedelta(hours=13)).isoformat(),
+            "ended_at": (utcnow() - timedelta(hours=1)).isoformat(),
+            "actual_yield_fraction": "0.97",
+            "performed_by": "J. Park",
+        },
+        records=1,
+        **AS_P,
+    ),
+    Route(
+        "POST",
+        "/mfg/batches/{batch_id}/complete",
+        (401, 404, 403, 200),
+        {"batch_id": "mfg_batch_running"},
+        body=lambda s: {"version": 1, "actual_quantity": "43.5"},
+        records=1,
+        **AS_P,
+    ),
+    Route(
+        "POST",
+        "/mfg/batches/{batch_id}/materials",
+        (401, 404, 403, 201),
+        {"batch_id": "mfg_batch_running"},
+        body=lambda s: {"supplier_lot": "TOL-2", "material_name": "Toluene", "quantity": "50"},
+        records=1,
+        **AS_P,
+    ),
+    Route(
+        "DELETE",
+        "/mfg/materials/{consumption_id}",
+        (401, 404, 403, 200),
+        {"consumption_id": "mfg_material"},
+        records=1,
+        **AS_P,
+    ),
+    Route(
+        "POST",
+        "/mfg/batches/{batch_id}/deviations",
+        (401, 404, 403, 201),
+        MFG_BATCH,
+        body=lambda s: {"description": "Label torn", "severity": "minor"},
+        records=1,
+        **AS_P,
+    ),
+    Route(
+        "POST",
+        "/mfg/deviations/{deviation_id}/close",
+        (401, 404, 403, 200),
+        {"deviation_id": "mfg_deviation"},
+        body=lambda s: {"version": 1, "resolution": "Stirrer restarted; no impact"},
+        records=1,
+        **AS_P,
+    ),
+    Route(
+        "PUT",
+        "/mfg/batches/{batch_id}/qc/{specification_id}",
+        (401, 404, 403, 200),
+        {"batch_id": "mfg_batch", "specification_id": "mfg_spec"},
+        body=lambda s: {"value": "99.1", "tested_on": date.today().isoformat(), "analyst": "Lab"},
+        records=1,
+        **AS_P,
+    ),
+    Route(
+        "POST",
+        "/mfg/batches/{batch_id}/release",
+        (401, 404, 403, 200),
+        {"batch_id": "mfg_batch_ready"},
+        body=lambda s: {"version": 1, "password": PASSWORD},
+        records=2,  # the signature, the release
+        without="p_viewer",
+        with_="p_qa",
+    ),
+    Route(
+        "POST",
+        "/mfg/batches/{batch_id}/reject",
+        (401, 404, 403, 200),
+        MFG_BATCH,
+        body=lambda s: {"version": 1, "password": PASSWORD, "reason": "open deviation"},
+        records=2,  # the signature, the rejection
+        without="p_viewer",
+        with_="p_qa",
+    ),
+    Route("GET", "/mfg/batches/{batch_id}/coa", (401, 404, 200, 200), MFG_RELEASED),
+    Route("GET", "/mfg/batches/{batch_id}/coa.pdf", (401, 404, 200, 200), MFG_RELEASED),
 )
 
 WRITES = {"POST", "PATCH", "PUT", "DELETE"}

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -106,19 +109,76 @@ def demo_load() -> None:
     _load_demo()
 
 
+def _start_worker() -> subprocess.Popen[bytes] | None:
+    """``opencxo worker`` as a child process with this process's environment (none when jobs
+    run in-process)."""
+    if _settings().run_jobs_immediately:
+        return None
+    return subprocess.Popen([sys.executable, "-m", "opencxo.cli", "worker"], env=os.environ.copy())
+
+
+def _stop_worker(worker: subprocess.Popen[bytes] | None) -> None:
+    if worker is None or worker.poll() is not None:
+        return
+    worker.terminate()  # SIGTERM: the consumer stops at once (a running solve is abandoned)
+    try:
+        worker.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        worker.kill()
+        worker.wait()
+
+
 @app.command()
 def serve(
     host: Annotated[str, typer.Option(help="interface to listen on")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="port to listen on")] = 8000,
+    worker: Annotated[
+        bool, typer.Option("--worker/--no-worker", help="also run a background job worker")
+    ] = True,
 ) -> None:
-    """Serve the web UI and the API."""
+    """Serve the web UI and the API (and, unless --no-worker, a job worker beside it)."""
     import uvicorn
 
     from opencxo.app import create_app
 
     settings = _settings()
     typer.echo(f"OpenCXO on http://{host}:{port} (API docs at /api/v1/docs); Ctrl+C stops it")
-    uvicorn.run(create_app(settings), host=host, port=port, log_level=settings.log_level.lower())
+    child = _start_worker() if worker else None
+    # uvicorn re-raises SIGTERM after its shutdown; the default action would end this process
+    # before the worker is stopped, so SIGTERM becomes an exit that runs the ``finally``.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    try:
+        uvicorn.run(
+            create_app(settings), host=host, port=port, log_level=settings.log_level.lower()
+        )
+    finally:
+        _stop_worker(child)
+
+
+@app.command("worker")
+def worker_command(
+    workers: Annotated[
+        int | None,
+        typer.Option("--workers", min=1, max=8, help="threads (default OPENCXO_JOBS_WORKERS)"),
+    ] = None,
+) -> None:
+    """Run background jobs (schedule solves) until Ctrl+C; `opencxo serve` starts one."""
+    import logging
+
+    import opencxo.manufacturing.tasks
+    import opencxo.models  # noqa: F401 - every table mapped
+    from opencxo.core import jobs
+
+    settings = _settings()
+    logging.basicConfig(
+        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s"
+    )
+    if settings.run_jobs_immediately:
+        raise fail(
+            "OPENCXO_JOBS_IMMEDIATE is on: jobs run in-process and a worker has nothing to do"
+        )
+    typer.echo(f"job worker on {jobs.jobs_url_for(settings)}; Ctrl+C stops it", err=True)
+    jobs.run_worker(settings, workers=workers)
 
 
 @users_app.command("create")

@@ -7,7 +7,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PLACEHOLDER_SECRET_KEY = "change-me-development-only"
@@ -32,6 +32,14 @@ class Settings(BaseSettings):
     login_slowdown_after: int = 3
     login_lockout_after: int = 6
     login_lockout_minutes: int = 15
+    # Background jobs (opencxo.core.jobs): empty = a SQLite queue file beside the database
+    # (var/opencxo-jobs.db for var/opencxo.db; var/jobs.db for PostgreSQL); or a sqlite:///
+    # path, or redis://host:port/db. ``jobs_immediate`` runs each job in the process that
+    # enqueues it, right after the commit (no worker); unset, it is on only in the test
+    # environment.
+    jobs_url: str = ""
+    jobs_immediate: bool | None = None
+    jobs_workers: int = Field(2, ge=1, le=8)
 
     @field_validator("log_level")
     @classmethod
@@ -62,9 +70,22 @@ class Settings(BaseSettings):
             )
         return self
 
+    @field_validator("jobs_url")
+    @classmethod
+    def _supported_jobs_url(cls, value: str) -> str:
+        if value and not value.startswith(("sqlite:///", "redis://", "rediss://")):
+            raise ValueError("OPENCXO_JOBS_URL must be empty, a sqlite:/// path or a redis:// URL")
+        return value
+
     @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
+
+    @property
+    def run_jobs_immediately(self) -> bool:
+        if self.jobs_immediate is None:
+            return self.environment == "test"
+        return self.jobs_immediate
 
 
 @lru_cache(maxsize=1)

@@ -61,6 +61,7 @@ from opencxo.core.auth.principal import Principal
 from opencxo.core.auth.service import add_member, create_user, principal_for
 from opencxo.core.errors import NotFound
 from opencxo.core.pagination import MAX_PAGE_SIZE, Page, PageParams
+from opencxo.demo.manufacturing import load_manufacturing
 from opencxo.economics import service as economics
 from opencxo.economics import stored as economics_store
 from opencxo.economics.records import PortfolioCreate, RunRequest, ScenarioCreate
@@ -154,6 +155,12 @@ class DemoLoadReport:
     enrollment_records: int = 0
     site_offers: int = 0
     recovery_plans: int = 0
+    equipment_units: int = 0
+    products: int = 0
+    recipes: int = 0
+    production_orders: int = 0
+    batches: int = 0  # executed and dispositioned (planned batches are not counted)
+    schedules: int = 0
     transitions: int = 0
     logins: list[Login] = field(default_factory=list)
 
@@ -182,6 +189,10 @@ def read_economics() -> Raw:
 
 def read_clinical() -> Raw:
     return _read_yaml("clinical.yaml")
+
+
+def read_manufacturing() -> Raw:
+    return _read_yaml("manufacturing.yaml")
 
 
 def read_sourcing() -> Raw:
@@ -1233,6 +1244,13 @@ def _work_order_titled(session: Session, sponsor: Principal, title: str) -> Any:
     return next((w for w in work_orders if w.title == title), None)
 
 
+def _work_order_id(session: Session, sponsor: Principal, title: str) -> uuid.UUID:
+    work_order = _work_order_titled(session, sponsor, title)
+    if work_order is None:
+        raise ValueError(f"demo data: the sponsor has no work order titled {title!r}")
+    return uuid.UUID(str(work_order.id))
+
+
 def _clinical(session: Session, data: Raw, today: date, counts: Counter[str]) -> None:
     """Each study with its countries, sites and enrollment, all created together (a study that
     exists by its code is left as it is)."""
@@ -1441,6 +1459,16 @@ def load_demo_world(session: Session) -> DemoLoadReport:
     _clinical(session, clinical_data, today, counts)
     _site_offers(session, clinical_data.get("site_offers", []), counts)
     _recovery_plans(session, clinical_data.get("recovery_plans", []), today, counts)
+    load_manufacturing(
+        session,
+        read_manufacturing(),
+        today,
+        password,
+        counts,
+        principal=_principal,
+        organization_id=_organization_id,
+        work_order_id=_work_order_id,
+    )
     session.flush()
     return DemoLoadReport(
         organizations=counts["organizations"],
@@ -1471,6 +1499,12 @@ def load_demo_world(session: Session) -> DemoLoadReport:
         enrollment_records=counts["enrollment_records"],
         site_offers=counts["site_offers"],
         recovery_plans=counts["recovery_plans"],
+        equipment_units=counts["equipment_units"],
+        products=counts["products"],
+        recipes=counts["recipes"],
+        production_orders=counts["production_orders"],
+        batches=counts["batches"],
+        schedules=counts["schedules"],
         transitions=counts["transitions"],
         logins=_logins(world),
     )

@@ -1,7 +1,396 @@
-"""Web pages of manufacturing schedules (solve with progress and stop, Gantt) — thin: same services as the API."""
+"""Web pages of manufacturing planning and schedules: plan an order, the plant's schedule
+(Gantt, KPIs, late orders, operations, solve form, history), a solve's live progress with a
+stop button, and the sponsor's fragment of its order's slots — thin: same services as the API.
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+import uuid
+from datetime import timedelta
+from typing import Annotated, Any
 
-router = APIRouter()
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import RedirectResponse, Response
+
+from opencxo.core.errors import OpenCXOError
+from opencxo.core.http import CsrfProtected, DbSession
+from opencxo.core.pagination import PageParams
+from opencxo.manufacturing import planning, scheduling, tasks
+from opencxo.manufacturing.schedule_schemas import (
+    BreakdownRequest,
+    ScheduledOperationRead,
+    ScheduleRead,
+    ScheduleRequest,
+)
+from opencxo.web.deps import FormData, PageUser, run_form
+from opencxo.web.exports import xlsx_response
+from opencxo.web.pages import PLOTLY_JS
+from opencxo.web.rendering import flash, render
+
+router = APIRouter(dependencies=[CsrfProtected])
+Pages = Annotated[PageParams, Query()]
+
+PALETTE = (
+    "#0d6efd", "#198754", "#fd7e14", "#6f42c1", "#20c997", "#d63384", "#0dcaf0", "#6c757d",
+    "#ffc107", "#dc3545",
+)  # fmt: skip
+OPERATION_HEADERS = (
+    "Unit", "Batch", "Product", "Order", "Sponsor", "Step", "Operation", "Starts (UTC)",
+    "Ends (UTC)", "Hours", "Changeover before (h)", "Order late",
+)  # fmt: skip
+
+
+def _ms(delta: timedelta) -> float:
+    return delta.total_seconds() * 1000
+
+
+def gantt_figure(operations: list[ScheduledOperationRead], title: str) -> dict[str, Any]:
+    """Plotly bars per unit (y) over UTC time (x), one trace per product, changeovers as grey
+    bars before the operations that have them, operations of late orders outlined in red."""
+    units = sorted({o.unit_code for o in operations}, reverse=True)
+    traces: list[dict[str, Any]] = []
+    changeovers = [o for o in operations if o.changeover_hours > 0]
+    if changeovers:
+        traces.append(
+            {
+                "type": "bar",
+                "orientation": "h",
+                "name": "Changeover / cleaning",
+                "y": [o.unit_code for o in changeovers],
+                "base": [
+                    (o.starts_at - timedelta(hours=float(o.changeover_hours))).isoformat()
+                    for o in changeovers
+                ],
+                "x": [_ms(timedelta(hours=float(o.changeover_hours))) for o in changeovers],
+                "marker": {"color": "#adb5bd"},
+                "customdata": [[f"{o.changeover_hours:g}", o.batch_number] for o in changeovers],
+                "hovertemplate": "Changeover %{customdata[0]} h before %{customdata[1]}"
+                "<extra></extra>",
+            }
+        )
+    products = sorted({(o.product_code, o.product_name) for o in operations})
+    for i, (code, name) in enumerate(products):
+        ops = [o for o in operations if o.product_code == code]
+        traces.append(
+            {
+                "type": "bar",
+                "orientation": "h",
+                "name": f"{code} {name}",
+                "y": [o.unit_code for o in ops],
+                "base": [o.starts_at.isoformat() for o in ops],
+                "x": [_ms(o.ends_at - o.starts_at) for o in ops],
+                "marker": {
+                    "color": PALETTE[i % len(PALETTE)],
+                    "line": {
+                        "color": ["#dc3545" if o.late else "rgba(0,0,0,0)" for o in ops],
+                        "width": [3 if o.late else 0 for o in ops],
+                    },
+                },
+                "customdata": [
+                    [
+                        o.batch_number,
+                        f"{o.step_sequence} {o.operation}",
+                        o.order_number + (" (LATE)" if o.late else ""),
+                        o.sponsor_name,
+                        o.starts_at.strftime("%Y-%m-%d %H:%M"),
+                        o.ends_at.strftime("%Y-%m-%d %H:%M"),
+                    ]
+                    for o in ops
+                ],
+                "hovertemplate": "<b>%{customdata[0]}</b> step %{customdata[1]}<br>"
+                "order %{customdata[2]} · %{customdata[3]}<br>"
+                "%{customdata[4]} → %{customdata[5]} UTC<extra></extra>",
+            }
+        )
+    return {
+        "data": traces,
+        "layout": {
+            "title": {"text": title},
+            "barmode": "overlay",
+            "height": 160 + 34 * max(1, len(units)),
+            "margin": {"l": 80, "r": 20, "t": 50, "b": 50},
+            "xaxis": {"type": "date", "title": {"text": "Time (UTC)"}},
+            "yaxis": {
+                "title": {"text": "Equipment unit"},
+                "categoryorder": "array",
+                "categoryarray": units,
+            },
+            "legend": {"orientation": "h", "y": -0.25},
+        },
+    }
+
+
+def progress_figure(schedule: ScheduleRead) -> dict[str, Any]:
+    phases = sorted({i.phase for i in schedule.improvements})
+    traces = []
+    for phase in phases:
+        items = [i for i in schedule.improvements if i.phase == phase]
+        unit = "h" if phase == "makespan" else "priority × h"
+        traces.append(
+            {
+                "type": "scatter",
+                "mode": "lines+markers",
+                "line": {"shape": "hv"},
+                "name": f"{phase.replace('_', ' ')} ({unit})",
+                "x": [i.wall_time_s for i in items],
+                "y": [i.objective for i in items],
+            }
+        )
+    return {
+        "data": traces,
+        "layout": {
+            "title": {"text": "Improving objective"},
+            "height": 260,
+            "margin": {"l": 60, "r": 20, "t": 40, "b": 45},
+            "xaxis": {"title": {"text": "Seconds since the solve started"}},
+            "yaxis": {"title": {"text": "Objective (hours)"}},
+            "legend": {"orientation": "h", "y": -0.35},
+        },
+    }
+
+
+def _operation_rows(operations: list[ScheduledOperationRead]) -> list[list[Any]]:
+    return [
+        [
+            o.unit_code,
+            o.batch_number,
+            o.product_code,
+            o.order_number,
+            o.sponsor_name,
+            o.step_sequence,
+            o.operation,
+            o.starts_at,
+            o.ends_at,
+            round((o.ends_at - o.starts_at).total_seconds() / 3600, 2),
+            o.changeover_hours,
+            "late" if o.late else "",
+        ]
+        for o in operations
+    ]
+
+
+# --- planning --------------------------------------------------------------------------------
+
+
+@router.post("/mfg/orders/{order_id}/plan")
+def plan_order(
+    order_id: uuid.UUID, request: Request, session: DbSession, principal: PageUser
+) -> Response:
+    try:
+        batches = planning.plan_order(session, principal, order_id)
+    except OpenCXOError as exc:
+        if exc.status_code in (401, 403, 404):
+            raise
+        session.rollback()
+        flash(request, exc.message, "danger")
+    else:
+        flash(
+            request,
+            f"Planned: the order has {len(batches)} batches "
+            f"({', '.join(b.batch_number for b in batches[:6])}"
+            f"{' …' if len(batches) > 6 else ''}). Schedule the plant next.",
+        )
+    return RedirectResponse(f"/mfg/orders/{order_id}", status_code=303)
+
+
+# --- the plant's schedule ------------------------------------------------------------------------
+
+
+def _plant_page(
+    request: Request,
+    session: DbSession,
+    principal: PageUser,
+    plant_id: uuid.UUID,
+    params: PageParams,
+    *,
+    errors: dict[str, str] | None = None,
+    form: dict[str, Any] | None = None,
+    status_code: int = 200,
+) -> Response:
+    plant = scheduling.plant_summary(session, principal, plant_id)
+    current = scheduling.current_schedule(session, principal, plant_id)
+    operations = scheduling.schedule_operations(session, principal, current.id) if current else []
+    history = scheduling.list_schedules(session, principal, plant_id, params=params)
+    return render(
+        request,
+        "manufacturing/schedule.html",
+        {
+            "plant": plant,
+            "schedule": current,
+            "operations": operations,
+            "gantt_chart": gantt_figure(operations, f"{plant.name}: schedule by unit")
+            if operations
+            else None,
+            "history": history,
+            "sort": params.sort or "",
+            "errors": errors or {},
+            "form": form or {},
+            "defaults": ScheduleRequest(),
+            "plotly_js": PLOTLY_JS,
+            "active": "plants",
+        },
+        status_code=status_code,
+    )
+
+
+@router.get("/mfg/plants/{plant_id}/schedule")
+def plant_schedule_page(
+    plant_id: uuid.UUID, request: Request, session: DbSession, principal: PageUser, params: Pages
+) -> Response:
+    return _plant_page(request, session, principal, plant_id, params)
+
+
+@router.get("/mfg/plants/{plant_id}/schedule.xlsx")
+def plant_schedule_xlsx(plant_id: uuid.UUID, session: DbSession, principal: PageUser) -> Response:
+    plant = scheduling.plant_summary(session, principal, plant_id)
+    current = scheduling.current_schedule(session, principal, plant_id)
+    operations = scheduling.schedule_operations(session, principal, current.id) if current else []
+    return xlsx_response(
+        f"schedule-{plant.name.replace(' ', '-').lower()}.xlsx",
+        "Schedule",
+        OPERATION_HEADERS,
+        _operation_rows(operations),
+    )
+
+
+@router.post("/mfg/plants/{plant_id}/schedules")
+def request_schedule(
+    plant_id: uuid.UUID, request: Request, session: DbSession, principal: PageUser, form: FormData
+) -> Response:
+    data = {**form, "warm_start": form.get("warm_start") in ("on", "true", "1", True)}
+    outcome = run_form(
+        session,
+        ScheduleRequest,
+        data,
+        lambda body: tasks.start_schedule(session, principal, plant_id, body),
+    )
+    if outcome.result is None:
+        return _plant_page(
+            request,
+            session,
+            principal,
+            plant_id,
+            PageParams(),
+            errors=outcome.errors,
+            form=form,
+            status_code=outcome.status_code,
+        )
+    flash(request, "Solve queued: it runs in the background; this page shows its progress.")
+    return RedirectResponse(f"/mfg/schedules/{outcome.result.id}", status_code=303)
+
+
+@router.post("/mfg/units/{unit_id}/breakdown")
+def record_breakdown(
+    unit_id: uuid.UUID, request: Request, session: DbSession, principal: PageUser, form: FormData
+) -> Response:
+    outcome = run_form(
+        session,
+        BreakdownRequest,
+        form,
+        lambda body: tasks.start_breakdown_reschedule(session, principal, unit_id, body),
+    )
+    if outcome.result is None:
+        flash(request, "; ".join(f"{k}: {v}" for k, v in outcome.errors.items()), "danger")
+        back = request.headers.get("referer", "")
+        return RedirectResponse(back if back.startswith("/") else "/mfg/plants", status_code=303)
+    flash(request, "Breakdown recorded; the plant is being re-scheduled around it.")
+    return RedirectResponse(f"/mfg/schedules/{outcome.result.id}", status_code=303)
+
+
+# --- one solve ----------------------------------------------------------------------------------
+
+
+def _run_context(session: DbSession, principal: PageUser, schedule: ScheduleRead) -> dict[str, Any]:
+    plant = scheduling.plant_summary(session, principal, schedule.plant_id)
+    fraction = min(1.0, schedule.elapsed_s / schedule.time_limit_s) if schedule.time_limit_s else 0
+    return {
+        "schedule": schedule,
+        "plant": plant,
+        "percent": round(100 * fraction),
+        "progress_chart": progress_figure(schedule) if schedule.improvements else None,
+        "active": "plants",
+        "plotly_js": PLOTLY_JS,
+    }
+
+
+@router.get("/mfg/schedules/{schedule_id}")
+def schedule_page(
+    schedule_id: uuid.UUID, request: Request, session: DbSession, principal: PageUser
+) -> Response:
+    schedule = scheduling.get_schedule(session, principal, schedule_id)
+    operations = (
+        scheduling.schedule_operations(session, principal, schedule_id)
+        if schedule.operation_count
+        else []
+    )
+    context = _run_context(session, principal, schedule)
+    context["operations"] = operations
+    context["gantt_chart"] = (
+        gantt_figure(operations, f"Solve of {schedule.created_at:%Y-%m-%d %H:%M} UTC by unit")
+        if operations
+        else None
+    )
+    return render(request, "manufacturing/schedule_run.html", context)
+
+
+@router.get("/mfg/schedules/{schedule_id}/progress")
+def schedule_progress(
+    schedule_id: uuid.UUID, request: Request, session: DbSession, principal: PageUser
+) -> Response:
+    """The progress panel alone (HTMX polls it every second while the solve runs); once the
+    solve is over an HTMX request gets ``HX-Refresh`` so the page shows the result."""
+    schedule = scheduling.get_schedule(session, principal, schedule_id)
+    response = render(
+        request, "manufacturing/_schedule_progress.html", _run_context(session, principal, schedule)
+    )
+    if schedule.finished and request.headers.get("HX-Request"):
+        response.headers["HX-Refresh"] = "true"
+    return response
+
+
+@router.post("/mfg/schedules/{schedule_id}/stop")
+def stop_schedule(
+    schedule_id: uuid.UUID, request: Request, session: DbSession, principal: PageUser
+) -> Response:
+    try:
+        scheduling.stop_schedule(session, principal, schedule_id)
+    except OpenCXOError as exc:
+        if exc.status_code in (401, 403, 404):
+            raise
+        session.rollback()
+        flash(request, exc.message, "warning")
+    else:
+        flash(request, "Stop requested: the best schedule found so far is kept.")
+    return RedirectResponse(f"/mfg/schedules/{schedule_id}", status_code=303)
+
+
+@router.get("/mfg/schedules/{schedule_id}/operations.xlsx")
+def schedule_operations_xlsx(
+    schedule_id: uuid.UUID, session: DbSession, principal: PageUser
+) -> Response:
+    operations = scheduling.schedule_operations(session, principal, schedule_id)
+    return xlsx_response(
+        f"schedule-{schedule_id}.xlsx", "Schedule", OPERATION_HEADERS, _operation_rows(operations)
+    )
+
+
+# --- the sponsor's view of an order ------------------------------------------------------------
+
+
+@router.get("/mfg/orders/{order_id}/schedule-fragment")
+def order_schedule_fragment(
+    order_id: uuid.UUID, request: Request, session: DbSession, principal: PageUser
+) -> Response:
+    """The order's slots in the current schedule (a fragment for the order page)."""
+    view = scheduling.order_schedule(session, principal, order_id)
+    return render(
+        request,
+        "manufacturing/_schedule_order.html",
+        {
+            "view": view,
+            "plotly_js": PLOTLY_JS,
+            "gantt_chart": gantt_figure(view.operations, f"{view.order_number}: scheduled batches")
+            if view.operations
+            else None,
+        },
+    )

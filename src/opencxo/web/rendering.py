@@ -25,6 +25,7 @@ _TEMPLATE_PACKAGES = (
     "opencxo.contracts",
     "opencxo.economics",
     "opencxo.clinical",
+    "opencxo.manufacturing",
 )
 
 

@@ -380,3 +380,60 @@ def test_tiny_instances_match_brute_force(problem: Problem) -> None:
         result.makespan,
     )
     assert (result.weighted_tardiness, result.makespan) == _brute_force(problem)
+
+
+def _brute_force_makespan(problem: Problem) -> int:
+    """The least makespan over every assignment and order (tardiness ignored)."""
+    refs = [(j, k) for j, job in enumerate(problem.jobs) for k in range(len(job.operations))]
+    best = 1 << 60
+    for choice in itertools.product(*[problem.jobs[j].operations[k].modes for j, k in refs]):
+        units = {r: m.unit for r, m in zip(refs, choice, strict=True)}
+        per_unit = {u: [r for r in refs if units[r] == u] for u in set(units.values())}
+        for perms in itertools.product(*[itertools.permutations(v) for v in per_unit.values()]):
+            times = _earliest(problem, units, dict(zip(per_unit, perms, strict=True)))
+            if times is not None:
+                best = min(best, max(e for _, e in times.values()))
+    return best
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(tiny_problems())
+def test_static_makespan_bound_is_valid(problem: Problem) -> None:
+    from opencxo.manufacturing.engine.solver import _graph, _makespan_lb
+
+    assert _makespan_lb(problem, _graph(problem)) <= _brute_force_makespan(problem)
+
+
+def test_static_bound_counts_changeovers_and_maintenance() -> None:
+    # three batches of one product on one unit, 2 h cleaning between them, 3 h of maintenance
+    jobs = tuple(Job((Operation((Mode(0, 1),)),)) for _ in range(3))
+    problem = _one_unit(
+        *jobs, changeovers=(Changeovers(0, ((2,),)),), downtimes=(Downtime(0, 1, 4),)
+    )
+    from opencxo.manufacturing.engine.solver import _graph, _makespan_lb
+
+    # 1 + 2 + 1 + 2 + 1 = 7 of work and cleaning (a cleaning may run during maintenance:
+    # [0, 1) maintenance and cleaning [4, 5) cleaning [7, 8) is optimal)
+    assert _makespan_lb(problem, _graph(problem)) == 7
+    result = solve(problem, time_limit_s=10, workers=1)
+    assert result.status == "OPTIMAL"
+    assert result.makespan == 8
+    # processing alone (3) plus the maintenance inside its window (3)
+    no_cleaning = _one_unit(*jobs, downtimes=(Downtime(0, 1, 4),))
+    assert _makespan_lb(no_cleaning, _graph(no_cleaning)) == 6
+
+
+def test_plain_job_shop_is_the_textbook_model() -> None:
+    from ortools.sat.python import cp_model
+
+    from opencxo.manufacturing.engine.baseline import build_textbook, is_plain_job_shop
+    from opencxo.manufacturing.engine.solver import _build_plain
+
+    problem = read_instance(DATA / "ft06", "jssp")
+    assert is_plain_job_shop(problem)
+    assert not is_plain_job_shop(read_instance(DATA / "mk01.txt", "fjsp"))
+    ours, textbook = cp_model.CpModel(), cp_model.CpModel()
+    _build_plain(problem, ours, 0)
+    build_textbook(problem, textbook)
+    assert str(ours.Proto()) == str(textbook.Proto())
+    assert len(str(ours.Proto())) > 1000

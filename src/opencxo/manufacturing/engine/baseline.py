@@ -1,4 +1,5 @@
-"""The textbook CP-SAT job-shop model, used only by the benchmark as the yardstick.
+"""The textbook CP-SAT job-shop model: the benchmark's yardstick, and what the solver builds
+for a plain job shop (:func:`build_textbook`), so that the two are the same model.
 
 One interval per operation, ``AddNoOverlap`` per machine, ``start[j, k+1] >= end[j, k]``,
 makespan = ``AddMaxEquality`` over the jobs' last ends, horizon = sum of all durations, no
@@ -15,7 +16,7 @@ from ortools.sat.python import cp_model
 
 from .model import ModelError, Problem
 
-__all__ = ["BaselineResult", "solve_textbook"]
+__all__ = ["BaselineResult", "build_textbook", "is_plain_job_shop", "solve_textbook"]
 
 
 @dataclass(frozen=True)
@@ -28,24 +29,34 @@ class BaselineResult:
     wall_time_s: float
 
 
-def solve_textbook(
-    problem: Problem, *, time_limit_s: float = 60.0, workers: int = 2, seed: int = 0
-) -> BaselineResult:
-    """Minimise the makespan of a plain job shop with the textbook model.
+def is_plain_job_shop(problem: Problem) -> bool:
+    """One mode per operation and nothing else: no precedences across jobs, changeovers,
+    downtimes, frozen operations, release or due dates."""
+    return (
+        not problem.precedences
+        and not problem.changeovers
+        and not problem.downtimes
+        and not problem.frozen
+        and all(job.release == 0 and job.due is None for job in problem.jobs)
+        and all(len(op.modes) == 1 for job in problem.jobs for op in job.operations)
+    )
 
-    Raises
-    ------
-    ModelError
-        The problem is not a plain job shop (several modes, precedences, downtimes …).
+
+def build_textbook(
+    problem: Problem, model: cp_model.CpModel
+) -> tuple[
+    dict[tuple[int, int], cp_model.IntVar], dict[tuple[int, int], cp_model.IntVar], cp_model.IntVar
+]:
+    """Add the textbook job-shop model of a plain job shop to ``model`` (without the
+    objective): starts, ends (by ``(job, operation)``) and the makespan variable.
+
+    The solver builds plain job shops with this very function, so its model is the yardstick's
+    model, variable for variable.
     """
-    if problem.precedences or problem.changeovers or problem.downtimes or problem.frozen:
-        raise ModelError("problem", problem.name, "must be a plain job shop", "solve_textbook")
-    if any(len(op.modes) != 1 for job in problem.jobs for op in job.operations):
-        raise ModelError("problem", problem.name, "must have one mode per operation", "textbook")
-    t0 = time.perf_counter()
-    model = cp_model.CpModel()
     horizon = sum(op.modes[0].duration for job in problem.jobs for op in job.operations)
     per_machine: dict[int, list[cp_model.IntervalVar]] = {}
+    starts: dict[tuple[int, int], cp_model.IntVar] = {}
+    ends: dict[tuple[int, int], cp_model.IntVar] = {}
     last_ends = []
     for j, job in enumerate(problem.jobs):
         previous_end = None
@@ -58,12 +69,32 @@ def solve_textbook(
             if previous_end is not None:
                 model.add(start >= previous_end)
             previous_end = end
+            starts[(j, k)] = start
+            ends[(j, k)] = end
         assert previous_end is not None
         last_ends.append(previous_end)
     for intervals in per_machine.values():
         model.add_no_overlap(intervals)
     makespan = model.new_int_var(0, horizon, "makespan")
     model.add_max_equality(makespan, last_ends)
+    return starts, ends, makespan
+
+
+def solve_textbook(
+    problem: Problem, *, time_limit_s: float = 60.0, workers: int = 2, seed: int = 0
+) -> BaselineResult:
+    """Minimise the makespan of a plain job shop with the textbook model.
+
+    Raises
+    ------
+    ModelError
+        The problem is not a plain job shop (several modes, precedences, downtimes …).
+    """
+    if not is_plain_job_shop(problem):
+        raise ModelError("problem", problem.name, "must be a plain job shop", "solve_textbook")
+    t0 = time.perf_counter()
+    model = cp_model.CpModel()
+    _, _, makespan = build_textbook(problem, model)
     model.minimize(makespan)
     solver = cp_model.CpSolver()
     solver.parameters.max_time_in_seconds = time_limit_s

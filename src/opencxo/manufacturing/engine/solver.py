@@ -2,7 +2,9 @@
 
 Model
 -----
-- Each operation has a start variable; each of its modes is an optional fixed-size interval
+- A plain job shop (one mode per operation, nothing else) is built by
+  :func:`.baseline.build_textbook`: the textbook model itself, without a hint of ours.
+- Otherwise each operation has a start variable; each of its modes is an optional fixed-size interval
   on that start with a presence literal, exactly one literal true (an operation with a single
   mode gets a plain fixed-size interval and no literal, so the classic job shop is the
   textbook model). Its end is ``start + Σ duration_m · present_m``.
@@ -19,10 +21,13 @@ Model
 - Job order and cross-job precedences are linear inequalities; release dates, frozen
   operations and the heads and tails of the precedence graph (longest chains of shortest
   durations) narrow the start domains.
-- Horizon: with makespan as the only objective, the makespan of a greedy schedule (an
-  insertion list schedule that respects every constraint), which is also the first solution
-  reported, the complete hint, and the answer if CP-SAT finds nothing better in time; with
-  due dates a safe bound (latest fixed time + Σ longest duration and changeover of every
+- The makespan's lower bound: the longest chain, or the unit-set bound with changeovers and
+  maintenance (:func:`_unit_set_bound`), whichever is larger.
+- Horizon: with makespan as the only objective (or a greedy schedule without tardiness), the
+  makespan of the best greedy schedule (insertion list schedules that respect every
+  constraint, with load balancing; see :func:`_greedy_search`), which is also the first
+  solution reported, the complete hint, and the answer if CP-SAT finds nothing better in
+  time; otherwise a safe bound (latest fixed time + Σ longest duration and changeover of every
   operation + Σ lags), because a schedule of least tardiness may end after the greedy one.
 
 Objective (lexicographic, in two solves)
@@ -50,9 +55,11 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
+import numpy as np
 from ortools.sat.python import cp_model
 
-from .checker import check_schedule
+from .baseline import build_textbook, is_plain_job_shop
+from .checker import CheckReport, check_schedule
 from .model import OpRef, Problem, ScheduledOperation
 
 __all__ = ["Improvement", "SolveResult", "Status", "solve"]
@@ -62,6 +69,15 @@ Phase = Literal["weighted_tardiness", "makespan"]
 
 #: Share of the time limit the tardiness phase may use when it cannot prove its optimum.
 TARDINESS_SHARE = 0.75
+#: With due dates, the list schedules tried first (see :func:`_greedy`), within
+#: ``min(GREEDY_BUDGET_S, GREEDY_SHARE * time limit)`` seconds.
+GREEDY_BLENDS = (0.01, 0.02)
+GREEDY_BUDGET_S = 8.0
+GREEDY_SHARE = 0.15
+#: Above this many changeover arcs CP-SAT's presolve does not probe.
+BIG_CIRCUITS = 20_000
+#: Load balancing of the list schedules: penalty step per unit of lateness against the pool.
+BALANCE_STEP = 0.2
 
 
 @dataclass(frozen=True)
@@ -271,17 +287,141 @@ def _heads_tails(
     return head, tail, mindur
 
 
+def _pools(problem: Problem) -> list[list[int]]:
+    """Units linked by operations that may run on either (union-find over the modes)."""
+    parent = list(range(problem.units))
+
+    def find(u: int) -> int:
+        while parent[u] != u:
+            parent[u] = parent[parent[u]]
+            u = parent[u]
+        return u
+
+    for job in problem.jobs:
+        for op in job.operations:
+            for a, b in itertools.pairwise(op.modes):
+                parent[find(a.unit)] = find(b.unit)
+    pools: dict[int, list[int]] = defaultdict(list)
+    for u in range(problem.units):
+        pools[find(u)].append(u)
+    return list(pools.values())
+
+
+def _unit_set_bound(
+    problem: Problem,
+    head: Mapping[OpRef, int],
+    tail: Mapping[OpRef, int],
+    max_subset_units: int = 8,
+) -> int:
+    """A lower bound on the makespan from sets of units, changeovers included.
+
+    For a set ``S`` of ``n`` units, the operations that can only run on ``S``, with head
+    ``>= a`` and tail ``>= b``, all run inside ``[a, T − b]`` on ``n`` units. Each occupies its
+    unit for its duration plus the changeover before it, at least
+    ``min over S of (duration + least changeover into its family on that unit)``; the first
+    of them on each unit may have its changeover outside the window, so ``n`` times the
+    largest such changeover is taken off. Hence
+    ``T ≥ a + b + (W − n·c_max) / n``. Changeovers may run during maintenance (only
+    operations may not), so the maintenance windows that lie inside ``[a, a + b + P/n]`` count
+    with the processing time ``P`` alone: ``T ≥ a + b + (P + downtime) / n``. Maximised over
+    ``a``, ``b`` and the sets:
+    the operations' own eligible sets, each pool, and (pools of at most ``max_subset_units``
+    units) every subset of a pool. Frozen operations count with their unit and duration.
+    """
+    frozen = {f.ref: f for f in problem.frozen}
+    least_in: dict[tuple[int, int], int] = {}  # (unit, family) -> least changeover into it
+    families_on: dict[int, set[int]] = defaultdict(set)
+    for j, job in enumerate(problem.jobs):
+        for k, op in enumerate(job.operations):
+            units = [frozen[(j, k)].unit] if (j, k) in frozen else [m.unit for m in op.modes]
+            for u in units:
+                families_on[u].add(job.family)
+    for c in problem.changeovers:
+        for fam in families_on[c.unit]:
+            least_in[(c.unit, fam)] = min(c.time(a, fam) for a in families_on[c.unit])
+    # per operation: eligible units and (unit -> duration + least changeover into it)
+    items: list[tuple[OpRef, dict[int, int], dict[int, int]]] = []
+    for j, job in enumerate(problem.jobs):
+        for k, op in enumerate(job.operations):
+            r = (j, k)
+            if r in frozen:
+                f = frozen[r]
+                durations = {f.unit: f.end - f.start}
+            else:
+                durations = {m.unit: m.duration for m in op.modes}
+            if not durations:
+                continue
+            setups = {u: least_in.get((u, job.family), 0) for u in durations}
+            items.append((r, durations, setups))
+    sets: set[frozenset[int]] = {frozenset(d) for _, d, _ in items}
+    for pool in _pools(problem):
+        sets.add(frozenset(pool))
+        if 1 < len(pool) <= max_subset_units:
+            for n in range(1, len(pool)):
+                sets.update(frozenset(c) for c in itertools.combinations(pool, n))
+    downs: dict[int, list[tuple[int, int]]] = defaultdict(list)
+    for d in problem.downtimes:
+        downs[d.unit].append((d.start, d.end))
+    best = 0
+    for unit_set in sets:
+        chosen = [
+            (head[r], tail[r], min(d[u] + st[u] for u in d), max(st.values()), min(d.values()))
+            for r, d, st in items
+            if unit_set.issuperset(d)
+        ]
+        if not chosen:
+            continue
+        n = len(unit_set)
+        heads = np.array([c[0] for c in chosen], dtype=np.int64)
+        tails = np.array([c[1] for c in chosen], dtype=np.int64)
+        work = np.array([c[2] for c in chosen], dtype=np.int64)
+        plain = np.array([c[4] for c in chosen], dtype=np.int64)
+        c_max = max(c[3] for c in chosen)
+        windows = [w for u in unit_set for w in downs[u]]
+        for a in np.unique(heads):
+            mask = heads >= a
+            order = np.argsort(-tails[mask], kind="stable")
+            t_sorted = tails[mask][order]
+            w_cum = np.cumsum(work[mask][order])
+            # the prefix ending with the last operation of each tail value
+            last = np.r_[t_sorted[1:] != t_sorted[:-1], True]
+            b = t_sorted[last]
+            need = np.maximum(0, w_cum[last] - n * c_max)
+            lb = a + b + -(-need // n)
+            if windows:
+                # a changeover may run during maintenance: then count the processing alone
+                p_cum = np.cumsum(plain[mask][order])[last]
+                reach = a + b + -(-p_cum // n)
+                for _ in range(2 * len(windows) + 2):  # T ≥ reach: windows in [a, reach − b]
+                    down = np.zeros_like(lb)
+                    for ws, we in windows:
+                        down += np.maximum(0, np.minimum(we, reach - b) - np.maximum(ws, a))
+                    reach = a + b + -(-(p_cum + down) // n)
+                lb = np.maximum(lb, reach)
+            best = max(best, int(lb.max()))
+    return best
+
+
 # --------------------------------------------------------------------------- greedy
 
 
 def _greedy(
-    problem: Problem, graph: _Graph, due_first: bool = False
+    problem: Problem,
+    graph: _Graph,
+    due_first: bool = False,
+    blend: float | None = None,
+    penalty: Mapping[int, int] | None = None,
 ) -> list[ScheduledOperation] | None:
     """An insertion list schedule: repeatedly place the ready operation (and unit) that can
     finish first (ties: earlier due date; ``due_first``: least latest start first, the due
     dates carried back along the precedences, then earliest finish), in the earliest gap that
     respects downtimes and changeovers to both neighbours. None when it gets stuck (frozen
     operations can block it).
+
+    ``blend``: the key is the finish time plus ``blend`` times the latest start (due dates
+    carried back), so a little slack breaks the near ties of earliest finish in favour of the
+    urgent operations. Tiny changes of ``blend`` change the schedule a lot (list scheduling is
+    chaotic), so :func:`solve` tries a few values and keeps the best.
     """
     inf = 1 << 62
     mindur = {
@@ -346,11 +486,14 @@ def _greedy(
             for mode in job.operations[k].modes:
                 at = slot(mode.unit, est, mode.duration, job.family)
                 due = job.due if job.due is not None else inf
-                key = (
-                    (latest_start[r], at + mode.duration, at, mode.unit)
-                    if due_first
-                    else (at + mode.duration, due, at, mode.unit)
-                )
+                if blend is not None:
+                    slack = min(latest_start[r], inf >> 1)
+                    extra = penalty.get(mode.unit, 0) if penalty else 0
+                    key = (round(at + mode.duration + extra + blend * slack), due, at, mode.unit)
+                elif due_first:
+                    key = (latest_start[r], at + mode.duration, at, mode.unit)
+                else:
+                    key = (at + mode.duration, due, at, mode.unit)
                 if best is None or key < best:
                     best, best_ref = key, r
                     chosen = (at, at + mode.duration, mode.unit)
@@ -368,6 +511,63 @@ def _greedy(
     if len(placed) < problem.operation_count:
         return None
     return sorted(placed.values(), key=lambda s: s.ref)
+
+
+def _greedy_search(
+    problem: Problem,
+    graph: _Graph,
+    deadline: float,
+    found: Callable[[list[ScheduledOperation], CheckReport], None],
+) -> tuple[list[ScheduledOperation] | None, CheckReport | None]:
+    """The best list schedule (least weighted tardiness, then makespan) found before
+    ``deadline`` (``time.perf_counter()``; the first rule always runs). ``found`` is called with
+    each better one.
+
+    Without due dates: earliest finish only. With due dates: earliest finish with a little
+    slack (``GREEDY_BLENDS``), least latest start first, then rounds of load balancing: each
+    unit of a pool gets a penalty (added to the finish times it offers) that grows with how
+    much later than its pool's average it finished in the previous round, so the flexible
+    operations move away from the units that end the schedule.
+    """
+    best: list[ScheduledOperation] | None = None
+    best_check: CheckReport | None = None
+
+    def attempt(ops: list[ScheduledOperation] | None) -> None:
+        nonlocal best, best_check
+        check = check_schedule(problem, ops) if ops is not None else None
+        if ops is None or check is None or not check.ok:
+            return  # defensive: never hint or bound from a wrong schedule
+        key = (check.weighted_tardiness, check.makespan)
+        if best_check is None or key < (best_check.weighted_tardiness, best_check.makespan):
+            best, best_check = ops, check
+            found(ops, check)
+
+    if not problem.has_due_dates:
+        attempt(_greedy(problem, graph))
+        return best, best_check
+    rules: list[tuple[bool, float | None]] = [
+        (False, GREEDY_BLENDS[0]),
+        (True, None),
+        *((False, b) for b in GREEDY_BLENDS[1:]),
+    ]
+    for due_first, blend in rules:
+        if best is not None and time.perf_counter() > deadline:
+            return best, best_check
+        attempt(_greedy(problem, graph, due_first, blend))
+    pools = [pool for pool in _pools(problem) if len(pool) > 1]
+    penalty: dict[int, int] = defaultdict(int)
+    last = best
+    while pools and last is not None and time.perf_counter() <= deadline:
+        ends: dict[int, int] = defaultdict(int)
+        for s in last:
+            ends[s.unit] = max(ends[s.unit], s.end)
+        for pool in pools:
+            mean = sum(ends[u] for u in pool) / len(pool)
+            for u in pool:
+                penalty[u] += round(BALANCE_STEP * (ends[u] - mean))
+        last = _greedy(problem, graph, False, GREEDY_BLENDS[0], penalty)
+        attempt(last)
+    return best, best_check
 
 
 # --------------------------------------------------------------------------- CP-SAT
@@ -431,7 +631,18 @@ def _redundant_cumulatives(
             model.add_cumulative(members[root], [1] * len(members[root]), len(units))
 
 
-def _build(problem: Problem, graph: _Graph, horizon: int, model: cp_model.CpModel) -> _Vars:
+def _makespan_lb(problem: Problem, graph: _Graph) -> int:
+    """The longest chain of shortest durations, or the unit-set bound, whichever is larger."""
+    head, tail, mindur = _heads_tails(problem, graph)
+    return max(
+        max((head[r] + mindur[r] + tail[r] for r in graph.order), default=0),
+        _unit_set_bound(problem, head, tail),
+    )
+
+
+def _build(
+    problem: Problem, graph: _Graph, horizon: int, model: cp_model.CpModel, makespan_lb: int
+) -> _Vars:
     head, tail, mindur = _heads_tails(problem, graph)
     frozen = {f.ref: f for f in problem.frozen}
     start: dict[OpRef, cp_model.IntVar] = {}
@@ -445,6 +656,7 @@ def _build(problem: Problem, graph: _Graph, horizon: int, model: cp_model.CpMode
     fixed_master: dict[OpRef, tuple[int, cp_model.IntervalVar]] = {}  # one unit: (unit, interval)
     # per unit: (op, duration, presence literal or None when certain)
     candidates: dict[int, list[tuple[OpRef, int, cp_model.IntVar | None]]] = defaultdict(list)
+    window: dict[OpRef, tuple[int, int]] = {f.ref: (f.start, f.start) for f in problem.frozen}
     for j, job in enumerate(problem.jobs):
         for k, op in enumerate(job.operations):
             r = (j, k)
@@ -462,6 +674,7 @@ def _build(problem: Problem, graph: _Graph, horizon: int, model: cp_model.CpMode
                 continue
             lo = head[r]
             hi = max(lo, horizon - mindur[r] - tail[r])
+            window[r] = (lo, hi)
             s = model.new_int_var(lo, hi, f"s_{name}")
             start[r] = s
             if len(op.modes) == 1:
@@ -518,7 +731,7 @@ def _build(problem: Problem, graph: _Graph, horizon: int, model: cp_model.CpMode
         empty = model.new_bool_var(f"empty_u{c.unit}")
         arcs[(0, 0)] = empty
         arc_list.append((0, 0, empty))
-        for i, (ri, _, lit_i) in enumerate(cand, start=1):
+        for i, (ri, dur_i, lit_i) in enumerate(cand, start=1):
             first = model.new_bool_var(f"first_u{c.unit}_{i}")
             last = model.new_bool_var(f"last_u{c.unit}_{i}")
             arcs[(0, i)] = first
@@ -530,15 +743,20 @@ def _build(problem: Problem, graph: _Graph, horizon: int, model: cp_model.CpMode
             for jn, (rj, _, _) in enumerate(cand, start=1):
                 if jn == i or (rj[0] == ri[0] and rj[1] < ri[1]):
                     continue  # same op, or against the job's order
+                gap = c.time(fam_i, problem.jobs[rj[0]].family)
+                if window[ri][0] + dur_i + gap > window[rj][1]:
+                    continue  # j cannot start late enough to follow i
                 lit = model.new_bool_var(f"arc_u{c.unit}_{i}_{jn}")
                 arcs[(i, jn)] = lit
                 arc_list.append((i, jn, lit))
-                gap = c.time(fam_i, problem.jobs[rj[0]].family)
                 model.add(start[rj] >= end[ri] + gap).only_enforce_if(lit)
         model.add_circuit(arc_list)
         arcs_by_unit[c.unit] = arcs
         nodes_by_unit[c.unit] = [r for r, _, _ in cand]
-    lb = min(horizon, max((head[r] + mindur[r] + tail[r] for r in graph.order), default=0))
+    # the static bound goes into the model only where CP-SAT cannot see it (changeovers); on a
+    # flexible job shop the pool cumulatives give CP-SAT as much, and the model stays as it was
+    path_lb = max((head[r] + mindur[r] + tail[r] for r in graph.order), default=0)
+    lb = min(horizon, makespan_lb if problem.changeovers else path_lb)
     makespan = model.new_int_var(lb, horizon, "makespan")
     for j, job in enumerate(problem.jobs):
         model.add(makespan >= end[(j, len(job.operations) - 1)])
@@ -555,6 +773,19 @@ def _build(problem: Problem, graph: _Graph, horizon: int, model: cp_model.CpMode
         start, end, present, mode_unit, arcs_by_unit, nodes_by_unit, tardiness, makespan, lb,
         weighted, sizes,
     )  # fmt: skip
+
+
+def _build_plain(problem: Problem, model: cp_model.CpModel, makespan_lb: int) -> _Vars:
+    """A plain job shop: the textbook model itself (:func:`.baseline.build_textbook`)."""
+    start, end, makespan = build_textbook(problem, model)
+    mode_unit = {
+        (j, k): op.modes[0].unit
+        for j, job in enumerate(problem.jobs)
+        for k, op in enumerate(job.operations)
+    }
+    ends: dict[OpRef, cp_model.LinearExprT] = dict(end)
+    # makespan_lb is only reported (the model is left as the textbook has it)
+    return _Vars(start, ends, {}, mode_unit, {}, {}, [], makespan, makespan_lb, 0, {})
 
 
 def _hint(
@@ -576,7 +807,8 @@ def _hint(
         s = by_ref.get(r)
         if s is not None and isinstance(e, cp_model.IntVar):
             model.add_hint(e, s.end)
-            model.add_hint(v.sizes[r], s.end - s.start)
+            if r in v.sizes:
+                model.add_hint(v.sizes[r], s.end - s.start)
     for unit, arcs in v.arcs.items():
         nodes = v.nodes[unit]
         index = {r: i for i, r in enumerate(nodes, start=1)}
@@ -786,15 +1018,22 @@ def solve(
         return result("INFEASIBLE", reasons)
     if problem.operation_count == 0:
         return SolveResult("OPTIMAL", (), phase1, 0, 0, 0.0, 0, 0, 0, 0, 0.0, ())
-    greedy, greedy_check = None, None
-    for due_first in (False, True) if problem.has_due_dates else (False,):
-        candidate = _greedy(problem, graph, due_first)
-        report = check_schedule(problem, candidate) if candidate is not None else None
-        if candidate is None or report is None or not report.ok:
-            continue  # defensive: never hint or bound from a wrong schedule
-        key = (report.weighted_tardiness, report.makespan)
-        if greedy_check is None or key < (greedy_check.weighted_tardiness, greedy_check.makespan):
-            greedy, greedy_check = candidate, report
+    static_lb = _makespan_lb(problem, graph)
+
+    def found(ops: list[ScheduledOperation], check: CheckReport) -> None:
+        # each better list schedule is reported at once, before the model is even built
+        event = Improvement(
+            round(time.perf_counter() - t0, 4),
+            phase1,
+            float(check.weighted_tardiness if phase1 == "weighted_tardiness" else check.makespan),
+            float(0 if phase1 == "weighted_tardiness" else min(static_lb, check.makespan)),
+        )
+        improvements.append(event)
+        if on_improvement is not None:
+            on_improvement(event)
+
+    greedy_budget = min(GREEDY_BUDGET_S, GREEDY_SHARE * time_limit_s)
+    greedy, greedy_check = _greedy_search(problem, graph, t0 + greedy_budget, found)
     safe = (
         max(
             [j.release for j in problem.jobs]
@@ -808,24 +1047,35 @@ def solve(
         )
         + sum(p.min_lag for p in problem.precedences)
     )
-    # makespan only: no optimum ends after the greedy schedule; with due dates one may
-    horizon = max(s.end for s in greedy) if greedy is not None and phase1 == "makespan" else safe
+    # makespan only, or nothing late in the greedy schedule (so the tardiness phase is proved
+    # without a search and the makespan phase keeps it at 0): no optimum ends after the greedy
+    # schedule; otherwise a schedule of least tardiness may end later
+    no_tardiness = greedy_check is not None and greedy_check.weighted_tardiness == 0
+    horizon = (
+        max(s.end for s in greedy)
+        if greedy is not None and (phase1 == "makespan" or no_tardiness)
+        else safe
+    )
+    makespan_lb = min(horizon, static_lb)
     model = cp_model.CpModel()
-    v = _build(problem, graph, horizon, model)
-    start_hint = list(hint) if hint else (greedy or [])
+    if is_plain_job_shop(problem):
+        # the textbook model, variable for variable, and no hint of our own: on a classic job
+        # shop our time to optimal is the yardstick's (the greedy schedule is still the first
+        # answer and the fallback)
+        v = _build_plain(problem, model, makespan_lb)
+        start_hint = list(hint)
+    else:
+        v = _build(problem, graph, horizon, model, makespan_lb)
+        start_hint = list(hint) if hint else (greedy or [])
     if start_hint:
         _hint(problem, model, v, start_hint)
-    if greedy is not None and greedy_check is not None:
-        # the greedy schedule is the first feasible answer, before CP-SAT's presolve
-        first = Improvement(
-            round(time.perf_counter() - t0, 4),
-            phase1,
-            float(greedy_check.weighted_tardiness if v.tardiness else greedy_check.makespan),
-            float(0 if v.tardiness else v.makespan_lb),
-        )
-        improvements.append(first)
-        if on_improvement is not None:
-            on_improvement(first)
+    if (
+        sum(len(a) for a in v.arcs.values()) > BIG_CIRCUITS
+        and "cp_model_probing_level" not in extra
+    ):
+        # probing tens of thousands of arc literals costs CP-SAT's presolve many seconds (three
+        # rounds of ~7 s on the plant) for little: the search starts from the hint sooner
+        extra["cp_model_probing_level"] = 0
     if phase1 == "weighted_tardiness":
         model.minimize(v.weighted_tardiness)
         budget = time_limit_s * TARDINESS_SHARE
@@ -872,7 +1122,7 @@ def solve(
         first_bound = int(solver.best_objective_bound)
     if phase1 == "makespan":
         makespan = max(s.end for s in ops)
-        bound = first_bound
+        bound = max(first_bound, makespan_lb)  # both proved
         return SolveResult(
             status, (), "makespan", float(makespan), float(bound), _gap(makespan, bound),
             makespan, bound, 0, 0, round(time.perf_counter() - t0, 4), tuple(ops),
@@ -893,7 +1143,7 @@ def solve(
         if status2 in ("OPTIMAL", "FEASIBLE"):
             ops = _extract(problem, v, solver2)
             makespan = max(s.end for s in ops)
-            ms_bound = int(solver2.best_objective_bound)
+            ms_bound = max(int(solver2.best_objective_bound), makespan_lb)
             if status2 == "OPTIMAL" and wt_optimal:
                 final_status = "OPTIMAL"
     name: Phase = "makespan" if wt_optimal else "weighted_tardiness"

@@ -1,0 +1,189 @@
+"""The schedule pages: the plant's schedule (Gantt, KPIs, late orders, form, history), a
+solve's progress panel and stop button, the plan button's POST, the sponsor's fragment."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Iterator
+from datetime import date, timedelta
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+
+from opencxo.core import jobs
+from opencxo.core.settings import Settings
+from opencxo.manufacturing import planning, scheduling
+from opencxo.manufacturing.models import Batch, ProductionOrder, Schedule
+from opencxo.manufacturing.schedule_schemas import ScheduleRequest
+from tests.conftest import TEST_SECRET
+from tests.manufacturing.conftest import PlantWorld
+from tests.web.conftest import csrf_of, login
+
+YY = date.today().strftime("%y")
+
+
+@pytest.fixture(autouse=True)
+def immediate(database_url: str) -> Iterator[None]:
+    jobs.configure(
+        Settings(
+            database_url=database_url,
+            environment="test",
+            secret_key=TEST_SECRET,
+            jobs_immediate=True,
+        )
+    )
+    yield
+    jobs.reset()
+
+
+def _plan(plant: PlantWorld) -> None:
+    for number in ("PO-A-1", "PO-B-1"):
+        planning.plan_order(plant.session, plant["cdmo"], plant.orders[number])
+    plant.session.commit()
+
+
+def test_the_plan_button_plans_and_comes_back_with_a_flash(
+    client: TestClient, plant: PlantWorld
+) -> None:
+    login(client, plant.emails["cdmo"])
+    token = csrf_of(client.get(f"/mfg/plants/{plant.plant_id}/schedule").text)
+    r = client.post(
+        f"/mfg/orders/{plant.orders['PO-A-1']}/plan",
+        data={"csrf_token": token},
+        follow_redirects=False,
+    )
+    assert r.status_code == 303
+    assert r.headers["location"] == f"/mfg/orders/{plant.orders['PO-A-1']}"
+    assert len(plant.session.scalars(select(Batch)).all()) == 6
+    page = client.get(f"/mfg/plants/{plant.plant_id}/schedule")
+    assert "Planned: the order has 6 batches" in page.text
+
+
+def test_the_plant_page_solves_shows_progress_and_the_gantt(
+    client: TestClient, plant: PlantWorld
+) -> None:
+    _plan(plant)
+    login(client, plant.emails["cdmo"])
+    page = client.get(f"/mfg/plants/{plant.plant_id}/schedule")
+    assert page.status_code == 200
+    assert 'data-testid="no-schedule"' in page.text
+    assert 'data-testid="solve-form"' in page.text
+
+    bad = client.post(
+        f"/mfg/plants/{plant.plant_id}/schedules",
+        data={"csrf_token": csrf_of(page.text), "time_limit_s": "9999", "workers": "2"},
+    )
+    assert bad.status_code == 422
+    assert 'data-field-error="time_limit_s"' in bad.text
+    assert 'value="9999"' in bad.text  # the input is kept
+
+    r = client.post(
+        f"/mfg/plants/{plant.plant_id}/schedules",
+        data={"csrf_token": csrf_of(page.text), "time_limit_s": "2", "workers": "1"},
+        follow_redirects=False,
+    )
+    assert r.status_code == 303
+    schedule_id = r.headers["location"].rsplit("/", 1)[-1]
+    assert r.headers["location"] == f"/mfg/schedules/{schedule_id}"
+    schedule = plant.session.get(Schedule, uuid.UUID(schedule_id))
+    assert schedule is not None and schedule.warm_start_from_id is None
+
+    run = client.get(f"/mfg/schedules/{schedule_id}")
+    assert run.status_code == 200
+    assert 'data-status="done"' in run.text
+    assert 'data-testid="gantt"' in run.text and "every 1s" not in run.text
+    assert 'data-testid="stop"' not in run.text  # finished: nothing to stop
+
+    page = client.get(f"/mfg/plants/{plant.plant_id}/schedule")
+    assert 'data-testid="kpi-makespan"' in page.text
+    assert "Equipment unit" in page.text and "Changeover / cleaning" in page.text
+    assert f"API-1-{YY}-0001" in page.text and "Sponsor B Pharma" in page.text
+    assert 'data-testid="no-late-orders"' in page.text
+    assert len(re.findall(r'href="/mfg/schedules/[0-9a-f-]+">', page.text)) >= 1
+
+    xlsx = client.get(f"/mfg/plants/{plant.plant_id}/schedule.xlsx")
+    assert xlsx.status_code == 200 and xlsx.content[:2] == b"PK"
+    assert client.get(f"/mfg/schedules/{schedule_id}/operations.xlsx").status_code == 200
+
+
+def test_a_running_solve_polls_and_can_be_stopped(client: TestClient, plant: PlantWorld) -> None:
+    _plan(plant)
+    read = scheduling.request_schedule(
+        plant.session, plant["cdmo"], plant.plant_id, ScheduleRequest(time_limit_s=10)
+    )
+    plant.session.commit()  # queued, no job sent (the service alone): as if no worker ran yet
+    login(client, plant.emails["cdmo"])
+    page = client.get(f"/mfg/schedules/{read.id}")
+    assert 'data-status="queued"' in page.text
+    assert f'hx-get="/mfg/schedules/{read.id}/progress"' in page.text
+    assert 'hx-trigger="every 1s"' in page.text
+    assert "waiting for a job worker" in page.text
+    fragment = client.get(f"/mfg/schedules/{read.id}/progress", headers={"HX-Request": "true"})
+    assert fragment.status_code == 200
+    assert "<html" not in fragment.text and "HX-Refresh" not in fragment.headers
+    assert 'data-testid="stop"' in fragment.text
+
+    stopped = client.post(
+        f"/mfg/schedules/{read.id}/stop",
+        data={"csrf_token": csrf_of(page.text)},
+        follow_redirects=False,
+    )
+    assert stopped.status_code == 303
+    after = client.get(f"/mfg/schedules/{read.id}")
+    assert "Stop requested" in after.text
+    assert 'data-status="done"' in after.text and "stopped before it started" in after.text
+    done = client.get(f"/mfg/schedules/{read.id}/progress", headers={"HX-Request": "true"})
+    assert done.headers["HX-Refresh"] == "true"
+    again = client.post(f"/mfg/schedules/{read.id}/stop", data={"csrf_token": csrf_of(page.text)})
+    assert "already finished" in again.text
+
+
+def test_the_viewer_has_no_form_and_sponsors_get_404_but_see_their_order_fragment(
+    client: TestClient, plant: PlantWorld, engine: object
+) -> None:
+    _plan(plant)
+    read = scheduling.request_schedule(
+        plant.session, plant["cdmo"], plant.plant_id, ScheduleRequest(time_limit_s=2, workers=1)
+    )
+    plant.session.commit()
+    from sqlalchemy.orm import sessionmaker
+
+    scheduling.run_schedule(read.id, sessionmaker(bind=engine))  # type: ignore[call-overload]
+    login(client, plant.emails["viewer"])
+    page = client.get(f"/mfg/plants/{plant.plant_id}/schedule")
+    assert page.status_code == 200 and 'data-testid="solve-form"' not in page.text
+    client.cookies.clear()
+
+    login(client, plant.emails["sponsor"])
+    assert client.get(f"/mfg/plants/{plant.plant_id}/schedule").status_code == 404
+    assert client.get(f"/mfg/schedules/{read.id}").status_code == 404
+    fragment = client.get(f"/mfg/orders/{plant.orders['PO-A-1']}/schedule-fragment")
+    assert fragment.status_code == 200
+    assert f"API-1-{YY}-0001" in fragment.text and f"INT-1-{YY}-0003" in fragment.text
+    assert "API-B" not in fragment.text and "Sponsor B" not in fragment.text
+    assert client.get(f"/mfg/orders/{plant.orders['PO-B-1']}/schedule-fragment").status_code == 404
+
+
+def test_a_late_order_is_flagged(client: TestClient, plant: PlantWorld, engine: object) -> None:
+    _plan(plant)
+    order = plant.session.get(ProductionOrder, plant.orders["PO-A-1"])
+    assert order is not None
+    order.due_date = date.today() - timedelta(days=2)
+    plant.session.commit()
+    read = scheduling.request_schedule(
+        plant.session, plant["cdmo"], plant.plant_id, ScheduleRequest(time_limit_s=2, workers=1)
+    )
+    plant.session.commit()
+    from sqlalchemy.orm import sessionmaker
+
+    scheduling.run_schedule(read.id, sessionmaker(bind=engine))  # type: ignore[call-overload]
+    login(client, plant.emails["cdmo"])
+    page = client.get(f"/mfg/plants/{plant.plant_id}/schedule")
+    assert 'data-testid="late-orders"' in page.text
+    assert re.search(
+        r'<tr class="table-danger"><td><a href="/mfg/orders/[^"]+">PO-A-1</a>', page.text
+    )
+    assert 'data-late="1"' in page.text
+    assert "PO-A-1 (LATE)" in page.text  # in the Gantt's hover data
