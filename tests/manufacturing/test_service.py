@@ -298,8 +298,8 @@ def test_specification_kinds(plant: PlantWorld) -> None:
 
 def test_recipe_read_derives_output_and_cycle(plant: PlantWorld) -> None:
     recipe = service.get_recipe(plant.session, plant["viewer"], plant.recipes["API-1"])
-    # 50 × 0.85 × 0.95 × 0.98 = 39.5675 → 39.568 (half-even at the thousandth)
-    assert recipe.output_per_batch == Decimal("39.568")
+    # 50 × 0.85 × 0.95 × 0.98 = 39.5675 (kg, exact: planning divides by it)
+    assert recipe.output_per_batch == Decimal("39.5675")
     assert recipe.cycle_hours == Decimal(30)
     assert [b.component_code for b in recipe.bom] == ["INT-1"]
     assert recipe.plant_name == "Main plant"
@@ -497,11 +497,20 @@ def test_update_and_cancel_order(plant: PlantWorld) -> None:
     with pytest.raises(Conflict, match="batch B-7 of order PO-A-1 is in progress"):
         service.cancel_order(s, admin, order_id, OrderCancel(version=2))
     batch.status = "completed"
+    planned = Batch(provider_id=plant.provider_id, sponsor_id=plant.sponsor_a_id,
+                    order_id=order_id, product_id=plant.products["API-1"],
+                    recipe_id=plant.recipes["API-1"], batch_number="B-8",
+                    planned_quantity=Decimal("39.568"), status="planned")  # fmt: skip
+    s.add(planned)
     s.flush()
+    s.expire_all()
     cancelled = service.cancel_order(
         s, admin, order_id, OrderCancel(version=2, reason="demand fell")
     )
     assert cancelled.status == OrderStatus.CANCELLED
+    # the made batch stays; the planned one will never be made and is gone
+    assert [b.batch_number for b in cancelled.batches] == ["B-7"]
+    assert s.scalars(select(Batch.batch_number).where(Batch.order_id == order_id)).all() == ["B-7"]
     with pytest.raises(Conflict, match="cancelled"):
         service.update_order(s, admin, order_id, OrderUpdate(version=3, priority=1))
     actions = [(e.action, e.reason) for e in events(plant, "production_order")]

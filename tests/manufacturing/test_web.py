@@ -97,7 +97,7 @@ def test_products_list_and_product_page(client: TestClient, plant: PlantWorld) -
     assert 'data-testid="empty-state"' in empty and "No product matches these filters." in empty
     html = page(client, f"/mfg/products/{plant.products['API-1']}")
     assert "98 – 102 %" in html and "≤ 0.5 %" in html and "Conforms to reference spectrum" in html
-    assert 'data-testid="output-per-batch">39.568<' in html
+    assert 'data-testid="output-per-batch">39.5675<' in html
     token = csrf_of(html)
     both = client.post(f"/mfg/products/{plant.products['API-1']}/specifications", data={
         "csrf_token": token, "test": "Color", "method": "Visual", "upper_limit": "2",

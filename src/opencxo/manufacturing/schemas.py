@@ -442,7 +442,9 @@ class OrderBatch(ORMModel):
     batch_number: str
     status: BatchStatus
     planned_quantity: Decimal
+    actual_quantity: Decimal | None = None
     product_id: uuid.UUID
+    product_code: str = Field("", description="the order's product or an intermediate it needs")
 
 
 class OrderListItem(BaseModel):

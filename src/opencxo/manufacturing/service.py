@@ -14,7 +14,7 @@ import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
-from decimal import ROUND_HALF_EVEN, Decimal
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -26,7 +26,7 @@ from opencxo.core.auth.principal import Principal
 from opencxo.core.errors import Conflict, Invalid, NotFound, NotPermitted, check_version
 from opencxo.core.pagination import Page, PageParams
 from opencxo.core.types import utcnow
-from opencxo.manufacturing import access, repository
+from opencxo.manufacturing import access, planning, repository
 from opencxo.manufacturing.models import (
     BatchStatus,
     BomLine,
@@ -807,14 +807,6 @@ def delete_specification(session: Session, principal: Principal, spec_id: uuid.U
 # --- recipes -------------------------------------------------------------------------------------
 
 
-def output_per_batch(batch_size: Decimal, yields: Iterable[Decimal]) -> Decimal:
-    """``batch_size`` × the product of the step yields, to the thousandth (half-even)."""
-    total = Decimal(batch_size)
-    for fraction in yields:
-        total *= Decimal(fraction)
-    return total.quantize(OUTPUT_QUANTUM, rounding=ROUND_HALF_EVEN)
-
-
 def _recipe_read(session: Session, recipe: Recipe, plant_name: str | None = None) -> RecipeRead:
     wanted = [recipe.product_id] + [
         b.component_product_id for b in recipe.bom_lines if b.component_product_id
@@ -847,9 +839,7 @@ def _recipe_read(session: Session, recipe: Recipe, plant_name: str | None = None
             )
             for b in recipe.bom_lines
         ],
-        output_per_batch=output_per_batch(
-            recipe.batch_size, [s.yield_fraction for s in recipe.steps]
-        ),
+        output_per_batch=planning.output_per_batch(recipe),
         cycle_hours=sum((s.duration_hours for s in recipe.steps), Decimal(0)).quantize(
             OUTPUT_QUANTUM
         ),
@@ -1164,10 +1154,15 @@ def next_order_number(session: Session, provider_id: uuid.UUID, today: date | No
 def _order_items(
     session: Session, principal: Principal, rows: Sequence[ProductionOrder]
 ) -> list[OrderRead]:
-    products = {p.id: p for p in repository.products_by_ids(session, [r.product_id for r in rows])}
+    batches = repository.batches_of_orders(session, [r.id for r in rows])
+    products = {
+        p.id: p
+        for p in repository.products_by_ids(
+            session, [r.product_id for r in rows] + [b.product_id for b in batches]
+        )
+    }
     names = _names(session, [r.sponsor_id for r in rows])
     plants = _site_names(session, {r.provider_id for r in rows})
-    batches = repository.batches_of_orders(session, [r.id for r in rows])
     result = []
     for r in rows:
         product = products[r.product_id]
@@ -1195,7 +1190,12 @@ def _order_items(
                 notes=r.notes,
                 work_order_id=r.work_order_id,
                 work_order_number=None,
-                batches=[OrderBatch.model_validate(b) for b in mine],
+                batches=[
+                    OrderBatch.model_validate(b).model_copy(
+                        update={"product_code": products[b.product_id].code}
+                    )
+                    for b in mine
+                ],
                 viewer_role=_viewer_role(principal, r.provider_id),
                 version=r.version,
             )
@@ -1328,7 +1328,7 @@ def update_order(
 def cancel_order(
     session: Session, principal: Principal, order_id: uuid.UUID, data: OrderCancel
 ) -> OrderRead:
-    """Cancel an order none of whose batches is running."""
+    """Cancel an order none of whose batches is running; its planned batches are dropped."""
     order = _writable_order(session, principal, order_id)
     check_version("production order", order.version, data.version)
     if order.status in CLOSED_ORDER:
@@ -1341,7 +1341,14 @@ def cancel_order(
         )
     before = audit.snapshot(order, ORDER_FIELDS)
     order.status = OrderStatus.CANCELLED.value
+    # Batches not started will never be made: drop them (their schedule slots go with them).
+    dropped = [b for b in order.batches if b.status == BatchStatus.PLANNED.value]
+    for batch in dropped:
+        session.delete(batch)
     session.flush()
+    session.expire(order, ["batches"])
+    if dropped:
+        before["dropped_planned_batches"] = sorted(b.batch_number for b in dropped)
     _audit(session, principal, order.provider_id, action="cancel",
            entity_type="production_order", entity_id=order.id, before=before,
            after=audit.snapshot(order, ORDER_FIELDS), reason=data.reason or None)  # fmt: skip
