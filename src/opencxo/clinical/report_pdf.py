@@ -7,9 +7,8 @@ document dates set to the report date).
 
 from __future__ import annotations
 
-import io
 from collections.abc import Sequence
-from datetime import date, datetime
+from datetime import UTC, date, datetime, time
 from decimal import Decimal
 from typing import Any
 from xml.sax.saxutils import escape
@@ -20,16 +19,13 @@ from reportlab.graphics.charts.lineplots import LinePlot
 from reportlab.graphics.charts.utils import FillPairedData
 from reportlab.graphics.shapes import Drawing, String
 from reportlab.lib import colors
-from reportlab.lib.pagesizes import A4
 from reportlab.lib.styles import ParagraphStyle, getSampleStyleSheet
 from reportlab.lib.units import mm
-from reportlab.pdfgen.canvas import Canvas
 from reportlab.platypus import (
     CondPageBreak,
     Flowable,
     KeepTogether,
     Paragraph,
-    SimpleDocTemplate,
     Spacer,
     Table,
     TableStyle,
@@ -38,12 +34,12 @@ from reportlab.platypus import (
 from opencxo.clinical.report import report_filename
 from opencxo.clinical.report_schemas import StudyReport
 from opencxo.clinical.schemas import ForecastScenario
+from opencxo.web.pdf import FRAME_WIDTH, GREY, a4_pdf
 
 __all__ = ["report_pdf", "report_pdf_response"]
 
-WIDTH = A4[0] - 36 * mm  # the frame's width (18 mm margins)
+WIDTH = FRAME_WIDTH
 BLUE = colors.HexColor("#0d6efd")
-GREY = colors.HexColor("#6c757d")
 ORANGE = colors.HexColor("#fd7e14")
 GREEN = colors.HexColor("#198754")
 RED = colors.HexColor("#dc3545")
@@ -569,33 +565,6 @@ def _recovery(report: StudyReport) -> list[Flowable]:
 def report_pdf(report: StudyReport, *, compress: bool = True) -> bytes:
     """The report as PDF bytes (A4). ``compress=False`` leaves the page streams readable."""
     h = report.header
-    stamp = h.report_date.strftime("D:%Y%m%d000000+00'00'")
-    footer = f"{h.code} · study status report · {h.report_date.isoformat()}"
-
-    def page(canvas: Canvas, doc: SimpleDocTemplate) -> None:
-        canvas.setDateFormatter(lambda *_: stamp)
-        canvas.saveState()
-        canvas.setFont("Helvetica", 7.5)
-        canvas.setFillColor(GREY)
-        canvas.drawString(18 * mm, 10 * mm, footer)
-        canvas.drawRightString(A4[0] - 18 * mm, 10 * mm, f"page {doc.page}")
-        canvas.restoreState()
-
-    buffer = io.BytesIO()
-    doc = SimpleDocTemplate(
-        buffer,
-        pagesize=A4,
-        leftMargin=18 * mm,
-        rightMargin=18 * mm,
-        topMargin=16 * mm,
-        bottomMargin=18 * mm,
-        title=f"{h.code} study status report {h.report_date.isoformat()}",
-        author=h.provider_name or h.sponsor_name,
-        subject=h.title,
-        creator="OpenCXO",
-        invariant=1,
-        pageCompression=1 if compress else 0,
-    )
     story: list[Flowable] = [
         *_title(report),
         *_enrollment(report),
@@ -608,8 +577,15 @@ def report_pdf(report: StudyReport, *, compress: bool = True) -> bytes:
         CondPageBreak(70 * mm),
         *_recovery(report),
     ]
-    doc.build(story, onFirstPage=page, onLaterPages=page)
-    return buffer.getvalue()
+    return a4_pdf(
+        story,
+        title=f"{h.code} study status report {h.report_date.isoformat()}",
+        author=h.provider_name or h.sponsor_name,
+        subject=h.title,
+        footer=f"{h.code} · study status report · {h.report_date.isoformat()}",
+        dated=datetime.combine(h.report_date, time(0, 0), tzinfo=UTC),
+        compress=compress,
+    )
 
 
 def report_pdf_response(report: StudyReport) -> Response:

@@ -7,23 +7,20 @@ document date set to the release date).
 
 from __future__ import annotations
 
-import io
 from xml.sax.saxutils import escape
 
 from fastapi.responses import Response
 from reportlab.lib import colors
-from reportlab.lib.pagesizes import A4
 from reportlab.lib.styles import ParagraphStyle, getSampleStyleSheet
 from reportlab.lib.units import mm
-from reportlab.pdfgen.canvas import Canvas
-from reportlab.platypus import Flowable, Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
+from reportlab.platypus import Flowable, Paragraph, Spacer, Table, TableStyle
 
 from opencxo.manufacturing.batch_schemas import CoaRead
+from opencxo.web.pdf import FRAME_WIDTH, GREY, a4_pdf
 
 __all__ = ["coa_filename", "coa_pdf", "coa_pdf_response"]
 
-WIDTH = A4[0] - 36 * mm
-GREY = colors.HexColor("#6c757d")
+WIDTH = FRAME_WIDTH
 LIGHT = colors.HexColor("#e9ecef")
 _SHEET = getSampleStyleSheet()
 TITLE = ParagraphStyle("CoaTitle", parent=_SHEET["Title"], fontSize=17, spaceAfter=2 * mm)
@@ -89,33 +86,6 @@ def _tests(coa: CoaRead) -> Table:
 def coa_pdf(coa: CoaRead, *, compress: bool = True) -> bytes:
     """The certificate as PDF bytes (A4)."""
     signed = coa.release.signed_at
-    stamp = signed.strftime("D:%Y%m%d%H%M%S+00'00'")
-    footer = f"Certificate of analysis · {coa.batch_number} · {coa.manufacturer}"
-
-    def page(canvas: Canvas, doc: SimpleDocTemplate) -> None:
-        canvas.setDateFormatter(lambda *_: stamp)
-        canvas.saveState()
-        canvas.setFont("Helvetica", 7.5)
-        canvas.setFillColor(GREY)
-        canvas.drawString(18 * mm, 10 * mm, footer)
-        canvas.drawRightString(A4[0] - 18 * mm, 10 * mm, f"page {doc.page}")
-        canvas.restoreState()
-
-    buffer = io.BytesIO()
-    doc = SimpleDocTemplate(
-        buffer,
-        pagesize=A4,
-        leftMargin=18 * mm,
-        rightMargin=18 * mm,
-        topMargin=16 * mm,
-        bottomMargin=18 * mm,
-        title=f"Certificate of analysis {coa.batch_number}",
-        author=coa.manufacturer,
-        subject=coa.product.name,
-        creator="OpenCXO",
-        invariant=1,
-        pageCompression=1 if compress else 0,
-    )
     story: list[Flowable] = [
         _p("Certificate of analysis", TITLE),
         _p(f"{coa.product.name} — batch {coa.batch_number}", BODY),
@@ -137,8 +107,15 @@ def coa_pdf(coa: CoaRead, *, compress: bool = True) -> bytes:
             BODY,
         ),
     ]
-    doc.build(story, onFirstPage=page, onLaterPages=page)
-    return buffer.getvalue()
+    return a4_pdf(
+        story,
+        title=f"Certificate of analysis {coa.batch_number}",
+        author=coa.manufacturer,
+        subject=coa.product.name,
+        footer=f"Certificate of analysis · {coa.batch_number} · {coa.manufacturer}",
+        dated=signed,
+        compress=compress,
+    )
 
 
 def coa_pdf_response(coa: CoaRead) -> Response:
