@@ -21,11 +21,14 @@ from opencxo.core.auth import passwords
 from opencxo.core.auth import repository as auth_repository
 from opencxo.core.auth import service as auth
 from opencxo.core.auth.principal import Principal
+from opencxo.core.errors import NotFound
 from opencxo.core.geography import region_of
 from opencxo.core.pagination import PageParams
 from opencxo.core.settings import get_settings
 from opencxo.core.types import utcnow
 from opencxo.demo.loader import DemoLoadReport, load_demo_world
+from opencxo.manufacturing import batch_records, scheduling
+from opencxo.manufacturing.models import Batch, EquipmentUnit, Product, ProductionOrder
 from opencxo.models import (
     Award,
     Base,
@@ -40,6 +43,7 @@ from opencxo.models import (
     WorkOrder,
 )
 from opencxo.parties import service as parties
+from opencxo.parties.models import Site
 from opencxo.sourcing import service as sourcing
 
 PASSWORD = "demo-pass-2026"
@@ -363,3 +367,108 @@ def test_demo_recovery_plan(session: Session) -> None:
     cro = _principal(session, "admin@corvane.example")
     assert recovery.latest_recovery_plan(session, cro, listed.id) is None
     assert verify_chain(session).ok
+
+
+def test_demo_manufacturing_plant(session: Session) -> None:
+    """Eastbridge's Changzhou API Plant (manufacturing.yaml): 20 units making two intermediates,
+    one API and one tablet for three sponsors; Northwind's campaign released (CB-2307, CB-2311,
+    both from one intermediate batch), one Valtessa batch rejected for water, every open order
+    scheduled, PO-2026-033 late; each sponsor sees only its own batches."""
+    report = _loaded_twice(session)
+    assert (
+        report.equipment_units, report.products, report.recipes,
+        report.production_orders, report.batches, report.schedules,
+    ) == (20, 4, 4, 8, 5, 1)  # fmt: skip
+
+    eastbridge = _organization(session, "Eastbridge Pharmatech")
+    northwind = _organization(session, "Northwind Therapeutics")
+    valtessa = _organization(session, "Valtessa Pharma AG")
+    hanbit = _organization(session, "Hanbit Pharmaceutical")
+    plant = session.execute(
+        select(Site).where(
+            Site.organization_id == eastbridge.id, Site.name == "Changzhou API Plant"
+        )
+    ).scalar_one()
+    units = session.scalars(select(EquipmentUnit).where(EquipmentUnit.plant_id == plant.id)).all()
+    assert len(units) == 20 and len({u.equipment_class for u in units}) == 10
+    products = {p.code: p for p in session.scalars(select(Product))}
+    assert {code: (p.kind, p.sponsor_id) for code, p in products.items()} == {
+        "NWT-204-I3": ("intermediate", northwind.id),
+        "NWT-204": ("api", northwind.id),
+        "VLT-3301-KI": ("intermediate", valtessa.id),
+        "HB-TAR": ("drug_product", hanbit.id),
+    }
+    assert products["HB-TAR"].dosage_form == "film-coated tablet"
+
+    pm = _principal(session, "pm@eastbridge.example")
+    batches = {b.batch_number: b for b in session.scalars(select(Batch))}
+    orders = {o.number: o for o in session.scalars(select(ProductionOrder))}
+
+    # Northwind's campaign: two API batches released, with signature and certificate
+    for number, quantity in (("CB-2307", "15.2"), ("CB-2311", "25.4")):
+        record = batch_records.get_batch(session, pm, batches[number].id)
+        assert (record.status, record.actual_quantity) == ("released", Decimal(quantity))
+        assert record.order_number == "PO-2026-012"
+        signature = record.disposition.signature
+        assert signature is not None
+        assert (signature.signer_email, signature.meaning) == ("qa@eastbridge.example", "released")
+        coa = batch_records.certificate(session, pm, record.id)
+        assert coa.batch_number == number and coa.release.meaning == "released"
+        assert coa.tests and all(t.conforms for t in coa.tests)
+    # ... both from the one released NWT-204-I3 batch (genealogy, both ways)
+    [intermediate] = [b for b in batches.values() if b.batch_number.startswith("NWT-204-I3") and b.status == "released"]  # fmt: skip
+    tree = batch_records.genealogy(session, pm, intermediate.id)
+    assert sorted(n.batch_number for n in tree.downstream) == ["CB-2307", "CB-2311"]
+    for number in ("CB-2307", "CB-2311"):
+        upstream = batch_records.genealogy(session, pm, batches[number].id).upstream
+        assert [n.batch_number for n in upstream if n.batch_id] == [intermediate.batch_number]
+
+    # Valtessa: one batch rejected for water out of specification, its deviation closed
+    [rejected] = [b for b in batches.values() if b.status == "rejected"]
+    record = batch_records.get_batch(session, pm, rejected.id)
+    assert record.product_code == "VLT-3301-KI" and record.order_number == "PO-2026-014"
+    assert record.out_of_specification_tests == ["Water (KF)"]
+    water = next(line for line in record.qc if line.test == "Water (KF)")
+    assert water.result is not None and water.result.value == Decimal("0.82")
+    assert water.result.out_of_specification
+    [deviation] = record.deviations
+    assert (deviation.severity, deviation.is_open) == ("major", False)
+    assert record.disposition.decision == "rejected"
+    assert record.disposition.signature is not None
+    assert record.disposition.signature.meaning == "rejected"
+    assert "Water 0.82 %" in (record.disposition.reason or "")
+    assert sorted(b.status for b in batches.values() if b.order_id == orders["PO-2026-014"].id) == [
+        "rejected",
+        "released",
+    ]
+
+    # the current schedule: solved, every open order's batches in it, PO-2026-033 late
+    current = scheduling.current_schedule(session, pm, plant.id)
+    assert current is not None
+    assert current.status == "done" and current.solver_status in ("OPTIMAL", "FEASIBLE")
+    scheduled = {o.batch_id for o in scheduling.schedule_operations(session, pm, current.id)}
+    open_orders = [o for o in orders.values() if o.status not in ("completed", "cancelled")]
+    assert sorted(o.number for o in open_orders) == [
+        "PO-2026-029", "PO-2026-030", "PO-2026-031", "PO-2026-033", "PO-2026-035", "PO-2026-036",
+    ]  # fmt: skip
+    for order in open_orders:
+        mine = [b for b in batches.values() if b.order_id == order.id]
+        assert mine and all(b.status == "planned" and b.id in scheduled for b in mine), order.number
+    assert "PO-2026-033" in [late.order_number for late in current.late_orders]
+
+    # Northwind's admin: its own batches, not Valtessa's
+    northwind_admin = _principal(session, "admin@northwind.example")
+    visible = batch_records.list_batches(
+        session, northwind_admin, params=PageParams(page_size=100)
+    ).items
+    assert visible and {b.sponsor_id for b in visible} == {northwind.id}
+    assert {"CB-2307", "CB-2311"} <= {b.batch_number for b in visible}
+    assert batch_records.certificate(session, northwind_admin, batches["CB-2311"].id)
+    with pytest.raises(NotFound):
+        batch_records.get_batch(session, northwind_admin, rejected.id)
+
+    # the API order is the Eastbridge API work order's
+    work_order = session.get(WorkOrder, orders["PO-2026-012"].work_order_id)
+    assert work_order is not None
+    assert (work_order.provider_id, work_order.sponsor_id) == (eastbridge.id, northwind.id)
+    assert work_order.title.startswith("Phase II clinical operations and API supply")

@@ -49,7 +49,7 @@ def test_recipe_over_http(client: TestClient, plant: PlantWorld) -> None:
     recipe = made.json()
     # 200 × 0.9 × 1 = 180; 8 + 3 = 11 hours
     assert (recipe["output_per_batch"], recipe["cycle_hours"], recipe["plant_name"]) == (
-        "180.000",
+        "180.000000",
         "11.000",
         "Main plant",
     )

@@ -187,3 +187,47 @@ def test_a_late_order_is_flagged(client: TestClient, plant: PlantWorld, engine: 
     )
     assert 'data-late="1"' in page.text
     assert "PO-A-1 (LATE)" in page.text  # in the Gantt's hover data
+
+
+def test_a_breakdown_reported_on_the_plant_page_reschedules_around_the_unit(
+    client: TestClient, plant: PlantWorld
+) -> None:
+    from datetime import UTC, datetime
+
+    from opencxo.manufacturing.models import MaintenanceWindow
+
+    _plan(plant)
+    login(client, plant.emails["cdmo"])
+    page = client.get(f"/mfg/plants/{plant.plant_id}")
+    assert page.text.count('data-testid="breakdown-form"') == 6  # one per unit in service
+    token = csrf_of(page.text)
+    unit = plant.units["R-101"]
+    refused = client.post(
+        f"/mfg/units/{unit}/breakdown",
+        data={"csrf_token": token, "plant_id": str(plant.plant_id), "until": "2020-01-01T08:00",
+              "reason": "seal", "time_limit_s": "2"},
+        follow_redirects=False,
+    )  # fmt: skip
+    assert refused.status_code == 303
+    assert refused.headers["location"] == f"/mfg/plants/{plant.plant_id}#units"
+    assert plant.session.scalars(select(MaintenanceWindow)).all() == []
+    back = (datetime.now(UTC) + timedelta(days=2)).replace(second=0, microsecond=0)
+    done = client.post(
+        f"/mfg/units/{unit}/breakdown",
+        data={"csrf_token": token, "plant_id": str(plant.plant_id),
+              "until": back.strftime("%Y-%m-%dT%H:%M"), "reason": "agitator seal failure",
+              "time_limit_s": "2"},
+        follow_redirects=False,
+    )  # fmt: skip
+    assert done.status_code == 303 and done.headers["location"].startswith("/mfg/schedules/")
+    plant.session.expire_all()
+    (window,) = plant.session.scalars(select(MaintenanceWindow)).all()
+    assert (window.unit_id, window.ends_at, window.reason) == (
+        unit,
+        back,
+        "breakdown: agitator seal failure",
+    )
+    schedule = plant.session.scalars(select(Schedule)).one()
+    assert schedule.status == "done" and schedule.solver_status in ("OPTIMAL", "FEASIBLE")
+    on_unit = [op for op in schedule.operations if op.unit_id == unit]
+    assert all(op.ends_at <= window.starts_at or op.starts_at >= back for op in on_unit)

@@ -34,7 +34,7 @@ from opencxo.manufacturing.batch_schemas import (
     QcRecord,
     StepRecord,
 )
-from opencxo.manufacturing.models import Batch, Product, Recipe
+from opencxo.manufacturing.models import Batch, Deviation, MaterialConsumption, Product, Recipe
 from opencxo.manufacturing.schedule_schemas import ScheduleRequest
 from opencxo.manufacturing.schemas import (
     BomLineInput,
@@ -373,6 +373,12 @@ def _execute(
             batch_id,
             MaterialCreate(quantity=line.quantity_per_batch, unit=line.unit, **source),
         )
+    # Recorded at the start of the batch, not at load time.
+    session.execute(
+        update(MaterialConsumption)
+        .where(MaterialConsumption.batch_id == batch_id)
+        .values(created_at=start, updated_at=start)
+    )
     moment = start
     for step in recipe.steps:
         unit = _unit_for(session, plant, step.equipment_class, spec)
@@ -407,6 +413,12 @@ def _execute(
             plant.qa,
             deviation.id,
             DeviationClose(version=deviation.version, resolution=spec["deviation"]["resolution"]),
+        )
+        # Opened during the batch's last step, closed by QA the day after it ended.
+        session.execute(
+            update(Deviation)
+            .where(Deviation.id == deviation.id)
+            .values(opened_at=moment - timedelta(hours=8), closed_at=moment + timedelta(days=1))
         )
     batch_records.complete_batch(
         session,

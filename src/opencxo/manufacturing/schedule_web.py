@@ -283,16 +283,24 @@ def request_schedule(
 def record_breakdown(
     unit_id: uuid.UUID, request: Request, session: DbSession, principal: PageUser, form: FormData
 ) -> Response:
+    data = dict(form)
+    plant_id = data.pop("plant_id", None)
+    until = str(data.get("until") or "")
+    if until and "+" not in until[10:] and not until.endswith("Z"):
+        data["until"] = f"{until}+00:00"  # the form's datetime-local field is UTC
     outcome = run_form(
         session,
         BreakdownRequest,
-        form,
+        data,
         lambda body: tasks.start_breakdown_reschedule(session, principal, unit_id, body),
     )
     if outcome.result is None:
         flash(request, "; ".join(f"{k}: {v}" for k, v in outcome.errors.items()), "danger")
-        back = request.headers.get("referer", "")
-        return RedirectResponse(back if back.startswith("/") else "/mfg/plants", status_code=303)
+        try:
+            back = f"/mfg/plants/{uuid.UUID(str(plant_id))}#units"
+        except ValueError:
+            back = "/mfg/plants"
+        return RedirectResponse(back, status_code=303)
     flash(request, "Breakdown recorded; the plant is being re-scheduled around it.")
     return RedirectResponse(f"/mfg/schedules/{outcome.result.id}", status_code=303)
 

@@ -885,6 +885,19 @@ def create_order(
     return _redirect(f"/mfg/orders/{outcome.result.id}")
 
 
+def _product_units(
+    session: Session, principal: Principal, product_ids: set[uuid.UUID]
+) -> dict[uuid.UUID, str]:
+    """The unit (kg, units) of each product the viewer may read; the others are left out."""
+    units = {}
+    for product_id in product_ids:
+        try:
+            units[product_id] = service.get_product(session, principal, product_id).unit.value
+        except OpenCXOError:
+            continue
+    return units
+
+
 def _order_page(
     request: Request,
     session: Session,
@@ -905,6 +918,10 @@ def _order_page(
         "manufacturing/order.html",
         {
             "order": order,
+            # the unit of each batch's product (an intermediate's may differ from the order's)
+            "batch_units": _product_units(
+                session, principal, {b.product_id for b in order.batches}
+            ),
             "can_write": can_write,
             "is_open": order.status.value not in ("completed", "cancelled"),
             "plants": [p for p in plants if p.provider_id == order.provider_id],
