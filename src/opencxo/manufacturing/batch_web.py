@@ -35,7 +35,7 @@ from opencxo.manufacturing.batch_schemas import (
     StepRecord,
 )
 from opencxo.manufacturing.models import BatchStatus, DeviationSeverity
-from opencxo.web.deps import FormData, PageUser, run_form
+from opencxo.web.deps import FormData, PageUser, run_form, submit_form
 from opencxo.web.exports import xlsx_response
 from opencxo.web.rendering import flash, render
 
@@ -179,12 +179,14 @@ def _act(
 ) -> Response:
     """Run one form of the record page: back to the record with a flash, or the page again with
     the errors next to the fields and the input kept."""
-    outcome = run_form(session, model, form, action)
-    if outcome.errors:
-        return _batch_page(request, session, principal, batch_id, section=section,
-                           errors=outcome.errors, form=form, status_code=outcome.status_code)  # fmt: skip
-    flash(request, done)
-    return RedirectResponse(f"/mfg/batches/{batch_id}#{section}", status_code=303)
+    return submit_form(
+        request, session, model, form, action, done=done,
+        location=f"/mfg/batches/{batch_id}#{section}",
+        page_again=lambda outcome: _batch_page(
+            request, session, principal, batch_id, section=section, errors=outcome.errors,
+            form=form, status_code=outcome.status_code,
+        ),
+    )  # fmt: skip
 
 
 @router.post("/mfg/batches/{batch_id}/start")

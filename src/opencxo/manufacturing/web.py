@@ -47,7 +47,7 @@ from opencxo.manufacturing.schemas import (
     UnitCreate,
     UnitUpdate,
 )
-from opencxo.web.deps import FormData, PageUser, blank_to_none, run_form
+from opencxo.web.deps import FormData, PageUser, blank_to_none, run_form, submit_form
 from opencxo.web.exports import xlsx_response
 from opencxo.web.rendering import flash, render
 
@@ -152,14 +152,14 @@ def _plant_form(
 ) -> Response:
     """Run one of the plant page's forms: back to the page with a flash, or the page again with
     the errors next to the form that failed."""
-    outcome = run_form(session, model, form, action)
-    if outcome.result is None:
-        return _plant_page(
+    return submit_form(
+        request, session, model, form, action, done=done,
+        location=f"/mfg/plants/{plant_id}#{anchor}",
+        page_again=lambda outcome: _plant_page(
             request, session, principal, plant_id, errors=outcome.errors, form=form,
             form_name=form_name, status_code=outcome.status_code,
-        )  # fmt: skip
-    flash(request, done(outcome.result))
-    return _redirect(f"/mfg/plants/{plant_id}#{anchor}")
+        ),
+    )  # fmt: skip
 
 
 @router.post("/mfg/plants/{plant_id}/units")
@@ -318,20 +318,13 @@ def set_changeover(
     )  # fmt: skip
 
 
-def _delete_changeover(
-    session: Session, principal: Principal, plant_id: uuid.UUID, key: ChangeoverKey
-) -> bool:
-    service.delete_changeover(session, principal, plant_id, key)
-    return True
-
-
 @router.post("/mfg/plants/{plant_id}/changeovers/delete")
 def delete_changeover(
     plant_id: uuid.UUID, request: Request, session: DbSession, principal: PageUser, form: FormData
 ) -> Response:
     return _plant_form(
         request, session, principal, plant_id, form, "changeover", ChangeoverKey,
-        lambda body: _delete_changeover(session, principal, plant_id, body),
+        lambda body: service.delete_changeover(session, principal, plant_id, body),
         lambda _: "Changeover override removed; the class's default applies again.",
         "changeovers",
     )  # fmt: skip
@@ -501,14 +494,14 @@ def _spec_form(
     action: Callable[[Any], Any],
     message: str,
 ) -> Response:
-    outcome = run_form(session, model, form, action)
-    if outcome.result is None:
-        return _product_page(
+    return submit_form(
+        request, session, model, form, action, done=message.format,
+        location=f"/mfg/products/{product_id}#specifications",
+        page_again=lambda outcome: _product_page(
             request, session, principal, product_id, errors=outcome.errors, form=form,
             form_name=form_name, status_code=outcome.status_code,
-        )  # fmt: skip
-    flash(request, message.format(outcome.result))
-    return _redirect(f"/mfg/products/{product_id}#specifications")
+        ),
+    )  # fmt: skip
 
 
 @router.post("/mfg/products/{product_id}/specifications")

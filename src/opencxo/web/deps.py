@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Annotated, Any, Generic, TypeVar
 
 from fastapi import Depends, Request
+from fastapi.responses import RedirectResponse, Response
 from pydantic import BaseModel, ValidationError
 from sqlalchemy.orm import Session
 
@@ -15,6 +16,7 @@ from opencxo.core.errors import OpenCXOError
 from opencxo.core.http import DbSession, WebPrincipal
 from opencxo.parties import service as parties
 from opencxo.parties.schemas import OrganizationSummary
+from opencxo.web.rendering import flash
 
 
 def _page_user(request: Request, session: DbSession, principal: WebPrincipal) -> Principal:
@@ -99,3 +101,24 @@ def run_form(
             raise
         session.rollback()
         return FormOutcome(None, exc.field_errors or {"form": exc.message}, exc.status_code)
+
+
+def submit_form(
+    request: Request,
+    session: Session,
+    model: type[M],
+    data: dict[str, Any],
+    action: Callable[[M], R],
+    *,
+    done: str | Callable[[R], str],
+    location: str,
+    page_again: Callable[[FormOutcome[R]], Response],
+) -> Response:
+    """Run a page's form: on success a flash (``done``) and a redirect to ``location`` (POST,
+    then GET); else ``page_again`` renders the page with the errors next to the fields and the
+    input kept."""
+    outcome = run_form(session, model, data, action)
+    if outcome.errors:
+        return page_again(outcome)
+    flash(request, done(outcome.result) if callable(done) else done)  # type: ignore[arg-type]
+    return RedirectResponse(location, status_code=303)
