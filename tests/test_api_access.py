@@ -560,8 +560,13 @@ def _manufacturing(
                                    equipment_class="reactor", from_product_id=intermediate.id,
                                    to_product_id=product.id, hours=Decimal(16)))  # fmt: skip
     session.flush()
-    # Schedules: a solve still waiting for a worker (a solve to stop).
-    queued = Schedule(provider_id=provider_p, plant_id=plant.id, status="queued",
+    # Schedules: a solve still waiting for a worker (a solve to stop), at P's other plant: a
+    # plant runs one solve at a time, and the API plant's routes request new ones.
+    pilot = Site(organization_id=provider_p, name="Pilot plant", site_type="plant",
+                 country="CN", city="Suzhou")  # fmt: skip
+    session.add(pilot)
+    session.flush()
+    queued = Schedule(provider_id=provider_p, plant_id=pilot.id, status="queued",
                       horizon_start=now, time_limit_s=5.0, workers=1)  # fmt: skip
     session.add(queued)
     session.flush()

@@ -10,7 +10,7 @@ from datetime import date, timedelta
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import select
+from sqlalchemy import Engine, select
 
 from opencxo.core import jobs
 from opencxo.core.settings import Settings
@@ -231,3 +231,33 @@ def test_a_breakdown_reported_on_the_plant_page_reschedules_around_the_unit(
     assert schedule.status == "done" and schedule.solver_status in ("OPTIMAL", "FEASIBLE")
     on_unit = [op for op in schedule.operations if op.unit_id == unit]
     assert all(op.ends_at <= window.starts_at or op.starts_at >= back for op in on_unit)
+
+
+def test_orders_the_current_schedule_finishes_late_are_flagged_in_the_lists(
+    client: TestClient, plant: PlantWorld, engine: Engine
+) -> None:
+    from sqlalchemy import update as sql_update
+    from sqlalchemy.orm import sessionmaker
+
+    plant.session.execute(
+        sql_update(ProductionOrder)
+        .where(ProductionOrder.id == plant.orders["PO-B-1"])
+        .values(due_date=date.today())  # API-B takes 26 h from the next full hour: late
+    )
+    _plan(plant)
+    read = scheduling.request_schedule(
+        plant.session, plant["cdmo"], plant.plant_id, ScheduleRequest(time_limit_s=2, workers=1)
+    )
+    plant.session.commit()
+    scheduling.run_schedule(read.id, sessionmaker(bind=engine, expire_on_commit=False))
+    login(client, plant.emails["cdmo"])
+    rows = client.get("/mfg/orders").text.split("<tr")
+    flagged = sorted(
+        number
+        for number in ("PO-A-1", "PO-B-1")
+        for row in rows
+        if f">{number}</a>" in row and 'data-testid="late"' in row
+    )
+    assert flagged == ["PO-B-1"]
+    order_b = client.get(f"/mfg/orders/{plant.orders['PO-B-1']}").text
+    assert 'data-testid="late"' in order_b and "scheduled to finish" in order_b

@@ -603,6 +603,28 @@ def _joined(session: Session, schedule_id: uuid.UUID) -> Any:
     )
 
 
+def scheduled_finishes(
+    session: Session, order_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, datetime]:
+    """When each order's own product is finished in its plant's current schedule (orders
+    without a slot there are absent)."""
+    if not order_ids:
+        return {}
+    rows = session.execute(
+        select(Batch.order_id, func.max(StoredOperation.ends_at))
+        .join(Batch, Batch.id == StoredOperation.batch_id)
+        .join(ProductionOrder, ProductionOrder.id == Batch.order_id)
+        .join(Schedule, Schedule.id == StoredOperation.schedule_id)
+        .where(
+            Schedule.is_current.is_(True),
+            Batch.order_id.in_(list(order_ids)),
+            Batch.product_id == ProductionOrder.product_id,
+        )
+        .group_by(Batch.order_id)
+    ).all()
+    return {order_id: finish for order_id, finish in rows}
+
+
 def late_orders(session: Session, schedule_id: uuid.UUID) -> list[LateOrder]:
     """Orders whose own product finishes after the end of their due date, latest first."""
     return _late(session.execute(_joined(session, schedule_id)).all())

@@ -466,6 +466,10 @@ class OrderListItem(BaseModel):
     status: OrderStatus
     batch_count: int
     updated_at: datetime
+    scheduled_finish: datetime | None = Field(
+        None, description="end of the order's last batch in the plant's current schedule"
+    )
+    is_late: bool = Field(False, description="the current schedule finishes after the due date")
 
 
 class OrderRead(OrderListItem):

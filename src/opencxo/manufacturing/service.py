@@ -26,7 +26,7 @@ from opencxo.core.auth.principal import Principal
 from opencxo.core.errors import Conflict, Invalid, NotFound, NotPermitted, check_version
 from opencxo.core.pagination import Page, PageParams
 from opencxo.core.types import utcnow
-from opencxo.manufacturing import access, planning, repository
+from opencxo.manufacturing import access, planning, repository, scheduling
 from opencxo.manufacturing.models import (
     BatchStatus,
     BomLine,
@@ -1163,6 +1163,7 @@ def _order_items(
     }
     names = _names(session, [r.sponsor_id for r in rows])
     plants = _site_names(session, {r.provider_id for r in rows})
+    finishes = scheduling.scheduled_finishes(session, [r.id for r in rows])
     result = []
     for r in rows:
         product = products[r.product_id]
@@ -1187,6 +1188,10 @@ def _order_items(
                 status=r.status,
                 batch_count=len(mine),
                 updated_at=r.updated_at,
+                scheduled_finish=finishes.get(r.id),
+                is_late=r.id in finishes
+                and r.status not in CLOSED_ORDER
+                and finishes[r.id] > scheduling.due_end(r),
                 notes=r.notes,
                 work_order_id=r.work_order_id,
                 work_order_number=None,

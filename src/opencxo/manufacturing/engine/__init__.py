@@ -1,7 +1,8 @@
 """Pure numerics of manufacturing: the CP-SAT flexible job-shop scheduler (OR-Tools only).
 
 :mod:`.model` holds the problem (jobs, operations with alternative unit modes, cross-job
-precedences, changeovers, maintenance, frozen operations); :mod:`.solver` solves it with CP-SAT;
+precedences, changeovers, maintenance, frozen operations); :mod:`.solver` solves it with CP-SAT
+(:mod:`.lns`: our own large-neighbourhood search for big changeover models);
 :mod:`.checker` verifies a schedule independently of the solver; :mod:`.instances` reads the
 classic job-shop and Brandimarte flexible job-shop files; :mod:`.baseline` is the textbook
 job-shop model the benchmark compares against.

@@ -22,7 +22,11 @@ Model
   operations and the heads and tails of the precedence graph (longest chains of shortest
   durations) narrow the start domains.
 - The makespan's lower bound: the longest chain, or the unit-set bound with changeovers and
-  maintenance (:func:`_unit_set_bound`), whichever is larger.
+  maintenance (:func:`_unit_set_bound`; with changeovers also with a window per unit,
+  :func:`_unit_windows_bound`), whichever is larger.
+- Big models (more than ``BIG_CIRCUITS`` changeover arcs): the makespan is improved by our own
+  large-neighbourhood search on small models around the schedule (:mod:`.lns`), not by the
+  full model, which CP-SAT barely moves at that size.
 - Horizon: with makespan as the only objective (or a greedy schedule without tardiness), the
   makespan of the best greedy schedule (insertion list schedules that respect every
   constraint, with load balancing; see :func:`_greedy_search`), which is also the first
@@ -60,6 +64,7 @@ from ortools.sat.python import cp_model
 
 from .baseline import build_textbook, is_plain_job_shop
 from .checker import CheckReport, check_schedule
+from .lns import improve
 from .model import OpRef, Problem, ScheduledOperation
 
 __all__ = ["Improvement", "SolveResult", "Status", "solve"]
@@ -372,6 +377,10 @@ def _unit_set_bound(
         if not chosen:
             continue
         n = len(unit_set)
+        members = sorted(unit_set)
+        eligible = np.array(
+            [[u in d for u in members] for _, d, _ in items if unit_set.issuperset(d)], dtype=bool
+        )
         heads = np.array([c[0] for c in chosen], dtype=np.int64)
         tails = np.array([c[1] for c in chosen], dtype=np.int64)
         work = np.array([c[2] for c in chosen], dtype=np.int64)
@@ -398,8 +407,75 @@ def _unit_set_bound(
                         down += np.maximum(0, np.minimum(we, reach - b) - np.maximum(ws, a))
                     reach = a + b + -(-(p_cum + down) // n)
                 lb = np.maximum(lb, reach)
+            if n > 1 and problem.changeovers:
+                lb = np.maximum(
+                    lb,
+                    _unit_windows_bound(
+                        heads[mask][order], t_sorted, eligible[mask][order], last,
+                        work[mask][order], plain[mask][order], c_max,
+                        [downs[u] for u in members],
+                    ),
+                )  # fmt: skip
             best = max(best, int(lb.max()))
     return best
+
+
+def _least_t(need: np.ndarray, s: np.ndarray) -> np.ndarray:
+    """Per row, the least ``T`` with ``Σ_u max(0, T − s_u) ≥ need`` (``s`` huge for a unit
+    that takes no part): that sum is the largest over ``k`` of ``Σ`` over the ``k`` smallest
+    ``s_u`` of ``(T − s_u)``, so the answer is the least over ``k`` of
+    ``(need + Σ_{i≤k} s_(i)) / k`` (rounded up)."""
+    s_sorted = np.sort(s, axis=1)
+    k = np.arange(1, s.shape[1] + 1, dtype=np.int64)
+    with np.errstate(over="ignore"):
+        cand = -(-(need[:, None] + np.cumsum(s_sorted, axis=1)) // k[None, :])
+    return np.asarray(cand.min(axis=1))
+
+
+def _unit_windows_bound(
+    heads: np.ndarray,
+    tails: np.ndarray,
+    eligible: np.ndarray,
+    last: np.ndarray,
+    work: np.ndarray,
+    plain: np.ndarray,
+    c_max: int,
+    downs: Sequence[Sequence[tuple[int, int]]],
+) -> np.ndarray:
+    """The unit-set bound with a window per unit (see :func:`_unit_set_bound`).
+
+    The operations (sorted by decreasing tail; each prefix ending at ``last`` is a candidate
+    set) that may run on unit ``u`` run inside ``[a_u, T − b_u]``, ``a_u`` the least head and
+    ``b_u`` the least tail among them, so ``u`` offers at most ``max(0, T − a_u − b_u)``
+    (minus its maintenance inside that window, for the processing alone), plus one changeover
+    before ``a_u``. When some units can only take the operations that come early (long tails)
+    or late (long heads), this is stronger than one window for all.
+    """
+    inf = np.int64(1) << np.int64(40)
+    a_u = np.minimum.accumulate(np.where(eligible, heads[:, None], inf), axis=0)[last]
+    b_u = np.minimum.accumulate(np.where(eligible, tails[:, None], inf), axis=0)[last]
+    used = a_u < inf
+    n_used = used.sum(axis=1)
+    s_u = np.where(used, a_u + b_u, inf)
+    need = np.cumsum(work)[last] - n_used * c_max
+    lb = np.where(need > 0, _least_t(need, s_u), 0)
+    if any(downs):
+        p_cum = np.cumsum(plain)[last]
+        reach = _least_t(p_cum, s_u)
+        for _ in range(2 * sum(len(w) for w in downs) + 2):
+            shifted = s_u.copy()
+            for i, windows in enumerate(downs):
+                for ws, we in windows:
+                    overlap = np.maximum(
+                        0, np.minimum(we, reach - b_u[:, i]) - np.maximum(ws, a_u[:, i])
+                    )
+                    shifted[:, i] += np.where(used[:, i], overlap, 0)
+            new = _least_t(p_cum, shifted)
+            if np.array_equal(new, reach):
+                break
+            reach = new
+        lb = np.maximum(lb, reach)
+    return np.asarray(lb)
 
 
 # --------------------------------------------------------------------------- greedy
@@ -1084,6 +1160,45 @@ def solve(
         budget = time_limit_s
     solver: cp_model.CpSolver | None = None
     status: Status
+    # a big model (changeover circuits of tens of thousands of arcs): the makespan is improved
+    # by our own LNS on small models around the schedule (lns.py), not by the full model
+    big = sum(len(a) for a in v.arcs.values()) > BIG_CIRCUITS
+
+    def lns(
+        ops: list[ScheduledOperation], wt_cap: int | None
+    ) -> tuple[list[ScheduledOperation], int, bool]:
+        def run(
+            sub: cp_model.CpModel, limit: float, sub_seed: int
+        ) -> tuple[str, cp_model.CpSolver | None, bool]:
+            cb = _Callback("makespan", t0, [], None, should_stop)
+            return _run(sub, cb, limit, workers, sub_seed, False, dict(parameters or {}))
+
+        def report(makespan: int) -> None:
+            event = Improvement(
+                round(time.perf_counter() - t0, 4), "makespan", float(makespan), float(makespan_lb)
+            )
+            improvements.append(event)
+            if on_improvement is not None:
+                on_improvement(event)
+
+        if len(hint) == problem.operation_count:
+            # the caller's warm start, when it is complete, valid and better, is where to start
+            own = sorted(hint, key=lambda s: s.ref)
+            check = check_schedule(problem, own)
+            if (
+                check.ok
+                and (wt_cap is None or check.weighted_tardiness <= wt_cap)
+                and check.makespan < max(s.end for s in ops)
+            ):
+                ops = own
+                report(check.makespan)
+        out = improve(
+            problem, graph.preds, _heads_tails(problem, graph)[0], ops, wt_cap, makespan_lb,
+            t0 + time_limit_s, workers=workers, seed=seed, pools=_pools(problem), run=run,
+            report=report, should_stop=should_stop,
+        )  # fmt: skip
+        return out.operations, out.makespan, out.stopped
+
     if (
         phase1 == "weighted_tardiness"
         and greedy_check is not None
@@ -1091,6 +1206,14 @@ def solve(
     ):
         # nothing is late in the greedy schedule: phase 1 is proved optimal without a search
         status, stopped = "OPTIMAL", False
+    elif phase1 == "makespan" and big and greedy is not None:
+        ops, makespan, stopped = lns(greedy, None)
+        bound = min(makespan, makespan_lb)
+        return SolveResult(
+            "OPTIMAL" if makespan <= bound else "FEASIBLE", (), "makespan", float(makespan),
+            float(bound), _gap(makespan, bound), makespan, bound, 0, 0,
+            round(time.perf_counter() - t0, 4), tuple(ops), tuple(improvements), stopped,
+        )  # fmt: skip
     else:
         cb = _Callback(phase1, t0, improvements, on_improvement, should_stop)
         status, solver, stopped = _run(model, cb, budget, workers, seed, log_search, extra)
@@ -1134,7 +1257,12 @@ def solve(
     ms_bound = v.makespan_lb
     remaining = time_limit_s - (time.perf_counter() - t0)
     final_status: Status = "FEASIBLE"
-    if not stopped and remaining > 0.05:
+    if not stopped and remaining > 0.05 and big:
+        ops, makespan, stopped = lns(ops, wt)
+        ms_bound = min(makespan, makespan_lb)
+        if wt_optimal and makespan <= ms_bound:
+            final_status = "OPTIMAL"
+    elif not stopped and remaining > 0.05:
         model.add(v.weighted_tardiness <= wt)
         model.minimize(v.makespan)
         _hint(problem, model, v, ops)
