@@ -622,7 +622,7 @@ def scheduled_finishes(
         )
         .group_by(Batch.order_id)
     ).all()
-    return {order_id: finish for order_id, finish in rows}
+    return {row[0]: row[1] for row in rows}
 
 
 def late_orders(session: Session, schedule_id: uuid.UUID) -> list[LateOrder]:
