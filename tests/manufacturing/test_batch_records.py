@@ -126,7 +126,7 @@ def test_start_record_steps_and_complete(plant: PlantWorld) -> None:
 
     with pytest.raises(Invalid) as wrong_class:
         step(2, "R-101", 2)
-    assert wrong_class.value.field_errors == {"unit_id": "choose an active filter_dryer: F-201"}
+    assert wrong_class.value.field_errors == {"unit_id": "choose an active GMP filter_dryer: F-201"}
     with pytest.raises(Conflict) as stale:
         step(1, "R-102", 1)
     assert "(version 2, you sent 1)" in stale.value.message

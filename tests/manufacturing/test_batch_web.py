@@ -88,7 +88,7 @@ def test_provider_executes_through_the_forms(client: TestClient, plant: PlantWor
               "ended_at": "2099-01-01T10:00", "performed_by": "J. Park", "notes": "kept note"},
     )  # fmt: skip
     assert wrong.status_code == 422
-    assert 'data-field-error="unit_id">choose an active filter_dryer: F-201' in wrong.text
+    assert 'data-field-error="unit_id">choose an active GMP filter_dryer: F-201' in wrong.text
     assert 'value="kept note"' in wrong.text
 
     # a deviation and a material

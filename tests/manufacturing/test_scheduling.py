@@ -320,7 +320,7 @@ def test_a_step_without_an_active_unit_is_explained(plant: PlantWorld, engine: E
     )
     assert (
         f"batch API-1-{YY}-0001 step 2 (Filtration) needs a unit of class 'filter_dryer', "
-        "and the plant has no active filter_dryer unit: add one or re-activate one"
+        "and the plant has no active GMP filter_dryer unit: add one or re-activate one"
     ) in schedule.reasons
     assert len(schedule.reasons) == 6  # step 2 of 3 API-1 and 3 INT-1 batches
     statuses = {o.status for o in plant.session.scalars(select(ProductionOrder)).all()}
@@ -421,3 +421,19 @@ def test_the_cli_plans_and_solves_synchronously(plant: PlantWorld, database_url:
     )
     assert refused.returncode == 1
     assert refused.stderr.strip() == "error: plant not found"
+
+
+def test_development_units_never_run_production_batches(plant: PlantWorld) -> None:
+    _plan_all(plant)
+    reactor = plant.session.get(EquipmentUnit, plant.units["R-102"])
+    assert reactor is not None
+    reactor.gmp_grade = "non_gmp"
+    plant.session.commit()
+    built = scheduling.build_plant_problem(
+        plant.session, plant_id=plant.plant_id, provider_id=plant.provider_id, horizon_start=HORIZON
+    )
+    r101, r102 = built.unit_codes.index("R-101"), built.unit_codes.index("R-102")
+    reactor_modes = {
+        m.unit for job in built.problem.jobs for op in job.operations for m in op.modes
+    } & {r101, r102}
+    assert reactor_modes == {r101}

@@ -60,6 +60,7 @@ from opencxo.manufacturing.models import (
     BatchStatus,
     BatchStep,
     Deviation,
+    GmpGrade,
     MaterialConsumption,
     OrderStatus,
     Product,
@@ -510,8 +511,8 @@ def start_batch(
 def record_step(
     session: Session, principal: Principal, batch_id: uuid.UUID, sequence: int, body: StepRecord
 ) -> BatchRead:
-    """What happened at one step: the unit (an active unit of the step's equipment class in the
-    recipe's plant), start and end, yield, who performed it."""
+    """What happened at one step: the unit (an active GMP unit of the step's equipment class in
+    the recipe's plant), start and end, yield, who performed it."""
     batch = _writable(session, principal, batch_id)
     _require_state(batch, "recording a step", BatchStatus.IN_PROGRESS)
     check_version(f"batch {batch.batch_number}", batch.version, body.version)
@@ -529,6 +530,7 @@ def record_step(
         or unit.provider_id != batch.provider_id
         or unit.plant_id != recipe.plant_id
         or not unit.active
+        or unit.gmp_grade != GmpGrade.GMP.value  # batches are GMP manufacture
         or unit.equipment_class != planned.equipment_class
     ):
         eligible = repository.active_units(
@@ -536,9 +538,9 @@ def record_step(
         )
         codes = ", ".join(u.code for u in eligible) or "none — add one to the plant"
         raise Invalid(
-            f"step {sequence} ({planned.operation}) runs on an active "
+            f"step {sequence} ({planned.operation}) runs on an active GMP "
             f"{planned.equipment_class} of the recipe's plant",
-            field_errors={"unit_id": f"choose an active {planned.equipment_class}: {codes}"},
+            field_errors={"unit_id": f"choose an active GMP {planned.equipment_class}: {codes}"},
         )
     if batch.started_at and body.started_at < batch.started_at:
         raise Invalid(

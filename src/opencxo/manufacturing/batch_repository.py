@@ -15,6 +15,7 @@ from opencxo.manufacturing.models import (
     BomLine,
     Deviation,
     EquipmentUnit,
+    GmpGrade,
     MaterialConsumption,
     Product,
     ProductionOrder,
@@ -190,6 +191,7 @@ def active_units(
                 EquipmentUnit.provider_id == provider_id,
                 EquipmentUnit.plant_id == plant_id,
                 EquipmentUnit.active.is_(True),
+                EquipmentUnit.gmp_grade == GmpGrade.GMP.value,
                 EquipmentUnit.equipment_class.in_(list(set(classes))),
             )
             .order_by(EquipmentUnit.code)

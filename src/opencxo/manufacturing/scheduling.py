@@ -70,6 +70,7 @@ from opencxo.manufacturing.models import (
     ChangeoverOverride,
     CleaningTime,
     EquipmentUnit,
+    GmpGrade,
     MaintenanceWindow,
     OrderStatus,
     Product,
@@ -207,7 +208,8 @@ def build_plant_problem(
     unit_index = {u.id: i for i, u in enumerate(units)}
     active_by_class: dict[str, list[int]] = defaultdict(list)
     for i, unit in enumerate(units):
-        if unit.active:
+        # Production orders are GMP manufacture: development (non-GMP) units never run them.
+        if unit.active and unit.gmp_grade == GmpGrade.GMP.value:
             active_by_class[unit.equipment_class].append(i)
     orders = {
         o.id: o
@@ -301,7 +303,7 @@ def build_plant_problem(
                     reasons.append(
                         f"batch {batch.batch_number} step {step.sequence} ({step.operation}) "
                         f"needs a unit of class '{step.equipment_class}', and the plant has no "
-                        f"active {step.equipment_class} unit: add one or re-activate one"
+                        f"active GMP {step.equipment_class} unit: add one or re-activate one"
                     )
                 operations.append(Operation(modes, name))
             sequences.append(step.sequence)
