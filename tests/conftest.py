@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from alembic import command
 from alembic.config import Config
+from argon2 import PasswordHasher
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, create_engine, text, update
 from sqlalchemy.engine import make_url
@@ -20,6 +21,7 @@ os.environ.setdefault("OPENCXO_ENVIRONMENT", "test")
 import opencxo.models
 from opencxo.app import create_app
 from opencxo.core.audit import GENESIS_HASH, AuditChainHead
+from opencxo.core.auth import passwords
 from opencxo.core.db import make_engine
 from opencxo.core.settings import Settings
 
@@ -55,6 +57,18 @@ def database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
     config.set_main_option("sqlalchemy.url", url)
     command.upgrade(config, "head")
     return url
+
+
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Real argon2id at its lowest cost: at the production cost every user a test makes and
+    every login it does takes a tenth of a second. Tests of the hashing itself are marked
+    ``real_password_hashing``."""
+    if request.node.get_closest_marker("real_password_hashing"):
+        return
+    monkeypatch.setattr(
+        passwords, "_hasher", PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
+    )
 
 
 @pytest.fixture(scope="session")

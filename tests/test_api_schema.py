@@ -15,7 +15,6 @@ from typing import Any
 
 import pytest
 import schemathesis
-from argon2 import PasswordHasher
 from fastapi import FastAPI
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import not_a_server_error
@@ -23,7 +22,6 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from opencxo.app import create_app
-from opencxo.core.auth import passwords
 from opencxo.core.auth import repository as auth_repository
 from opencxo.core.auth import service as auth
 from opencxo.core.auth.models import Membership
@@ -67,10 +65,7 @@ class World:
 
 
 @pytest.fixture
-def world(session: Session, monkeypatch: pytest.MonkeyPatch) -> World:
-    monkeypatch.setattr(
-        passwords, "_hasher", PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
-    )
+def world(session: Session) -> World:
     sponsor = make_organization(session, name="Fuzz Sponsor")
     provider = make_provider(session, name="Fuzz Provider", service_codes=("CMC-GMPAPI",))
     other = make_provider(session, name="Other Provider", country="IN")

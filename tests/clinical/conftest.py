@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 
 import pytest
-from argon2 import PasswordHasher
 from sqlalchemy import update
 from sqlalchemy.orm import Session
 
@@ -21,7 +20,6 @@ from opencxo.clinical import service
 from opencxo.clinical.schemas import SiteCreate, StudyCreate, StudyRead
 from opencxo.contracts import service as contracts
 from opencxo.contracts.schemas import WorkOrderFromAward
-from opencxo.core.auth import passwords
 from opencxo.core.auth.principal import Principal
 from opencxo.core.types import utcnow
 from opencxo.sourcing import service as sourcing
@@ -44,13 +42,6 @@ TODAY = date.today()
 
 def days(n: int) -> date:
     return TODAY + timedelta(days=n)
-
-
-@pytest.fixture(autouse=True)
-def _fast_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(
-        passwords, "_hasher", PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
-    )
 
 
 @dataclass

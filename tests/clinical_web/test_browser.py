@@ -33,6 +33,7 @@ from opencxo.clinical.schemas import EnrollmentCreate, SiteUpdate
 from opencxo.models import RecoveryPlan, StudySite
 from opencxo.parties import service as parties
 from opencxo.parties.schemas import DisruptionCreate
+from tests.browser_support import record_request_failure
 from tests.clinical import conftest as clinical
 from tests.clinical.conftest import Clinic, days
 from tests.clinical.test_recovery_service import offer_body
@@ -45,7 +46,6 @@ pytestmark = pytest.mark.browser
 live_server = sourcing_walk.live_server
 browser = sourcing_walk.browser
 clinic = clinical.clinic
-_fast_password_hashing = clinical._fast_password_hashing  # autouse
 
 STUDY = "NWT-204-201"
 CRO = "Corvane Clinical Research"
@@ -143,7 +143,7 @@ def actors(browser: Browser, live_server: str) -> Iterator[tuple[Actor, Actor, P
                 problems.console.append(f"{who}: {message.text}")
 
         def on_request_failed(request: Request, who: str = who) -> None:
-            problems.failed.append(f"{who}: failed {request.url}: {request.failure}")
+            record_request_failure(problems.failed, request, who)
 
         page.on("response", on_response)
         page.on("console", on_console)

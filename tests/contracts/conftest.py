@@ -23,7 +23,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from argon2 import PasswordHasher
 from fastapi.testclient import TestClient
 from httpx import Response
 from sqlalchemy import Engine, func, select, update
@@ -32,7 +31,6 @@ from sqlalchemy.orm import Session
 import opencxo.models
 from opencxo.contracts.models import ChangeOrder, Invoice, Milestone, WorkOrder
 from opencxo.core.audit import AuditEvent
-from opencxo.core.auth import passwords
 from opencxo.core.settings import get_settings
 from opencxo.core.types import utcnow
 from opencxo.sourcing.models import Rfp
@@ -80,14 +78,6 @@ def digest(record: dict[str, Any]) -> str:
     """SHA-256 of a signed record's canonical JSON, computed independently of the code."""
     canonical = json.dumps(record, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
-
-
-@pytest.fixture(autouse=True)
-def _fast_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Real argon2id at its lowest cost: these tests sign a lot, they do not test hashing."""
-    monkeypatch.setattr(
-        passwords, "_hasher", PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
-    )
 
 
 @pytest.fixture(autouse=True)

@@ -17,7 +17,6 @@ from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
-from argon2 import PasswordHasher
 from playwright.sync_api import (
     Browser,
     ConsoleMessage,
@@ -29,10 +28,10 @@ from playwright.sync_api import (
 )
 from sqlalchemy import Engine, update
 
-from opencxo.core.auth import passwords
 from opencxo.core.settings import get_settings
 from opencxo.core.types import utcnow
 from opencxo.sourcing.models import Rfp
+from tests.browser_support import record_request_failure
 from tests.factories import PASSWORD
 from tests.sourcing_web import test_browser as sourcing_walk
 from tests.sourcing_web.test_browser import WIDTH, Actor, Problems, _log_in, _shot
@@ -50,14 +49,6 @@ TODAY = date.today()
 WO_NUMBER = f"WO-{TODAY:%Y}-0001"
 INVOICE_NUMBER = re.compile(r"^SAW-\d{4}-\d{4}$")
 SIGNED_AT = r"\d{4}-\d{2}-\d{2} \d{2}:\d{2} UTC"
-
-
-@pytest.fixture(autouse=True)
-def _fast_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Real argon2id at its lowest cost: this walk signs four times, it does not test hashing."""
-    monkeypatch.setattr(
-        passwords, "_hasher", PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
-    )
 
 
 @pytest.fixture(autouse=True)
@@ -100,7 +91,7 @@ def actors(browser: Browser, live_server: str) -> Iterator[tuple[Actor, Actor, P
             # A link that answers with a file turns into a download: Chromium aborts the
             # navigation it started (net::ERR_ABORTED), and the download goes on.
             if not (request.url.endswith("/download") and request.failure == "net::ERR_ABORTED"):
-                problems.failed.append(f"failed {request.url}: {request.failure}")
+                record_request_failure(problems.failed, request)
 
         page.on("response", on_response)
         page.on("console", on_console)

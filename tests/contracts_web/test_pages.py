@@ -22,7 +22,6 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from argon2 import PasswordHasher
 from fastapi.testclient import TestClient
 from openpyxl import load_workbook
 from sqlalchemy import func, select, update
@@ -31,7 +30,6 @@ from sqlalchemy.orm import Session
 from opencxo.contracts import service as contracts
 from opencxo.contracts.models import ChangeOrder, Invoice, Payment, WorkOrder
 from opencxo.contracts.schemas import SignIn, Transition, WorkOrderFromAward, WorkOrderRead
-from opencxo.core.auth import passwords
 from opencxo.core.settings import get_settings
 from opencxo.core.signatures import Signature
 from opencxo.core.types import utcnow
@@ -56,14 +54,6 @@ TODAY = date.today()
 START = TODAY - timedelta(days=60)  # milestone 1 (day 30) is overdue, milestone 2 (day 150) is not
 REPORT = b"%PDF-1.4 tech transfer report\n"
 REPORT_SHA = hashlib.sha256(REPORT).hexdigest()
-
-
-@pytest.fixture(autouse=True)
-def _fast_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Real argon2id at its lowest cost: these tests sign a lot, they do not test hashing."""
-    monkeypatch.setattr(
-        passwords, "_hasher", PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
-    )
 
 
 @pytest.fixture(autouse=True)

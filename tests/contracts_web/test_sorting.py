@@ -16,26 +16,16 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 
 import pytest
-from argon2 import PasswordHasher
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
 from opencxo.contracts.models import Milestone, Msa, WorkOrder
-from opencxo.core.auth import passwords
 from opencxo.core.auth.models import User
 from opencxo.sourcing.models import Program
 from tests.factories import make_organization, make_provider, make_token, make_user
 from tests.web.conftest import login
 
 ROW = re.compile(r'<td class="text-nowrap"><a href="/work-orders/[^"]+">(WO-[0-9-]+)</a></td>')
-
-
-@pytest.fixture(autouse=True)
-def _fast_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Real argon2id at its lowest cost: these tests log in a lot, they do not test hashing."""
-    monkeypatch.setattr(
-        passwords, "_hasher", PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
-    )
 
 
 @dataclass

@@ -10,14 +10,12 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from argon2 import PasswordHasher
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from opencxo.clinical.engine.fit import DAYS_PER_MONTH
 from opencxo.contracts import service as contracts
 from opencxo.core.audit import verify_chain
-from opencxo.core.auth import passwords
 from opencxo.core.auth import repository as auth_repository
 from opencxo.core.auth import service as auth
 from opencxo.core.auth.principal import Principal
@@ -59,14 +57,6 @@ def files_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]
     get_settings.cache_clear()
 
 
-@pytest.fixture(autouse=True)
-def _fast_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Real argon2id at its lowest cost: the demo creates 30 users and signs a dozen times."""
-    monkeypatch.setattr(
-        passwords, "_hasher", PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
-    )
-
-
 def _counts(session: Session) -> dict[str, int]:
     return {
         t.name: session.execute(select(func.count()).select_from(t)).scalar_one()
@@ -74,7 +64,15 @@ def _counts(session: Session) -> dict[str, int]:
     }
 
 
+def _loaded(session: Session) -> DemoLoadReport:
+    report = load_demo_world(session)
+    session.commit()
+    return report
+
+
 def _loaded_twice(session: Session) -> DemoLoadReport:
+    """The world, loaded a second time to show that a re-run creates nothing (checked once,
+    in the first test: every load costs seconds)."""
     first = load_demo_world(session)
     session.commit()
     counts = _counts(session)
@@ -124,7 +122,7 @@ def test_demo_world_is_complete_and_idempotent(session: Session) -> None:
 
 
 def test_demo_sourcing_story(session: Session, files_dir: Path) -> None:
-    first = _loaded_twice(session)
+    first = _loaded(session)
     assert (first.rfps, first.awards, first.work_orders, first.change_orders) == (3, 2, 2, 1)
     assert first.programs >= 7 and first.bids >= 9 and first.payments >= 1
 
@@ -243,8 +241,7 @@ def test_demo_sourcing_story(session: Session, files_dir: Path) -> None:
 
 
 def test_demo_parties_see_their_own_side(session: Session) -> None:
-    load_demo_world(session)
-    session.commit()
+    _loaded(session)
     bd = _principal(session, "bd@eastbridge.example")
     mine = sourcing.list_rfps(session, bd, status=None, params=PageParams()).items
     assert {(r.status, r.my_bid_status) for r in mine} == {
@@ -256,8 +253,7 @@ def test_demo_parties_see_their_own_side(session: Session) -> None:
 
 
 def test_demo_logins_work(session: Session) -> None:
-    report = load_demo_world(session)
-    session.commit()
+    report = _loaded(session)
     emails = {email for _, _, email, _ in report.logins}
     assert {
         "manager@northwind.example",
@@ -277,7 +273,7 @@ def test_demo_clinical_study(session: Session) -> None:
 
     from opencxo.clinical import service as clinical
 
-    report = _loaded_twice(session)
+    report = _loaded(session)
     assert (report.studies, report.study_sites) == (1, 44)
     manager = _principal(session, "manager@northwind.example")
     cro = _principal(session, "admin@corvane.example")
@@ -321,7 +317,7 @@ def test_demo_recovery_plan(session: Session) -> None:
     from opencxo.clinical import recovery
     from opencxo.clinical import service as clinical
 
-    report = _loaded_twice(session)
+    report = _loaded(session)
     assert (report.site_offers, report.recovery_plans) == (8, 1)
     manager = _principal(session, "manager@northwind.example")
     offers = recovery.list_site_offers(session, manager, params=PageParams(page_size=100))
@@ -374,7 +370,7 @@ def test_demo_manufacturing_plant(session: Session) -> None:
     one API and one tablet for three sponsors; Northwind's campaign released (CB-2307, CB-2311,
     both from one intermediate batch), one Valtessa batch rejected for water, every open order
     scheduled, PO-2026-033 late; each sponsor sees only its own batches."""
-    report = _loaded_twice(session)
+    report = _loaded(session)
     assert (
         report.equipment_units, report.products, report.recipes,
         report.production_orders, report.batches, report.schedules,

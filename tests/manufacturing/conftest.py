@@ -20,11 +20,9 @@ from datetime import date, timedelta
 from decimal import Decimal
 
 import pytest
-from argon2 import PasswordHasher
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from opencxo.core.auth import passwords
 from opencxo.core.auth.principal import Principal
 from opencxo.manufacturing.models import (
     BomLine,
@@ -40,13 +38,6 @@ from opencxo.parties.models import Site
 from tests.factories import make_organization, make_provider, make_user, principal_of
 
 TODAY = date.today()
-
-
-@pytest.fixture(autouse=True)
-def _fast_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(
-        passwords, "_hasher", PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
-    )
 
 
 @dataclass

@@ -8,9 +8,9 @@ from decimal import Decimal
 import pytest
 
 from opencxo.manufacturing.models import Specification
-from tests.manufacturing.conftest import PlantWorld, _fast_password_hashing, plant
+from tests.manufacturing.conftest import PlantWorld, plant
 
-__all__ = ["_fast_password_hashing", "plant", "walk_plant"]
+__all__ = ["plant", "walk_plant"]
 
 
 @pytest.fixture

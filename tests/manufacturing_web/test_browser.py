@@ -29,6 +29,7 @@ from sqlalchemy.orm import Session
 from opencxo.core.signatures import Signature
 from opencxo.core.types import utcnow
 from opencxo.manufacturing.models import Batch, BatchStep, ProductionOrder, QcResult, Schedule
+from tests.browser_support import record_request_failure
 from tests.factories import PASSWORD
 from tests.manufacturing.conftest import TODAY, PlantWorld
 from tests.sourcing_web import test_browser as sourcing_walk
@@ -68,7 +69,7 @@ def walker(browser: Browser, live_server: str) -> Iterator[tuple[Page, Problems]
 
     page.on("response", on_response)
     page.on("console", on_console)
-    page.on("requestfailed", lambda request: problems.failed.append(f"failed {request.url}"))
+    page.on("requestfailed", lambda request: record_request_failure(problems.failed, request))
     page.on("dialog", lambda dialog: dialog.accept())
     yield page, problems
     context.close()

@@ -9,13 +9,11 @@ from datetime import date
 from typing import Any
 
 import pytest
-from argon2 import PasswordHasher
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
 from opencxo.core.audit import AuditEvent
-from opencxo.core.auth import passwords
 from opencxo.core.auth.principal import Principal
 from opencxo.core.errors import Conflict, Invalid, NotFound, NotPermitted
 from opencxo.parties import service as parties
@@ -24,14 +22,6 @@ from opencxo.parties.schemas import DisruptionCreate, DisruptionEnd, DisruptionR
 from tests.factories import make_organization, make_token, make_user, principal_of
 
 API = "/api/v1"
-
-
-@pytest.fixture(autouse=True)
-def _fast_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Real argon2id at its lowest cost: these tests create users, they do not test hashing."""
-    monkeypatch.setattr(
-        passwords, "_hasher", PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
-    )
 
 
 def bearer(token: str) -> dict[str, str]:

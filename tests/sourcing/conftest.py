@@ -18,14 +18,12 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 import pytest
-from argon2 import PasswordHasher
 from fastapi.testclient import TestClient
 from httpx import Response
 from sqlalchemy import Engine, func, select, update
 from sqlalchemy.orm import Session
 
 from opencxo.core.audit import AuditEvent
-from opencxo.core.auth import passwords
 from opencxo.core.notifications import Notification
 from opencxo.core.types import utcnow
 from opencxo.sourcing.models import Rfp
@@ -78,14 +76,6 @@ def offer(
             for n, (amount, currency, due) in enumerate(lines, start=1)
         ],
     }  # fmt: skip
-
-
-@pytest.fixture(autouse=True)
-def _fast_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Real argon2id at its lowest cost: these tests create users, they do not test hashing."""
-    monkeypatch.setattr(
-        passwords, "_hasher", PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
-    )
 
 
 @dataclass

@@ -25,6 +25,7 @@ from opencxo.app import create_app
 from opencxo.core.settings import Settings
 from opencxo.core.types import utcnow
 from opencxo.sourcing.models import Rfp
+from tests.browser_support import record_request_failure
 from tests.factories import (
     PASSWORD,
     make_organization,
@@ -133,7 +134,7 @@ def actors(browser: Browser, live_server: str) -> Iterator[tuple[Actor, Actor, P
 
         page.on("response", on_response)
         page.on("console", on_console)
-        page.on("requestfailed", lambda request: problems.failed.append(f"failed {request.url}"))
+        page.on("requestfailed", lambda request: record_request_failure(problems.failed, request))
         made.append(Actor(page, context))
     yield made[0], made[1], problems
     for actor in made:

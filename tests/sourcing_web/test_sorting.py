@@ -15,11 +15,9 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
-from argon2 import PasswordHasher
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
-from opencxo.core.auth import passwords
 from opencxo.core.auth.models import User
 from opencxo.core.types import utcnow
 from opencxo.sourcing.models import Invitation, Program, Rfp
@@ -28,14 +26,6 @@ from tests.web.conftest import login
 
 PROGRAM_ROW = re.compile(r'<tr data-testid="program-row"><td><a href="/programs/[^"]+">([^<]+)</a>')
 RFP_ROW = re.compile(r'<tr data-testid="rfp-row"><td><a href="/rfps/[^"]+">([^<]+)</a>')
-
-
-@pytest.fixture(autouse=True)
-def _fast_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Real argon2id at its lowest cost: these tests log in a lot, they do not test hashing."""
-    monkeypatch.setattr(
-        passwords, "_hasher", PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
-    )
 
 
 def _at(day: str) -> datetime:

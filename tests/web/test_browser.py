@@ -16,6 +16,7 @@ from sqlalchemy import Engine
 
 from opencxo.app import create_app
 from opencxo.core.settings import Settings
+from tests.browser_support import record_request_failure
 from tests.factories import PASSWORD
 from tests.web.conftest import World
 
@@ -107,7 +108,7 @@ def page(browser: Browser, live_server: str) -> Iterator[tuple[Page, Problems]]:
 
     page.on("response", on_response)
     page.on("console", on_console)
-    page.on("requestfailed", lambda request: problems.failed.append(f"failed {request.url}"))
+    page.on("requestfailed", lambda request: record_request_failure(problems.failed, request))
     yield page, problems
     context.close()
 
