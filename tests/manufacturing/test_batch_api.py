@@ -71,7 +71,7 @@ def test_state_machine_and_signature_problems(client: TestClient, plant: PlantWo
 
 
 def test_genealogy_and_certificate_for_the_sponsor(client: TestClient, plant: PlantWorld) -> None:
-    intermediate = make_batch(plant, "INT-1", "B-INT-1", status="released")
+    intermediate = make_batch(plant, "INT-1", "B-INT-1", status="released", actual="75")
     api = make_batch(plant, "API-1", "B-API-1", status="in_progress")
     cdmo, sponsor, other = (_headers(plant, w) for w in ("cdmo", "sponsor", "other_sponsor"))
     plant.session.commit()

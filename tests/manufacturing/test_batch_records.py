@@ -4,6 +4,7 @@ the OOS rule, QA disposition with e-signature, the certificate, and who may do w
 from __future__ import annotations
 
 import re
+import uuid
 from datetime import date, timedelta
 from decimal import Decimal
 
@@ -18,6 +19,7 @@ from opencxo.core.types import utcnow
 from opencxo.manufacturing import batch_records as service
 from opencxo.manufacturing.batch_schemas import (
     BatchComplete,
+    BatchRead,
     BatchReject,
     BatchRelease,
     BatchStart,
@@ -177,7 +179,7 @@ def test_a_step_before_the_batch_started_and_an_end_before_its_start_are_refused
 
 def test_genealogy_both_directions_and_recursive(plant: PlantWorld) -> None:
     s, cdmo = plant.session, plant["cdmo"]
-    intermediate = make_batch(plant, "INT-1", "B-INT-1", status="released")
+    intermediate = make_batch(plant, "INT-1", "B-INT-1", status="released", planned="100")
     api = make_batch(plant, "API-1", "B-API-1", status="in_progress")
     service.add_material(s, cdmo, api.id, MaterialCreate(input_batch_number="B-INT-1", quantity=60))
     record = service.add_material(
@@ -201,7 +203,7 @@ def test_genealogy_both_directions_and_recursive(plant: PlantWorld) -> None:
     ]
 
     # the API batch is released and made into tablets: the tree runs INT → API → TAB
-    api.status = "released"
+    api.status, api.actual_quantity = "released", Decimal(45)
     tablets = make_batch(plant, "TAB-1", "B-TAB-1", status="planned", planned="200000")
     service.add_material(
         s, cdmo, tablets.id, MaterialCreate(input_batch_number="B-API-1", quantity=10)
@@ -268,6 +270,36 @@ def test_material_rules(plant: PlantWorld) -> None:
     s.flush()
     with pytest.raises(Conflict, match="removing a material needs a planned or in progress"):
         service.remove_material(s, cdmo, again.materials[0].id)
+
+
+def test_a_batch_gives_no_more_than_it_made(plant: PlantWorld) -> None:
+    s, cdmo = plant.session, plant["cdmo"]
+    make_batch(plant, "INT-1", "B-INT-1", status="released", planned="100", actual="92.5")
+    first = make_batch(plant, "API-1", "B-API-1", status="in_progress")
+    second = make_batch(plant, "API-1", "B-API-2", status="planned")
+
+    def take(batch_id: uuid.UUID, quantity: str, unit: str | None = None) -> BatchRead:
+        body = {"input_batch_number": "B-INT-1", "quantity": quantity, "unit": unit}
+        return service.add_material(s, cdmo, batch_id, MaterialCreate.model_validate(body))
+
+    record = take(first.id, "60")
+    with pytest.raises(Invalid) as too_much:
+        take(second.id, "32.6")
+    assert too_much.value.message == (
+        "B-INT-1 has 32.5 kg left (92.5 kg made, 60.0 kg already consumed); 32.6 kg is too much"
+    )
+    assert too_much.value.field_errors == {"quantity": "at most 32.5 kg of B-INT-1"}
+    with pytest.raises(Invalid) as wrong_unit:
+        take(second.id, "1", unit="units")
+    assert wrong_unit.value.field_errors == {"unit": "use kg, the unit of INT-1"}
+    assert service.get_batch(s, cdmo, second.id).materials == []  # nothing recorded
+
+    assert take(second.id, "32.5").materials[0].quantity == Decimal("32.5")  # all that is left
+    with pytest.raises(Invalid, match=re.escape("has 0.0 kg left")):
+        take(second.id, "0.000001")
+    # taking back a wrong entry gives the quantity back
+    service.remove_material(s, cdmo, record.materials[0].id)
+    assert take(second.id, "60").materials[-1].quantity == Decimal(60)
 
 
 # --- deviations ---------------------------------------------------------------------------------

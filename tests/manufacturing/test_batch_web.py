@@ -101,6 +101,17 @@ def test_provider_executes_through_the_forms(client: TestClient, plant: PlantWor
                             "input_batch_number": "B-NONE", "quantity": "3"})  # fmt: skip
     assert lot.status_code == 422
     assert 'data-field-error="input_batch_number">no batch B-NONE; check the number' in lot.text
+    make_batch(plant, "INT-1", "B-INT-9", status="released", actual="20")
+    plant.session.commit()
+    too_much = client.post(f"/mfg/batches/{batch.id}/materials",
+                           data={"csrf_token": csrf_of(record.text), "supplier_lot": "",
+                                 "input_batch_number": "B-INT-9", "quantity": "25", "unit": ""})  # fmt: skip
+    assert too_much.status_code == 422
+    assert 'data-field-error="quantity">at most 20.0 kg of B-INT-9' in too_much.text
+    in_units = client.post(f"/mfg/batches/{batch.id}/materials",
+                           data={"csrf_token": csrf_of(record.text), "supplier_lot": "",
+                                 "input_batch_number": "B-INT-9", "quantity": "5", "unit": "units"})  # fmt: skip
+    assert 'data-field-error="unit">use kg, the unit of INT-1' in in_units.text
     after = client.get(f"/mfg/batches/{batch.id}")
     assert "Stirrer stop" in after.text and 'data-testid="close-deviation-form"' in after.text
 

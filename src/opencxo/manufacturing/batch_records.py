@@ -603,6 +603,32 @@ def complete_batch(
 # --- materials and genealogy --------------------------------------------------------------------
 
 
+def _check_quantity_left(
+    session: Session, source: Batch, product: Product, body: MaterialCreate
+) -> None:
+    """A batch can give no more than it made: its actual quantity less what other records
+    already consumed, in its product's unit."""
+    number = source.batch_number
+    if body.unit is not None and body.unit.value != product.unit:
+        raise Invalid(
+            f"{number} is counted in {product.unit}, not {body.unit.value}",
+            field_errors={"unit": f"use {product.unit}, the unit of {product.code}"},
+        )
+    made = Decimal(source.actual_quantity or 0)
+    consumed = sum(
+        (Decimal(c.quantity) for c in repository.consumptions_of_input(session, source.id)),
+        Decimal(0),
+    )
+    left = made - consumed
+    if body.quantity > left:
+        unit = product.unit
+        raise Invalid(
+            f"{number} has {_num(left)} {unit} left ({_num(made)} {unit} made, "
+            f"{_num(consumed)} {unit} already consumed); {_num(body.quantity)} {unit} is too much",
+            field_errors={"quantity": f"at most {_num(left)} {unit} of {number}"},
+        )
+
+
 def add_material(
     session: Session, principal: Principal, batch_id: uuid.UUID, body: MaterialCreate
 ) -> BatchRead:
@@ -651,9 +677,11 @@ def add_material(
                     "input_batch_number": f"choose a batch of {listed or 'a BOM component'}"
                 },
             )
+        _check_quantity_left(session, source, product, body)
         consumption.input_batch_id = source.id
         consumption.material_name = body.material_name or product.name
-        consumption.unit = (body.unit.value if body.unit else None) or product.unit
+        consumption.unit = product.unit
+        _touch(session, source)  # two records drawing on the same batch at once: one gets 409
     else:
         if body.material_name is None:
             raise Invalid(
