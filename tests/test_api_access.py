@@ -768,6 +768,12 @@ def scenario(request: pytest.FixtureRequest, session: Session) -> Scenario:
         versions["recovery_plan"] = plan.version
     economics_ids = _economics(session, users["a_admin"])
     manufacturing_ids = _manufacturing(session, provider_p.id, sponsor_a.id)
+    if "wo_active" in sourcing_ids:  # A's order at P's plant runs under the active work order
+        session.execute(
+            update(ProductionOrder)
+            .where(ProductionOrder.id == manufacturing_ids["mfg_order"])
+            .values(work_order_id=sourcing_ids["wo_active"])
+        )
     qa_membership = auth_repository.membership_of(session, users["a_qa"].id, sponsor_a.id)
     assert qa_membership is not None
     site = session.execute(
@@ -2091,6 +2097,23 @@ ROUTES: tuple[Route, ...] = (
     ),
     Route("GET", "/mfg/batches/{batch_id}/coa", (401, 404, 200, 200), MFG_RELEASED),
     Route("GET", "/mfg/batches/{batch_id}/coa.pdf", (401, 404, 200, 200), MFG_RELEASED),
+    Route(
+        "GET",
+        "/mfg/batches/{batch_id}/milestones",
+        (401, 404, 200, 200),
+        MFG_RELEASED,
+        needs=("wo_active", "milestone"),
+    ),
+    Route(
+        "POST",
+        "/mfg/batches/{batch_id}/deliver",
+        (401, 404, 403, 200),
+        MFG_RELEASED,
+        body=lambda s: {"milestone_id": str(s.ids["milestone"])},
+        records=1,  # the milestone's submission (it names the stored certificate)
+        needs=("wo_active", "milestone"),
+        **AS_P,
+    ),
 )
 
 WRITES = {"POST", "PATCH", "PUT", "DELETE"}

@@ -4,11 +4,12 @@ under test are not used to build them)."""
 from __future__ import annotations
 
 import uuid
-from datetime import timedelta
+from datetime import date, timedelta
 from decimal import Decimal
 
 from sqlalchemy import select
 
+from opencxo.contracts.models import Milestone, Msa, WorkOrder
 from opencxo.core.types import utcnow
 from opencxo.manufacturing.models import (
     Batch,
@@ -18,6 +19,7 @@ from opencxo.manufacturing.models import (
     QcResult,
     RecipeStep,
 )
+from opencxo.sourcing.models import Program
 from tests.manufacturing.conftest import PlantWorld
 
 # A's API-1 results that pass every specification line (Assay, Water, Identity).
@@ -115,3 +117,37 @@ def consume(world: PlantWorld, batch: Batch, source: Batch, quantity: str = "10"
     world.session.add(row)
     world.session.flush()
     return row.id
+
+
+def link_active_work_order(world: PlantWorld, order: str = "PO-A-1") -> WorkOrder:
+    """An active (signed) work order between the order's sponsor and the CDMO, with two planned
+    milestones (1: the API campaign, 2: stability data), behind ``order``."""
+    session = world.session
+    order_row = session.get(ProductionOrder, world.orders[order])
+    assert order_row is not None
+    program = Program(sponsor_id=order_row.sponsor_id, name=f"Program of {order}",
+                      modality="small_molecule", therapeutic_area="Oncology",
+                      indication="NSCLC", phase="phase_2")  # fmt: skip
+    msa = Msa(sponsor_id=order_row.sponsor_id, provider_id=world.provider_id,
+              reference=f"MSA-{order}", terms="Standard terms",
+              effective_date=date(2026, 1, 1), expiry_date=date(2029, 1, 1))  # fmt: skip
+    session.add_all([program, msa])
+    session.flush()
+    work_order = WorkOrder(
+        msa_id=msa.id, sponsor_id=order_row.sponsor_id, provider_id=world.provider_id,
+        program_id=program.id, number=f"WO-{order}", title="GMP API supply",
+        service_code="CMC-GMPAPI", status="active", currency="USD", start_date=date(2026, 1, 5),
+        milestones=[
+            Milestone(position=1, description="GMP API campaign released",
+                      deliverable="Certificate of analysis", amount=Decimal("120000.00"),
+                      due_date=date.today() + timedelta(days=30)),
+            Milestone(position=2, description="Stability data, 3 months",
+                      deliverable="Stability report", amount=Decimal("15000.00"),
+                      due_date=date.today() + timedelta(days=90)),
+        ],
+    )  # fmt: skip
+    session.add(work_order)
+    session.flush()
+    order_row.work_order_id = work_order.id
+    session.flush()
+    return work_order

@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, status
 from fastapi.responses import Response
 
+from opencxo.contracts.schemas import MilestoneRead
 from opencxo.core.http import ApiPrincipal, DbSession
 from opencxo.core.pagination import Page, PageParams
 from opencxo.manufacturing import batch_pdf
@@ -19,12 +20,14 @@ from opencxo.manufacturing.batch_schemas import (
     BatchReject,
     BatchRelease,
     BatchStart,
+    CertificateDelivery,
     CoaRead,
     DeviationClose,
     DeviationCreate,
     DeviationRead,
     GenealogyRead,
     MaterialCreate,
+    MilestoneChoice,
     QcLine,
     QcRecord,
     StepRecord,
@@ -180,3 +183,20 @@ def certificate(batch_id: uuid.UUID, session: DbSession, principal: ApiPrincipal
 def certificate_pdf(batch_id: uuid.UUID, session: DbSession, principal: ApiPrincipal) -> Response:
     """The certificate of analysis as a PDF (A4, the same bytes for the same certificate)."""
     return batch_pdf.coa_pdf_response(service.certificate(session, principal, batch_id))
+
+
+@router.get("/mfg/batches/{batch_id}/milestones", response_model=list[MilestoneChoice])
+def milestone_choices(
+    batch_id: uuid.UUID, session: DbSession, principal: ApiPrincipal
+) -> list[MilestoneChoice]:
+    """The milestones the released batch's certificate can be delivered to."""
+    return service.milestone_choices(session, principal, batch_id)
+
+
+@router.post("/mfg/batches/{batch_id}/deliver", response_model=MilestoneRead)
+def deliver_certificate(
+    batch_id: uuid.UUID, body: CertificateDelivery, session: DbSession, principal: ApiPrincipal
+) -> MilestoneRead:
+    """Submit the released batch's certificate of analysis (PDF) as the deliverable of a
+    milestone of the work order behind its order."""
+    return service.deliver_certificate(session, principal, batch_id, body, batch_pdf.coa_file)

@@ -118,6 +118,11 @@ def coa_pdf(coa: CoaRead, *, compress: bool = True) -> bytes:
     )
 
 
+def coa_file(coa: CoaRead) -> tuple[str, bytes]:
+    """The certificate as a file: its name and its PDF bytes."""
+    return coa_filename(coa), coa_pdf(coa)
+
+
 def coa_pdf_response(coa: CoaRead) -> Response:
     return Response(
         coa_pdf(coa),

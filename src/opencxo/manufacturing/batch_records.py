@@ -13,13 +13,15 @@ from __future__ import annotations
 
 import calendar
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import date
 from decimal import Decimal
 from typing import Any
 
 from sqlalchemy.orm import Session
 
+from opencxo.contracts import service as contracts
+from opencxo.contracts.schemas import MilestoneRead, WorkOrderRead
 from opencxo.core import audit
 from opencxo.core.auth.permissions import Permission
 from opencxo.core.auth.principal import Principal
@@ -37,6 +39,7 @@ from opencxo.manufacturing.batch_schemas import (
     BatchRelease,
     BatchStart,
     BatchStepRead,
+    CertificateDelivery,
     CoaProduct,
     CoaRead,
     CoaTest,
@@ -49,6 +52,7 @@ from opencxo.manufacturing.batch_schemas import (
     GenealogyRead,
     MaterialCreate,
     MaterialRead,
+    MilestoneChoice,
     QcLine,
     QcRecord,
     QcResultRead,
@@ -1140,6 +1144,83 @@ def certificate(session: Session, principal: Principal, batch_id: uuid.UUID) -> 
         release=SignatureRead.model_validate(signature),
         manufacturer=names.get(batch.provider_id, "—"),
         sponsor=names.get(batch.sponsor_id, "—"),
+    )
+
+
+# --- the certificate as a milestone's deliverable (DOMAIN: a released batch delivers) -----------
+
+
+def _work_order_of(session: Session, principal: Principal, batch: Batch) -> WorkOrderRead:
+    order = repository.order(session, batch.order_id)
+    if order is None or order.work_order_id is None:
+        number = order.number if order is not None else str(batch.order_id)
+        raise Conflict(
+            f"order {number} is not linked to a work order: link it on the order page to "
+            "deliver the batch against a milestone"
+        )
+    return contracts.get_work_order(session, principal, order.work_order_id)
+
+
+def milestone_choices(
+    session: Session, principal: Principal, batch_id: uuid.UUID
+) -> list[MilestoneChoice]:
+    """The milestones a released batch's certificate can go to; none when the batch is not
+    released, its order has no work order or the principal cannot submit milestones."""
+    batch = _batch(session, principal, batch_id)
+    order = repository.order(session, batch.order_id)
+    if (
+        batch.status != BatchStatus.RELEASED
+        or order is None
+        or order.work_order_id is None
+        or not principal.can(Permission.MANUFACTURING_WRITE, batch.provider_id)
+        or not principal.can(Permission.CONTRACTS_WRITE, batch.provider_id)
+    ):
+        return []
+    work_order = _work_order_of(session, principal, batch)
+    return [
+        MilestoneChoice(
+            id=m.id,
+            position=m.position,
+            label=f"{work_order.number} · milestone {m.position}: {m.description}"
+            + (" (rejected: submit again)" if m.status == "rejected" else ""),
+            version=m.version,
+        )
+        for m in work_order.milestones
+        if m.status in ("planned", "rejected")  # the states contracts lets the provider submit
+    ]
+
+
+def deliver_certificate(
+    session: Session,
+    principal: Principal,
+    batch_id: uuid.UUID,
+    body: CertificateDelivery,
+    render_pdf: Callable[[CoaRead], tuple[str, bytes]],
+) -> MilestoneRead:
+    """Submit a released batch's certificate of analysis (``render_pdf`` gives its file name and
+    PDF bytes) as the deliverable of a milestone of the work order behind the batch's order;
+    the sponsor then accepts or rejects the milestone as any other."""
+    batch = _writable(session, principal, batch_id)
+    work_order = _work_order_of(session, principal, batch)
+    coa = certificate(session, principal, batch_id)  # 409 unless released through OpenCXO
+    milestone = next((m for m in work_order.milestones if m.id == body.milestone_id), None)
+    if milestone is None:
+        raise Invalid(
+            f"that milestone is not one of work order {work_order.number}'s",
+            field_errors={"milestone_id": f"choose a milestone of {work_order.number}"},
+        )
+    filename, pdf = render_pdf(coa)
+    note = body.note or (
+        f"Certificate of analysis of batch {batch.batch_number} "
+        f"({coa.product.code}, {_num(coa.quantity)} {coa.unit}), released by QA"
+    )
+    return contracts.submit_milestone(
+        session,
+        principal,
+        milestone.id,
+        version=body.version if body.version is not None else milestone.version,
+        note=note,
+        uploads=[(filename, "application/pdf", pdf)],
     )
 
 

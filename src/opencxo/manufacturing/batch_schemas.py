@@ -323,6 +323,24 @@ class CoaTest(BaseModel):
     analyst: str
 
 
+class CertificateDelivery(BaseModel):
+    """A released batch's certificate of analysis as the deliverable of a milestone of the work
+    order behind its production order."""
+
+    milestone_id: uuid.UUID
+    version: int | None = Field(None, ge=1, description="the milestone's version (optional)")
+    note: str = Field("", max_length=500)
+
+
+class MilestoneChoice(BaseModel):
+    """A milestone the certificate can be delivered to (planned, or rejected and open again)."""
+
+    id: uuid.UUID
+    position: int
+    label: str
+    version: int
+
+
 class CoaRead(BaseModel):
     batch_id: uuid.UUID
     batch_number: str

@@ -17,6 +17,7 @@ from fastapi.responses import RedirectResponse, Response
 from pydantic import BaseModel
 from sqlalchemy.orm import Session
 
+from opencxo.contracts.schemas import MilestoneRead
 from opencxo.core.auth.permissions import Permission
 from opencxo.core.auth.principal import Principal
 from opencxo.core.http import CsrfProtected, DbSession
@@ -28,6 +29,7 @@ from opencxo.manufacturing.batch_schemas import (
     BatchReject,
     BatchRelease,
     BatchStart,
+    CertificateDelivery,
     DeviationClose,
     DeviationCreate,
     MaterialCreate,
@@ -146,6 +148,7 @@ def _batch_page(
             "b": batch,
             "genealogy": service.genealogy(session, principal, batch_id),
             "units": service.eligible_units(session, principal, batch_id),
+            "milestones": service.milestone_choices(session, principal, batch_id),
             "can_write": principal.can(Permission.MANUFACTURING_WRITE, batch.provider_id),
             "can_release": principal.can(Permission.BATCHES_RELEASE, batch.provider_id),
             "severities": [s.value for s in DeviationSeverity],
@@ -175,7 +178,7 @@ def _act(
     model: type[BaseModel],
     form: dict[str, Any],
     action: Callable[[Any], object],
-    done: str,
+    done: str | Callable[[Any], str],
 ) -> Response:
     """Run one form of the record page: back to the record with a flash, or the page again with
     the errors next to the fields and the input kept."""
@@ -229,6 +232,22 @@ def add_material(
     return _act(request, session, principal, batch_id, section="materials", model=MaterialCreate,
                 form=form, done="Material recorded.",
                 action=lambda body: service.add_material(session, principal, batch_id, body))  # fmt: skip
+
+
+@router.post("/mfg/batches/{batch_id}/deliver")
+def deliver_certificate(
+    batch_id: uuid.UUID, request: Request, session: DbSession, principal: PageUser, form: FormData
+) -> Response:
+    def done(milestone: MilestoneRead) -> str:
+        return (
+            f"Certificate submitted as the deliverable of milestone {milestone.position}; "
+            "the sponsor is asked to accept it."
+        )
+
+    return _act(request, session, principal, batch_id, section="deliver",
+                model=CertificateDelivery, form=form, done=done,
+                action=lambda body: service.deliver_certificate(session, principal, batch_id, body,
+                                                                batch_pdf.coa_file))  # fmt: skip
 
 
 @router.post("/mfg/batches/{batch_id}/materials/{consumption_id}/delete")

@@ -181,9 +181,55 @@ def coa(
         typer.echo(f"PDF saved to {pdf}")
 
 
+def deliver(
+    batch_number: Annotated[str, typer.Argument(metavar="BATCH_NUMBER")],
+    milestone: Annotated[
+        int,
+        typer.Option("--milestone", metavar="N", help="the milestone's number on the work order"),
+    ],
+    as_user: AsUser,
+    note: Annotated[
+        str, typer.Option("--note", help="default: the batch, product and quantity")
+    ] = "",
+    as_json: AsJson = False,
+) -> None:
+    """Submit a released batch's certificate of analysis as the deliverable of milestone N of
+    the work order behind its order (the provider; needs manufacturing:write and contracts:write)."""
+    from opencxo.manufacturing import batch_pdf
+    from opencxo.manufacturing import batch_records as service
+    from opencxo.manufacturing.batch_schemas import CertificateDelivery
+
+    with unit_of_work_from_settings() as session:
+        principal = acting_principal(session, as_user)
+        batch_id = service.find_batch(session, principal, batch_number)
+        choices = {c.position: c for c in service.milestone_choices(session, principal, batch_id)}
+        if milestone not in choices:
+            open_ones = ", ".join(str(n) for n in sorted(choices)) or "none"
+            raise fail(
+                f"milestone {milestone} cannot take {batch_number}'s certificate; the milestones "
+                f"open for a delivery: {open_ones} (a released batch whose order has a work order)"
+            )
+        chosen = choices[milestone]
+        submitted = service.deliver_certificate(
+            session,
+            principal,
+            batch_id,
+            CertificateDelivery(milestone_id=chosen.id, version=chosen.version, note=note),
+            batch_pdf.coa_file,
+        )
+    if as_json:
+        typer.echo(_dump(submitted))
+        return
+    files = ", ".join(d.filename for d in submitted.deliverables)
+    typer.echo(
+        f"milestone {submitted.position} submitted with {files}; the sponsor is asked to accept it"
+    )
+
+
 def register(app: typer.Typer) -> None:
     """Add this module's commands to ``opencxo mfg``."""
     app.command("batches")(user_errors(batches))
     app.command("batch")(user_errors(batch))
+    app.command("deliver")(user_errors(deliver))
     app.command("release")(user_errors(release))
     app.command("coa")(user_errors(coa))
