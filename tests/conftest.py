@@ -23,7 +23,7 @@ from opencxo.app import create_app
 from opencxo.core.audit import GENESIS_HASH, AuditChainHead
 from opencxo.core.auth import passwords
 from opencxo.core.db import make_engine
-from opencxo.core.settings import Settings
+from opencxo.core.settings import Settings, get_settings
 
 ROOT = Path(__file__).resolve().parents[1]
 TEST_SECRET = "test-secret-key-with-enough-entropy-0123456789"
@@ -57,6 +57,17 @@ def database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
     config.set_main_option("sqlalchemy.url", url)
     command.upgrade(config, "head")
     return url
+
+
+@pytest.fixture(autouse=True)
+def files_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """Stored files (deliverables, attachments) of this test only: ``core.files`` reads the
+    directory from the cached settings, so the cache is cleared around the test."""
+    root = tmp_path / "files"
+    monkeypatch.setenv("OPENCXO_FILES_DIR", str(root))
+    get_settings.cache_clear()
+    yield root
+    get_settings.cache_clear()
 
 
 @pytest.fixture(autouse=True)

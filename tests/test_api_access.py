@@ -18,11 +18,10 @@ are ``api_tokens.last_used_at`` and ``updated_at``: bookkeeping of the caller's 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -52,7 +51,6 @@ from opencxo.core.audit import AuditEvent
 from opencxo.core.auth import repository as auth_repository
 from opencxo.core.auth import service as auth
 from opencxo.core.auth.models import User
-from opencxo.core.settings import get_settings
 from opencxo.core.types import utcnow
 from opencxo.economics import stored as economics
 from opencxo.economics.records import PortfolioCreate, RunRequest, ScenarioCreate
@@ -105,16 +103,6 @@ ACTORS = ("anonymous", "other_organisation", "without_permission", "with_permiss
 OTHER_ORGANISATION = "b_admin"
 DOCUMENTATION = {f"{API}/openapi.json", f"{API}/docs"}
 IN_A_YEAR = (date.today() + timedelta(days=365)).isoformat()
-
-
-@pytest.fixture(autouse=True)
-def _files_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    """Deliverables of this test only (``files._path`` reads the cached settings)."""
-    root = tmp_path / "files"
-    monkeypatch.setenv("OPENCXO_FILES_DIR", str(root))
-    get_settings.cache_clear()
-    yield root
-    get_settings.cache_clear()
 
 
 # --- the scenario -------------------------------------------------------------------------------

@@ -16,10 +16,8 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -31,7 +29,6 @@ from sqlalchemy.orm import Session
 import opencxo.models
 from opencxo.contracts.models import ChangeOrder, Invoice, Milestone, WorkOrder
 from opencxo.core.audit import AuditEvent
-from opencxo.core.settings import get_settings
 from opencxo.core.types import utcnow
 from opencxo.sourcing.models import Rfp
 from tests.factories import (
@@ -78,16 +75,6 @@ def digest(record: dict[str, Any]) -> str:
     """SHA-256 of a signed record's canonical JSON, computed independently of the code."""
     canonical = json.dumps(record, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
-
-
-@pytest.fixture(autouse=True)
-def files_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    """Stored files of this test only (``files._path`` reads the cached settings)."""
-    root = tmp_path / "files"
-    monkeypatch.setenv("OPENCXO_FILES_DIR", str(root))
-    get_settings.cache_clear()
-    yield root
-    get_settings.cache_clear()
 
 
 @dataclass

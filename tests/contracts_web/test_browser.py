@@ -28,7 +28,6 @@ from playwright.sync_api import (
 )
 from sqlalchemy import Engine, update
 
-from opencxo.core.settings import get_settings
 from opencxo.core.types import utcnow
 from opencxo.sourcing.models import Rfp
 from tests.browser_support import record_request_failure
@@ -49,16 +48,6 @@ TODAY = date.today()
 WO_NUMBER = f"WO-{TODAY:%Y}-0001"
 INVOICE_NUMBER = re.compile(r"^SAW-\d{4}-\d{4}$")
 SIGNED_AT = r"\d{4}-\d{2}-\d{2} \d{2}:\d{2} UTC"
-
-
-@pytest.fixture(autouse=True)
-def files_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    """Deliverables of this test only (``core.files`` reads the cached settings)."""
-    root = tmp_path / "files"
-    monkeypatch.setenv("OPENCXO_FILES_DIR", str(root))
-    get_settings.cache_clear()
-    yield root
-    get_settings.cache_clear()
 
 
 @pytest.fixture

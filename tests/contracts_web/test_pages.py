@@ -15,7 +15,6 @@ import html
 import io
 import re
 import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
@@ -54,16 +53,6 @@ TODAY = date.today()
 START = TODAY - timedelta(days=60)  # milestone 1 (day 30) is overdue, milestone 2 (day 150) is not
 REPORT = b"%PDF-1.4 tech transfer report\n"
 REPORT_SHA = hashlib.sha256(REPORT).hexdigest()
-
-
-@pytest.fixture(autouse=True)
-def files_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    """Deliverables of this test only (``core.files`` reads the cached settings)."""
-    root = tmp_path / "files"
-    monkeypatch.setenv("OPENCXO_FILES_DIR", str(root))
-    get_settings.cache_clear()
-    yield root
-    get_settings.cache_clear()
 
 
 @dataclass

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 from collections import Counter
-from collections.abc import Iterator
 from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -22,7 +21,6 @@ from opencxo.core.auth.principal import Principal
 from opencxo.core.errors import NotFound
 from opencxo.core.geography import region_of
 from opencxo.core.pagination import PageParams
-from opencxo.core.settings import get_settings
 from opencxo.core.types import utcnow
 from opencxo.demo.loader import DemoLoadReport, load_demo_world
 from opencxo.manufacturing import batch_records, scheduling
@@ -45,16 +43,6 @@ from opencxo.parties.models import Site
 from opencxo.sourcing import service as sourcing
 
 PASSWORD = "demo-pass-2026"
-
-
-@pytest.fixture(autouse=True)
-def files_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    """Deliverables of this test only (``files._path`` reads the cached settings)."""
-    root = tmp_path / "files"
-    monkeypatch.setenv("OPENCXO_FILES_DIR", str(root))
-    get_settings.cache_clear()
-    yield root
-    get_settings.cache_clear()
 
 
 def _counts(session: Session) -> dict[str, int]:

@@ -7,11 +7,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import subprocess
-import sys
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
@@ -21,7 +16,6 @@ from opencxo.contracts.models import Milestone
 from opencxo.contracts.schemas import MilestoneDecision
 from opencxo.core.auth.models import User
 from opencxo.core.errors import Conflict, Invalid, NotFound, NotPermitted
-from opencxo.core.settings import get_settings
 from opencxo.manufacturing import batch_pdf
 from opencxo.manufacturing import batch_records as service
 from opencxo.manufacturing.batch_schemas import BatchRelease, CertificateDelivery
@@ -34,17 +28,8 @@ from tests.manufacturing.batch_helpers import (
     make_batch,
 )
 from tests.manufacturing.conftest import PlantWorld
+from tests.manufacturing.test_cli_batches import run as run_cli
 from tests.web.conftest import csrf_of, login
-
-
-@pytest.fixture(autouse=True)
-def files_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    """Stored files of this test only (``files._path`` reads the cached settings)."""
-    root = tmp_path / "files"
-    monkeypatch.setenv("OPENCXO_FILES_DIR", str(root))
-    get_settings.cache_clear()
-    yield root
-    get_settings.cache_clear()
 
 
 def _released(plant: PlantWorld, number: str = "B-API-1") -> Batch:
@@ -145,9 +130,7 @@ def test_deliveries_that_are_refused(plant: PlantWorld) -> None:
     assert s.get(Milestone, first.id).status == "planned"  # type: ignore[union-attr]
 
 
-def test_api_page_and_cli(
-    client: TestClient, plant: PlantWorld, database_url: str, files_dir: Path
-) -> None:
+def test_api_page_and_cli(client: TestClient, plant: PlantWorld, database_url: str) -> None:
     batch = _released(plant)
     second_batch = _released(plant, "B-API-2")
     _released(plant, "B-API-3")
@@ -192,13 +175,9 @@ def test_api_page_and_cli(
     login(client, plant.emails["sponsor"])
     assert 'data-testid="deliver-form"' not in client.get(f"/mfg/batches/{batch.id}").text
 
-    # the CLI: nothing is open any more, and it says so
-    env = {**os.environ, "OPENCXO_DATABASE_URL": database_url, "OPENCXO_FILES_DIR": str(files_dir)}
-    closed = subprocess.run(
-        [sys.executable, "-m", "opencxo.cli", "mfg", "deliver", "B-API-3", "--milestone", "1",
-         "--as", plant.emails["planner"], "--json"],
-        capture_output=True, text=True, env=env, check=False,
-    )  # fmt: skip
+    # the CLI (the test's files directory is in its environment): nothing is open any more
+    planner = plant.emails["planner"]
+    closed = run_cli(database_url, "deliver", "B-API-3", "--milestone", "1", "--as", planner)
     assert closed.returncode == 1
     assert closed.stderr.strip() == (
         "error: milestone 1 cannot take B-API-3's certificate; the milestones open for a "
@@ -210,11 +189,8 @@ def test_api_page_and_cli(
                                   reason="Wrong batch: send B-API-3", meaning="rejected")  # fmt: skip
     contracts.decide_milestone(plant.session, plant["sponsor"], second.id, rejection)
     plant.session.commit()
-    again = subprocess.run(
-        [sys.executable, "-m", "opencxo.cli", "mfg", "deliver", "B-API-3", "--milestone", "2",
-         "--as", plant.emails["planner"], "--json"],
-        capture_output=True, text=True, env=env, check=False,
-    )  # fmt: skip
+    again = run_cli(database_url, "deliver", "B-API-3", "--milestone", "2", "--as", planner,
+                    "--json")  # fmt: skip
     assert again.returncode == 0, again.stderr
     doc = json.loads(again.stdout)
     assert doc["status"] == "submitted"

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +17,6 @@ from opencxo.core import files
 from opencxo.core.auth import repository as auth_repository
 from opencxo.core.errors import Conflict, Invalid, NotFound
 from opencxo.core.files import StoredFile
-from opencxo.core.settings import get_settings
 from opencxo.sourcing import service
 from opencxo.sourcing.models import Bid, Rfp
 from tests.factories import principal_of
@@ -28,16 +26,6 @@ SPEC = b"%PDF-1.4 specification of the API, 40 kg GMP"
 ADDENDUM = b"Addendum 1: micronised grade accepted.\n"
 PROPOSAL = b"%PDF-1.4 technical proposal of Apex"
 TITLE = "Phase II API supply"
-
-
-@pytest.fixture(autouse=True)
-def files_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    """Stored files of this test only (``files._path`` reads the cached settings)."""
-    root = tmp_path / "files"
-    monkeypatch.setenv("OPENCXO_FILES_DIR", str(root))
-    get_settings.cache_clear()
-    yield root
-    get_settings.cache_clear()
 
 
 def sha(content: bytes) -> str:

@@ -9,10 +9,8 @@ import hashlib
 import html
 import re
 import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -24,7 +22,6 @@ from sqlalchemy.orm import Session
 from opencxo.core.auth.models import User
 from opencxo.core.files import StoredFile
 from opencxo.core.notifications import Notification
-from opencxo.core.settings import get_settings
 from opencxo.core.types import utcnow
 from opencxo.sourcing import service
 from opencxo.sourcing.models import Modality, Phase, Rfp
@@ -49,16 +46,6 @@ SPEC = b"%PDF-1.4 specification of the API, 40 kg GMP"  # 44 bytes
 SPEC_SHA = hashlib.sha256(SPEC).hexdigest()
 PROPOSAL = b"%PDF-1.4 technical proposal"  # 27 bytes
 PROPOSAL_SHA = hashlib.sha256(PROPOSAL).hexdigest()
-
-
-@pytest.fixture(autouse=True)
-def files_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    """Stored files of this test only (``files._path`` reads the cached settings)."""
-    root = tmp_path / "files"
-    monkeypatch.setenv("OPENCXO_FILES_DIR", str(root))
-    get_settings.cache_clear()
-    yield root
-    get_settings.cache_clear()
 
 
 @dataclass
