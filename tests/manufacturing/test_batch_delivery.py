@@ -94,6 +94,17 @@ def test_the_certificate_goes_to_a_milestone_and_the_sponsor_sees_it(plant: Plan
             batch_pdf.coa_file,
         )  # fmt: skip
     assert s.get(Milestone, second.id).status == "planned"  # type: ignore[union-attr]
+    # a work order that is no longer active takes no deliveries: none is offered
+    work_order.status = "completed"
+    s.flush()
+    assert service.milestone_choices(s, plant["planner"], batch.id) == []
+    with pytest.raises(
+        Conflict, match="cannot submit milestones of a work order that is completed"
+    ):
+        service.deliver_certificate(
+            s, plant["planner"], batch.id, CertificateDelivery(milestone_id=second.id),
+            batch_pdf.coa_file,
+        )  # fmt: skip
 
 
 def test_deliveries_that_are_refused(plant: PlantWorld) -> None:

@@ -1165,7 +1165,7 @@ def milestone_choices(
     session: Session, principal: Principal, batch_id: uuid.UUID
 ) -> list[MilestoneChoice]:
     """The milestones a released batch's certificate can go to; none when the batch is not
-    released, its order has no work order or the principal cannot submit milestones."""
+    released, its order has no active work order or the principal cannot submit milestones."""
     batch = _batch(session, principal, batch_id)
     order = repository.order(session, batch.order_id)
     if (
@@ -1177,6 +1177,8 @@ def milestone_choices(
     ):
         return []
     work_order = _work_order_of(session, principal, batch)
+    if work_order.status != "active":  # contracts takes milestones of active work orders only
+        return []
     return [
         MilestoneChoice(
             id=m.id,
