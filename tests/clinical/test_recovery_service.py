@@ -201,7 +201,9 @@ def test_the_provider_edits_and_withdraws_its_offer(clinic: Clinic) -> None:
     changed = recovery.update_site_offer(s, clinic["cro"], offers["CZ"], body)
     assert (changed.capacity_sites, changed.active, changed.version) == (6, False, 2)
     events = s.execute(
-        select(AuditEvent.action).where(AuditEvent.entity_id == str(offers["CZ"]))
+        select(AuditEvent.action)
+        .where(AuditEvent.entity_id == str(offers["CZ"]))
+        .order_by(AuditEvent.sequence)
     ).scalars()
     assert list(events) == ["create", "deactivate"]
     # withdrawn: gone from the sponsors' directory, still the provider's

@@ -216,7 +216,9 @@ def test_a_solve_stores_a_checked_schedule_and_marks_orders_scheduled(
         assert after.changeover_hours == (Decimal(1) if same else Decimal(3))
         assert after.starts_at >= before.ends_at + timedelta(hours=float(after.changeover_hours))
     actions = plant.session.scalars(
-        select(AuditEvent.action).where(AuditEvent.entity_id == str(schedule.id))
+        select(AuditEvent.action)
+        .where(AuditEvent.entity_id == str(schedule.id))
+        .order_by(AuditEvent.sequence)
     ).all()
     assert list(actions) == ["requested", "done"]
 
