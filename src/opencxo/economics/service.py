@@ -8,15 +8,13 @@ error so that a file, a form and an API body get the same message.
 from __future__ import annotations
 
 import dataclasses
-import json
 from collections.abc import Callable, Mapping
 from datetime import date, timedelta
 from pathlib import Path
-from typing import Any, TypeVar
 
-import yaml
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 
+from opencxo.core.documents import parse, read_file
 from opencxo.core.errors import Invalid, NotFound
 from opencxo.core.types import utcnow
 from opencxo.economics import reference
@@ -57,7 +55,6 @@ from opencxo.economics.schemas import (
 )
 
 Progress = Callable[[int, int], None]
-M = TypeVar("M", bound=BaseModel)
 
 COST_PRESET = "dimasi2016"
 # The preset's clinical phases in order, then the regulatory review (no published cost: 0).
@@ -74,51 +71,6 @@ PHASE_LABELS = {
 
 
 # --- reading files ------------------------------------------------------------------------------
-
-
-_TYPE_TAGS = frozenset({"float", "int", "str", "bool", "list", "dict"})
-
-
-def _field_errors(error: ValidationError) -> dict[str, str]:
-    """Field path → message; a union's branch names (``float``, ``Spread``) are left out and the
-    branch that says what is wrong wins over "Input should be a valid …"."""
-    errors: dict[str, str] = {}
-    for item in error.errors():
-        parts: list[str] = []
-        for part in item["loc"]:
-            text = str(part)
-            if text in _TYPE_TAGS or "[" in text:
-                break
-            parts.append(text)
-        where = ".".join(parts) or "file"
-        message = str(item["msg"]).removeprefix("Value error, ")
-        if where not in errors or errors[where].startswith("Input should be"):
-            errors[where] = message
-    return errors
-
-
-def parse(model: type[M], data: Any, *, what: str) -> M:
-    """Validate plain data against a schema; every bad field is named in the error."""
-    try:
-        return model.model_validate(data)
-    except ValidationError as error:
-        errors = _field_errors(error)
-        listing = "; ".join(f"{field}: {message}" for field, message in errors.items())
-        raise Invalid(f"{what} is not valid — {listing}", field_errors=errors) from None
-
-
-def read_file(path: Path) -> Any:
-    """The plain data of a YAML or JSON file."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as error:
-        raise NotFound(f"cannot read {path}: {error.strerror or error}") from None
-    try:
-        if path.suffix.lower() == ".json":
-            return json.loads(text)
-        return yaml.safe_load(text)
-    except (yaml.YAMLError, json.JSONDecodeError) as error:
-        raise Invalid(f"{path.name} is not valid YAML or JSON: {error}") from None
 
 
 def load_scenario(path: Path) -> ScenarioInput:

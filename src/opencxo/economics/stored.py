@@ -17,7 +17,7 @@ import yaml
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
-from opencxo.core import audit
+from opencxo.core import audit, documents
 from opencxo.core.auth.permissions import Permission
 from opencxo.core.auth.principal import Principal
 from opencxo.core.errors import Conflict, Invalid, NotFound, NotPermitted, check_version
@@ -56,7 +56,6 @@ from opencxo.sourcing import service as sourcing
 SCENARIO_FIELDS = ("name", "program_id", "spec")
 PORTFOLIO_FIELDS = ("name", "spec")
 SCENARIO_SORTS = ("name", "program", "phase", "updated_at", "rnpv", "poa")
-MAX_UPLOAD_BYTES = 1_000_000
 
 # A program's phase (sourcing) → the phase a valuation starts from. Before the clinic, the
 # valuation starts at Phase I (the pre-human costs are sunk or out of scope); a marketed program
@@ -148,24 +147,8 @@ def _capped(request: RunRequest) -> None:
 
 
 def parse_upload(content: bytes, filename: str) -> Any:
-    """The plain data of an uploaded YAML or JSON file (JSON is YAML)."""
-    if len(content) > MAX_UPLOAD_BYTES:
-        message = f"{filename} is larger than 1 MB; a scenario file is a few kilobytes"
-        raise Invalid(message, field_errors={"file": message})
-    try:
-        text = content.decode("utf-8")
-    except UnicodeDecodeError:
-        message = f"{filename} is not a UTF-8 text file"
-        raise Invalid(message, field_errors={"file": message}) from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as error:
-        message = f"{filename} is not valid YAML or JSON: {error}"
-        raise Invalid(message, field_errors={"file": message}) from None
-    if not isinstance(data, dict):
-        message = f"{filename} must hold a mapping of fields (name, current_phase, revenue, …)"
-        raise Invalid(message, field_errors={"file": message})
-    return data
+    """The plain data of an uploaded YAML or JSON scenario or portfolio file."""
+    return documents.parse_upload(content, filename, expected="name, current_phase, revenue, …")
 
 
 def to_yaml(spec: ScenarioInput | PortfolioInput) -> str:

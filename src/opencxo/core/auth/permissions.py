@@ -39,6 +39,8 @@ class Permission(StrEnum):
     MANUFACTURING_READ = "manufacturing:read"
     MANUFACTURING_WRITE = "manufacturing:write"
     BATCHES_RELEASE = "batches:release"
+    CHEMISTRY_READ = "chemistry:read"
+    CHEMISTRY_WRITE = "chemistry:write"
 
 
 _EVERYONE = {
@@ -51,6 +53,7 @@ _EVERYONE = {
     Permission.DISRUPTIONS_READ,
     Permission.STUDIES_READ,
     Permission.MANUFACTURING_READ,
+    Permission.CHEMISTRY_READ,
 }
 _SOURCING_WORK = {
     Permission.PROGRAMS_WRITE,
@@ -60,6 +63,7 @@ _SOURCING_WORK = {
     Permission.DISRUPTIONS_WRITE,
     Permission.STUDIES_WRITE,
     Permission.MANUFACTURING_WRITE,
+    Permission.CHEMISTRY_WRITE,
 }
 
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {

@@ -1,0 +1,1 @@
+"""Process chemistry (CDMO route optimisation): materials, routes, green metrics, cost of goods."""
