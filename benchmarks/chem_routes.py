@@ -367,7 +367,7 @@ def build_route(
                 y(0.7, 0.9, 0.8),
                 (
                     StepInput(Role.REACTANT, material="4-bromotoluene", equivalents=1.0),
-                    eq("oxygen", 1.5, 4, 2),
+                    eq("oxygen", 2.5, 4, 3),  # the reaction SMILES takes 2 O=O
                     catalyst("cobalt acetate", 0.02),
                     StepInput(Role.SOLVENT, material="water", kg_per_kg=pick(4, 8, 6)),
                     water(5),

@@ -51,6 +51,7 @@ from opencxo.core.audit import AuditEvent
 from opencxo.core.auth import repository as auth_repository
 from opencxo.core.auth import service as auth
 from opencxo.core.auth.models import User
+from opencxo.core.pagination import PageParams
 from opencxo.core.types import utcnow
 from opencxo.economics import stored as economics
 from opencxo.economics.records import PortfolioCreate, RunRequest, ScenarioCreate
@@ -74,6 +75,9 @@ from opencxo.manufacturing.models import (
 from opencxo.models import Base, Capability, Qualification, Rfp, Site
 from opencxo.parties import service as parties
 from opencxo.parties.schemas import DisruptionCreate
+from opencxo.process_chemistry import stored as chemistry
+from opencxo.process_chemistry.records import MaterialCreate, RouteImport
+from opencxo.process_chemistry.schemas import RouteFile
 from opencxo.sourcing import service as sourcing
 from opencxo.sourcing.schemas import (
     AwardCreate,
@@ -662,11 +666,53 @@ def _economics(session: Session, a_admin: User) -> dict[str, uuid.UUID]:
     return {"valuation_scenario": scenario.id, "portfolio": portfolio.id}
 
 
+# A one-step route of P's (methyl benzoate on a reactor): evaluated, choosable at the API plant.
+CHEM_ROUTE: dict[str, Any] = {
+    "name": "Methyl benzoate, route A",
+    "currency": "USD",
+    "equipment_rates": {"reactor": 150},
+    "materials": [
+        {"name": "Benzoic acid", "smiles": "OC(=O)c1ccccc1", "price_per_kg": 3},
+        {"name": "Methanol", "smiles": "CO", "price_per_kg": 0.4},
+        {"name": "Toluene", "smiles": "Cc1ccccc1", "price_per_kg": 1.9, "density_kg_per_l": 0.87},
+    ],
+    "steps": [
+        {"id": "S1", "name": "Esterification", "yield_fraction": 0.9, "cycle_time_h": 12,
+         "reaction_smiles": "OC(=O)c1ccccc1.CO>>COC(=O)c1ccccc1.O", "batch_output_kg": 100,
+         "equipment_class": "reactor", "inputs": [
+            {"material": "Benzoic acid", "role": "reactant", "kg_per_kg": 1.0},
+            {"material": "Methanol", "role": "reactant", "kg_per_kg": 0.5},
+            {"material": "Toluene", "role": "solvent", "litres_per_kg": 4}]},
+    ],
+}  # fmt: skip
+
+
+def _chemistry(session: Session, p_admin: User, product_id: uuid.UUID) -> dict[str, uuid.UUID]:
+    """P's stored route ``chem_route`` making A's API (``mfg_product``), its materials in P's
+    library (``chem_material``: toluene, which the route uses) and an unused material
+    ``chem_spare`` (acetone, a material to delete)."""
+    cdmo = auth.principal_for(session, p_admin)
+    route = chemistry.import_route(session, cdmo, RouteImport(
+        route=RouteFile.model_validate(CHEM_ROUTE), product_id=product_id))  # fmt: skip
+    spare = chemistry.create_material(
+        session, cdmo, MaterialCreate(name="Acetone", smiles="CC(C)=O", price_per_kg=Decimal(1))
+    )
+    library = chemistry.list_materials(session, cdmo, PageParams(page=1, page_size=100), q="Tol")
+    return {"chem_route": route.id, "chem_material": library.items[0].id, "chem_spare": spare.id}
+
+
 def _named(request: pytest.FixtureRequest) -> set[str]:
     """The scenario objects a route walk names (by path or ``needs``); none elsewhere."""
     callspec = getattr(request.node, "callspec", None)
     route = callspec.params.get("route") if callspec else None
     return set(route.params.values()) | set(route.needs) if isinstance(route, Route) else set()
+
+
+def _walks(request: pytest.FixtureRequest, prefix: str) -> bool:
+    """The test walks a route whose path starts with ``prefix``."""
+    callspec = getattr(request.node, "callspec", None)
+    route = callspec.params.get("route") if callspec else None
+    return isinstance(route, Route) and route.path.startswith(prefix)
 
 
 def _wanted(request: pytest.FixtureRequest) -> set[str] | None:
@@ -756,6 +802,10 @@ def scenario(request: pytest.FixtureRequest, session: Session) -> Scenario:
         versions["recovery_plan"] = plan.version
     economics_ids = _economics(session, users["a_admin"])
     manufacturing_ids = _manufacturing(session, provider_p.id, sponsor_a.id)
+    if _walks(request, "/chem"):  # P's library and routes: only the routes under /chem use them
+        manufacturing_ids.update(
+            _chemistry(session, users["p_admin"], manufacturing_ids["mfg_product"])
+        )
     if "wo_active" in sourcing_ids:  # A's order at P's plant runs under the active work order
         session.execute(
             update(ProductionOrder)
@@ -913,6 +963,24 @@ class ClassRoute(Route):
     def url(self, scenario: Scenario) -> str:
         values = {name: scenario.ids[source] for name, source in self.params.items()}
         return API + self.path.format(equipment_class="reactor", **values)
+
+
+@dataclass(frozen=True)
+class QueryRoute(Route):
+    """A route called with a query string its answer needs (``?smiles=…``)."""
+
+    query: str = ""
+
+    def url(self, scenario: Scenario) -> str:
+        return f"{super().url(scenario)}?{self.query}"
+
+
+CHEM_ROUTE_ID = {"route_id": "chem_route"}
+CHEM_MATERIAL = {"material_id": "chem_material"}
+
+
+def chem_route_body(s: Scenario, *, name: str) -> dict[str, Any]:
+    return {"route": {**CHEM_ROUTE, "name": name}, "product_id": str(s.ids["mfg_product"])}
 
 
 ACTIVE_WO = {"work_order_id": "wo_active"}
@@ -2102,6 +2170,97 @@ ROUTES: tuple[Route, ...] = (
         needs=("wo_active", "milestone"),
         **AS_P,
     ),
+    # process chemistry: route files the caller keeps are computed for anyone signed in; P's
+    # library and stored routes are P's (B gets 404), P's viewer lacks chemistry:write
+    Route("GET", "/chem/route-schema", READ_BY_ALL),
+    Route(
+        "POST",
+        "/chem/atom-economy",
+        READ_BY_ALL,
+        body=lambda s: {"reaction_smiles": "OC(=O)c1ccccc1.CO>>COC(=O)c1ccccc1.O"},
+    ),
+    Route("POST", "/chem/evaluate", READ_BY_ALL, body=lambda s: CHEM_ROUTE),
+    Route("POST", "/chem/sensitivity", READ_BY_ALL, body=lambda s: CHEM_ROUTE),
+    QueryRoute("GET", "/chem/depict", READ_BY_ALL, query="smiles=CCO"),
+    Route("GET", "/chem/materials", READ_BY_ALL, **AS_P),
+    Route(
+        "POST",
+        "/chem/materials",
+        (401, 404, 403, 201),  # B cannot add to P's library
+        body=lambda s: {
+            "organization_id": str(s.ids["provider_p"]),
+            "name": "Ethanol",
+            "smiles": "CCO",
+            "price_per_kg": "0.80",
+            "density_kg_per_l": "0.789",
+        },
+        records=1,
+        **AS_P,
+    ),
+    Route("GET", "/chem/materials/{material_id}", (401, 404, 200, 200), CHEM_MATERIAL, **AS_P),
+    Route(
+        "PATCH",
+        "/chem/materials/{material_id}",
+        (401, 404, 403, 200),
+        CHEM_MATERIAL,
+        body=lambda s: {"version": 1, "price_per_kg": "2.10"},
+        records=2,  # the material, and the route that uses it evaluated again
+        **AS_P,
+    ),
+    Route(
+        "DELETE",
+        "/chem/materials/{material_id}",
+        (401, 404, 403, 204),
+        {"material_id": "chem_spare"},
+        records=1,
+        **AS_P,
+    ),
+    Route("GET", "/chem/routes", READ_BY_ALL, **AS_P),
+    Route(
+        "POST",
+        "/chem/routes",
+        (401, 404, 403, 201),  # B cannot store routes in P's library
+        body=lambda s: {
+            **chem_route_body(s, name="Methyl benzoate, route B"),
+            "organization_id": str(s.ids["provider_p"]),
+        },
+        records=1,  # its materials are in the library already
+        **AS_P,
+    ),
+    Route(
+        "POST",
+        "/chem/routes/compare",
+        (401, 404, 200, 200),
+        body=lambda s: {"route_ids": [str(s.ids["chem_route"])] * 2},
+        **AS_P,
+    ),
+    Route("GET", "/chem/routes/{route_id}", (401, 404, 200, 200), CHEM_ROUTE_ID, **AS_P),
+    Route(
+        "PUT",
+        "/chem/routes/{route_id}",
+        (401, 404, 403, 200),
+        CHEM_ROUTE_ID,
+        body=lambda s: {**chem_route_body(s, name="Methyl benzoate, route A2"), "version": 1},
+        records=1,
+        **AS_P,
+    ),
+    Route(
+        "DELETE", "/chem/routes/{route_id}", (401, 404, 403, 204), CHEM_ROUTE_ID, records=1, **AS_P
+    ),
+    Route("GET", "/chem/routes/{route_id}/export", (401, 404, 200, 200), CHEM_ROUTE_ID, **AS_P),
+    Route("GET", "/chem/routes/{route_id}/evaluation", (401, 404, 200, 200), CHEM_ROUTE_ID, **AS_P),
+    Route(
+        "GET", "/chem/routes/{route_id}/sensitivity", (401, 404, 200, 200), CHEM_ROUTE_ID, **AS_P
+    ),
+    Route(
+        "POST",
+        "/chem/routes/{route_id}/choose",
+        (401, 404, 403, 200),
+        CHEM_ROUTE_ID,
+        body=lambda s: {"plant_id": str(s.ids["mfg_plant"]), "version": 1},
+        records=2,  # the API plant's recipe of the product replaced, the route chosen
+        **AS_P,
+    ),
 )
 
 WRITES = {"POST", "PATCH", "PUT", "DELETE"}
@@ -2110,6 +2269,10 @@ COMPUTATIONS = {
     "POST /economics/rnpv",
     "POST /scenarios/compare",
     "POST /scenarios/{scenario_id}/tornado",
+    "POST /chem/atom-economy",
+    "POST /chem/evaluate",
+    "POST /chem/sensitivity",
+    "POST /chem/routes/compare",
 }
 # Writes another organisation may make without a 403/404, and why.
 OTHER_ORGANISATION_WRITES = {
@@ -2454,6 +2617,9 @@ NOT_A_PARTY = {
     "GET /deliverables/{deliverable_id}/download": "no such deliverable",
     "GET /invoices/{invoice_id}": "no such invoice",
     "POST /change-orders/{change_order_id}/withdraw": "no such change order",
+    "GET /chem/routes/{route_id}": "no such route",
+    "POST /chem/routes/{route_id}/choose": "no such route",
+    "PATCH /chem/materials/{material_id}": "no such material",
 }
 
 

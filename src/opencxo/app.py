@@ -37,6 +37,8 @@ from opencxo.manufacturing import schedule_web as manufacturing_schedule_web
 from opencxo.manufacturing import web as manufacturing_web
 from opencxo.parties import api as parties_api
 from opencxo.parties import web as parties_web
+from opencxo.process_chemistry import api as process_chemistry_api
+from opencxo.process_chemistry import web as process_chemistry_web
 from opencxo.sourcing import api as sourcing_api
 from opencxo.sourcing import web as sourcing_web
 from opencxo.web import errors as web_errors
@@ -98,6 +100,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         manufacturing_api.router,
         manufacturing_schedule_api.router,
         manufacturing_batch_api.router,
+        process_chemistry_api.router,
     ):
         app.include_router(router, prefix=API_PREFIX)
     for router in (
@@ -113,6 +116,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         manufacturing_web.router,
         manufacturing_schedule_web.router,
         manufacturing_batch_web.router,
+        process_chemistry_web.router,
     ):
         app.include_router(router, include_in_schema=False)
 

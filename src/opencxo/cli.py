@@ -18,6 +18,7 @@ from opencxo.clinical.cli import clinical_app
 from opencxo.core.errors import OpenCXOError
 from opencxo.economics.cli import econ_app
 from opencxo.manufacturing.cli import mfg_app
+from opencxo.process_chemistry.cli import chem_app
 
 app = typer.Typer(
     help="OpenCXO: outsourcing for pharmaceutical R&D and manufacturing.", no_args_is_help=True
@@ -37,6 +38,7 @@ app.add_typer(sourcing_app, name="sourcing")
 app.add_typer(econ_app, name="econ")
 app.add_typer(clinical_app, name="clinical")
 app.add_typer(mfg_app, name="mfg")
+app.add_typer(chem_app, name="chem")
 
 
 def _alembic_config() -> Any:

@@ -52,6 +52,7 @@ from opencxo.parties.models import (
     Qualification,
     Site,
 )
+from opencxo.process_chemistry.models import ChemMaterial, ChemRoute
 from opencxo.sourcing.models import (
     Award,
     Bid,
@@ -80,6 +81,8 @@ __all__ = [
     "Certification",
     "ChangeOrder",
     "ChangeoverOverride",
+    "ChemMaterial",
+    "ChemRoute",
     "CleaningTime",
     "Deliverable",
     "Deviation",

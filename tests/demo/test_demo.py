@@ -456,3 +456,37 @@ def test_demo_manufacturing_plant(session: Session) -> None:
     assert work_order is not None
     assert (work_order.provider_id, work_order.sponsor_id) == (eastbridge.id, northwind.id)
     assert work_order.title.startswith("Phase II clinical operations and API supply")
+
+
+def test_demo_process_chemistry_routes(session: Session) -> None:
+    """Eastbridge's chemists keep two routes to NWT-204 (DEMO.md, item 6): the second-generation
+    convergent route beats the first-generation linear one on PMI, atom economy and COGS; the
+    routes' materials join the library; the sponsor sees none of it; neither route replaced the
+    plant's recipe."""
+    from opencxo.process_chemistry import stored as chemistry
+    from opencxo.process_chemistry.records import CompareRequest
+
+    report = _loaded(session)
+    assert report.routes == 2
+    chemist = _principal(session, "pm@eastbridge.example")
+    routes = chemistry.list_routes(session, chemist, PageParams(sort="name")).items
+    assert [(r.name, r.product_code, r.chosen) for r in routes] == [
+        ("NWT-204 — generation 1 (linear, discovery route)", "NWT-204", False),
+        ("NWT-204 — generation 2 (convergent, process route)", "NWT-204", False),
+    ]
+    first, second = routes
+    assert (first.step_count, first.longest_linear_sequence) == (8, 7)
+    assert (second.step_count, second.longest_linear_sequence) == (7, 5)
+    assert second.pmi < first.pmi / 3
+    assert second.cogs_per_kg < first.cogs_per_kg / 10
+    comparison = chemistry.compare(
+        session, chemist, CompareRequest(route_ids=[first.id, second.id])
+    )
+    best = {row.metric: row.best for row in comparison.rows}
+    assert best["pmi"] == best["cogs_per_kg"] == best["atom_economy_percent"] == [1]
+    final_products = {r.steps[-1].product_smiles for r in comparison.routes}
+    assert len(final_products) == 1  # both make the same hydrochloride
+    assert chemistry.list_materials(session, chemist, PageParams()).total > 20
+    sponsor = _principal(session, "admin@northwind.example")
+    assert chemistry.list_routes(session, sponsor, PageParams()).total == 0
+    assert [chemistry.get_route(session, chemist, r.id).recipe_id for r in routes] == [None, None]

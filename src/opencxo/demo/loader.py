@@ -62,6 +62,7 @@ from opencxo.core.auth.service import add_member, create_user, principal_for
 from opencxo.core.errors import NotFound
 from opencxo.core.pagination import MAX_PAGE_SIZE, Page, PageParams
 from opencxo.demo.manufacturing import load_manufacturing
+from opencxo.demo.process_chemistry import load_process_chemistry
 from opencxo.economics import service as economics
 from opencxo.economics import stored as economics_store
 from opencxo.economics.records import PortfolioCreate, RunRequest, ScenarioCreate
@@ -161,6 +162,7 @@ class DemoLoadReport:
     production_orders: int = 0
     batches: int = 0  # executed and dispositioned (planned batches are not counted)
     schedules: int = 0
+    routes: int = 0  # process-chemistry routes
     transitions: int = 0
     logins: list[Login] = field(default_factory=list)
 
@@ -1459,15 +1461,23 @@ def load_demo_world(session: Session) -> DemoLoadReport:
     _clinical(session, clinical_data, today, counts)
     _site_offers(session, clinical_data.get("site_offers", []), counts)
     _recovery_plans(session, clinical_data.get("recovery_plans", []), today, counts)
+    manufacturing_data = read_manufacturing()
     load_manufacturing(
         session,
-        read_manufacturing(),
+        manufacturing_data,
         today,
         password,
         counts,
         principal=_principal,
         organization_id=_organization_id,
         work_order_id=_work_order_id,
+    )
+    load_process_chemistry(
+        session,
+        manufacturing_data,
+        counts,
+        principal=_principal,
+        organization_id=_organization_id,
     )
     session.flush()
     return DemoLoadReport(
@@ -1505,6 +1515,7 @@ def load_demo_world(session: Session) -> DemoLoadReport:
         production_orders=counts["production_orders"],
         batches=counts["batches"],
         schedules=counts["schedules"],
+        routes=counts["routes"],
         transitions=counts["transitions"],
         logins=_logins(world),
     )

@@ -14,7 +14,9 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
-from opencxo.core.documents import parse, read_file
+# Re-exported: the web pages, the CLI and the demo parse scenario files through this service.
+from opencxo.core.documents import parse as parse
+from opencxo.core.documents import read_file as read_file
 from opencxo.core.errors import Invalid, NotFound
 from opencxo.core.types import utcnow
 from opencxo.economics import reference

@@ -49,6 +49,7 @@ from opencxo.economics.schemas import (
     TornadoReport,
     ValuationReport,
 )
+from opencxo.web.charts import plotly_figure as _figure
 from opencxo.web.deps import FormData, PageUser, run_form
 from opencxo.web.exports import csv_response, xlsx_response
 from opencxo.web.pages import PLOTLY_JS
@@ -75,27 +76,6 @@ FORMATS = ("csv", "xlsx")
 
 
 # --- helpers ------------------------------------------------------------------------------------
-
-
-def _figure(
-    title: str, x_title: str, y_title: str, traces: list[dict[str, Any]], **layout: Any
-) -> dict[str, Any]:
-    """A Plotly figure (data and layout) with a title and both axes named with their unit."""
-    base: dict[str, Any] = {
-        "title": {"text": title},
-        "xaxis": {"title": {"text": x_title}},
-        "yaxis": {"title": {"text": y_title}},
-        "template": "plotly_white",
-        "margin": {"t": 60, "l": 80, "r": 20, "b": 60},
-        "height": 360,
-        "legend": {"orientation": "h", "y": -0.25},
-    }
-    for key, value in layout.items():
-        if isinstance(value, dict) and isinstance(base.get(key), dict):
-            base[key] = {**base[key], **value}
-        else:
-            base[key] = value
-    return {"data": traces, "layout": base}
 
 
 def _finite(value: float | None) -> float | None:

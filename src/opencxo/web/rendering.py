@@ -26,6 +26,7 @@ _TEMPLATE_PACKAGES = (
     "opencxo.economics",
     "opencxo.clinical",
     "opencxo.manufacturing",
+    "opencxo.process_chemistry",
 )
 
 
