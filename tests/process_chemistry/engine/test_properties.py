@@ -250,6 +250,38 @@ def test_scaling_every_price_scales_raw_material_cost(case: Case, k: float) -> N
         )
 
 
+def _scaled_raw_inputs(route: Route, k: float) -> Route:
+    """Every raw-material input ×k, however it is stated (intermediate charges unchanged)."""
+
+    def scaled(item: StepInput) -> StepInput:
+        if item.intermediate is not None:
+            return item
+        return replace(
+            item,
+            kg_per_kg=None if item.kg_per_kg is None else item.kg_per_kg * k,
+            litres_per_kg=None if item.litres_per_kg is None else item.litres_per_kg * k,
+            equivalents=None if item.equivalents is None else item.equivalents * k,
+        )
+
+    steps = tuple(replace(s, inputs=tuple(scaled(i) for i in s.inputs)) for s in route.steps)
+    return replace(route, steps=steps)
+
+
+@SETTINGS
+@given(routes(), st.floats(1.0, 50.0))
+def test_scaling_every_raw_input_scales_its_cost_and_mass_linearly(case: Case, k: float) -> None:
+    base = evaluate(case.route)
+    scaled = evaluate(_scaled_raw_inputs(case.route, k))
+    assert_allclose(
+        scaled.raw_material_cost_per_kg, k * base.raw_material_cost_per_kg, rtol=1e-9, atol=1e-9
+    )
+    assert_allclose(scaled.pmi, k * base.pmi, rtol=1e-9)
+    assert_allclose(scaled.conversion_cost_per_kg, base.conversion_cost_per_kg, rtol=1e-12)
+    for a, b in zip(base.materials, scaled.materials, strict=True):
+        assert a.material == b.material
+        assert_allclose(b.kg_per_kg_product, k * a.kg_per_kg_product, rtol=1e-9)
+
+
 @SETTINGS
 @given(routes(), st.floats(1e-3, 1e6), st.floats(1e-3, 1e6))
 def test_requirements_are_linear_in_production(case: Case, first: float, second: float) -> None:
