@@ -166,7 +166,7 @@ def test_maintenance_and_release_dates_become_downtimes_and_releases(plant: Plan
     assert [(d.unit, d.start, d.end) for d in built.problem.downtimes] == [(0, 5, 10)]
     opens = datetime.combine(order.release_date, datetime.min.time(), UTC)
     hours = (opens - HORIZON).total_seconds() / 3600
-    assert 24 < hours <= 48
+    assert 24 <= hours <= 48  # 24 when the horizon starts at midnight (a run after 23:00)
     assert [j.release for j in built.problem.jobs[3:5]] == [int(hours)] * 2
     assert built.problem.jobs[0].release == 0
 

@@ -27,6 +27,7 @@ from opencxo.economics.engine.compare import (
     several_vendors,
 )
 from opencxo.economics.engine.model import (
+    LINEAR_SHAPE,
     Exclusivity,
     InputError,
     Phase,
@@ -109,7 +110,7 @@ def _triangular(d: Triangular, u: float) -> float:
 def _uptake(revenue: Revenue, tau: float) -> float:
     x = min(tau, revenue.years_to_peak) / revenue.years_to_peak
     s = revenue.shape
-    if s < 1e-5:
+    if s < LINEAR_SHAPE:  # the engine's switch to the straight line (rounding, see there)
         return x
     l0 = 1 / (1 + math.exp(s / 2))
     return (1 / (1 + math.exp(-s * (x - 0.5))) - l0) / (1 - 2 * l0)
@@ -410,8 +411,10 @@ def test_vectorised_engine_equals_a_per_trial_reference(
     u = draws.chunk(0).uniforms
     expected = [reference_npv(scenario, u[:, j]) for j in range(40)]
     # atol: a dollar ($M 1e-6) — the reference integrates with quad, whose roundoff left
-    # 1e-7 $M where a trial's NPV cancels to zero (hypothesis found it).
-    assert_allclose(r.npv_sample_musd, expected, rtol=1e-9, atol=1e-6)
+    # 1e-7 $M where a trial's NPV cancels to zero (hypothesis found it). rtol 1e-7: the closed
+    # form of a nearly straight logistic uptake (steepness just above LINEAR_SHAPE) is good to
+    # ~1e-8 only (hypothesis found 1.6e-8 in 3,000 examples); a modelling error is far larger.
+    assert_allclose(r.npv_sample_musd, expected, rtol=1e-7, atol=1e-6)
 
 
 # --------------------------------------------------------------------------------------------
