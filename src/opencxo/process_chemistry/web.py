@@ -280,11 +280,16 @@ def tornado_table(report: SensitivityReport) -> Table:
 
 
 def tornado_chart(report: SensitivityReport) -> dict[str, Any]:
-    """COGS per kg with each input at its low and its high value, the widest bar on top."""
-    bars = list(reversed(report.bars))  # the service sorts the widest first; Plotly draws up
+    """COGS per kg with each input at its low and its high value, the widest bar on top.
+
+    The chart shows the ``TORNADO_BARS`` widest bars with labels cut to ``TORNADO_LABEL``
+    characters (the whole label is in the hover and every bar is in the table below it).
+    """
+    # The service sorts the widest first; Plotly draws upwards.
+    bars = list(reversed(report.bars[:TORNADO_BARS]))
     base = float(report.base_cogs_per_kg)
     cur = report.currency
-    labels = [b.label for b in bars]
+    labels = [_short(b.label, TORNADO_LABEL) for b in bars]
     traces = []
     for side, name, color in (("low", "Input at its low value", "#0d6efd"),
                               ("high", "Input at its high value", "#fd7e14")):  # fmt: skip
@@ -299,24 +304,34 @@ def tornado_chart(report: SensitivityReport) -> dict[str, Any]:
                 "base": base,
                 "marker": {"color": color},
                 "customdata": [
-                    [getattr(b, f"{side}_value"), v] for b, v in zip(bars, values, strict=True)
+                    [getattr(b, f"{side}_value"), v, b.label]
+                    for b, v in zip(bars, values, strict=True)
                 ],
-                "hovertemplate": "%{y}<br>at %{customdata[0]:.4g}: %{customdata[1]:,.2f} "
-                + cur
-                + "/kg<extra></extra>",
+                "hovertemplate": "%{customdata[2]}<br>at %{customdata[0]:.4g}: "
+                "%{customdata[1]:,.2f} " + cur + "/kg<extra></extra>",
             }
         )
+    shown = "" if len(report.bars) <= TORNADO_BARS else f", the {TORNADO_BARS} largest"
     return figure(
         f"What moves the cost of goods: yields ±{report.yield_change:g}, prices "
-        f"±{report.price_change:.0%} (base {base:,.2f} {cur}/kg)",
+        f"±{report.price_change:.0%} (base {base:,.2f} {cur}/kg{shown})",
         f"Cost of goods ({cur} per kg of product)",
         "",
         traces,
         barmode="overlay",
-        height=max(360, 28 * len(bars) + 140),
-        margin={"l": 260},
+        height=max(360, 30 * len(bars) + 160),
+        margin={"l": 20, "t": 80},
         yaxis={"automargin": True},
+        legend={"orientation": "h", "y": 1.02, "yanchor": "bottom", "x": 0},
     )
+
+
+TORNADO_BARS = 15
+TORNADO_LABEL = 48
+
+
+def _short(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
 # --- the comparison -----------------------------------------------------------------------------
@@ -427,8 +442,31 @@ def _round(value: float | None, digits: int = 4) -> float | None:
     return None if value is None else round(value, digits)
 
 
+def _wrapped(text: str, width: int = 22) -> str:
+    """A route's name on lines of about ``width`` characters, for a horizontal axis label."""
+    lines: list[str] = []
+    for word in text.split():
+        if lines and len(lines[-1]) + 1 + len(word) <= width:
+            lines[-1] += " " + word
+        else:
+            lines.append(word)
+    return "<br>".join(lines)
+
+
 def compare_charts(report: ComparisonReport) -> dict[str, dict[str, Any]]:
-    names = [r.name for r in report.routes]
+    """The comparison's charts; route names wrapped under the bars, legends on top."""
+    charts = _compare_charts(report)
+    for chart in charts.values():
+        layout = chart["layout"]
+        layout["xaxis"] = {**layout["xaxis"], "tickangle": 0, "automargin": True}
+        layout["legend"] = {"orientation": "h", "y": 1.0, "yanchor": "bottom", "x": 0}
+        layout["margin"] = {**layout["margin"], "t": 90}
+        layout["height"] = 420
+    return charts
+
+
+def _compare_charts(report: ComparisonReport) -> dict[str, dict[str, Any]]:
+    names = [_wrapped(r.name) for r in report.routes]
     r = report.routes
     cur = report.currency
 
