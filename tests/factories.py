@@ -95,6 +95,20 @@ def principal_of(session: Session, user: User) -> Principal:
     return auth.principal_for(session, user)
 
 
+def make_people(
+    session: Session, *, roles: dict[str, tuple[uuid.UUID, str]]
+) -> tuple[dict[str, Principal], dict[str, str]]:
+    """One user per name with the given (organisation, role): their principals and e-mails."""
+    people: dict[str, Principal] = {}
+    emails: dict[str, str] = {}
+    for name, (organization_id, role) in roles.items():
+        email = f"{name}-{uuid.uuid4().hex[:6]}@test.example"
+        user = make_user(session, organization_id=organization_id, role=role, email=email)
+        people[name] = principal_of(session, user)
+        emails[name] = email
+    return people, emails
+
+
 def make_token(session: Session, *, user: User) -> str:
     _, plain = auth.create_token(session, auth.principal_for(session, user), name="test")
     return plain

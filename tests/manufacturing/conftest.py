@@ -35,7 +35,7 @@ from opencxo.manufacturing.models import (
     Specification,
 )
 from opencxo.parties.models import Site
-from tests.factories import make_organization, make_provider, make_user, principal_of
+from tests.factories import make_organization, make_people, make_provider
 
 TODAY = date.today()
 
@@ -118,13 +118,7 @@ def plant(session: Session) -> PlantWorld:
         "other_sponsor": (sponsor_b.id, "admin"),
         "other_cdmo": (other.id, "admin"),
     }
-    people: dict[str, Principal] = {}
-    emails: dict[str, str] = {}
-    for name, (org_id, role) in roles.items():
-        email = f"{name}-{uuid.uuid4().hex[:6]}@test.example"
-        user = make_user(session, organization_id=org_id, role=role, email=email)
-        people[name] = principal_of(session, user)
-        emails[name] = email
+    people, emails = make_people(session, roles=roles)
 
     world = PlantWorld(
         session=session,

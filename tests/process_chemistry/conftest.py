@@ -34,7 +34,7 @@ from sqlalchemy.orm import Session
 from opencxo.core.auth.principal import Principal
 from opencxo.manufacturing.models import EquipmentUnit, Product
 from opencxo.parties.models import Site
-from tests.factories import make_organization, make_provider, make_user, principal_of
+from tests.factories import make_organization, make_people, make_provider
 
 TOLUENE: dict[str, Any] = {
     "name": "Toluene",
@@ -230,13 +230,7 @@ def chem(session: Session) -> ChemWorld:
         "other": (other.id, "admin"),
         "sponsor": (sponsor.id, "admin"),
     }
-    people: dict[str, Principal] = {}
-    emails: dict[str, str] = {}
-    for name, (org_id, role) in roles.items():
-        email = f"{name}-{uuid.uuid4().hex[:6]}@test.example"
-        user = make_user(session, organization_id=org_id, role=role, email=email)
-        people[name] = principal_of(session, user)
-        emails[name] = email
+    people, emails = make_people(session, roles=roles)
     world = ChemWorld(
         session=session,
         cdmo_id=cdmo.id,

@@ -35,6 +35,7 @@ from opencxo.process_chemistry.schemas import (
     AtomEconomyReport,
     ComparisonReport,
     EvaluationReport,
+    Hazard,
     RouteFile,
     SensitivityReport,
 )
@@ -120,9 +121,12 @@ def list_materials(
     principal: ApiPrincipal,
     params: Annotated[PageParams, Query()],
     q: Annotated[str | None, Query(max_length=200, description="name or CAS contains")] = None,
+    hazard: Annotated[
+        Hazard | None, Query(description="only materials carrying this GHS pictogram")
+    ] = None,
 ) -> Page[MaterialRead]:
     """Sort by name, price or updated_at (prefix '-' for descending)."""
-    return stored.list_materials(session, principal, params, q=q)
+    return stored.list_materials(session, principal, params, q=q, hazard=hazard)
 
 
 @router.post("/chem/materials", response_model=MaterialRead, status_code=status.HTTP_201_CREATED)

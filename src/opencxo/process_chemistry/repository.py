@@ -7,11 +7,12 @@ found, exactly like an id that does not exist.
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Collection, Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, false, func, or_, select
+from sqlalchemy import ColumnElement, Text, cast, false, func, or_, select
 from sqlalchemy.orm import Session
 
 from opencxo.process_chemistry.models import ChemMaterial, ChemRoute
@@ -45,6 +46,18 @@ def _like(text: str) -> str:
     return f"%{escaped}%"
 
 
+def _has_hazard(hazard: str) -> ColumnElement[bool]:
+    """Materials whose ``hazards`` (a JSON list of strings) hold ``hazard``.
+
+    One expression for SQLite and PostgreSQL alike, in the database (no per-dialect JSON
+    functions): the column's JSON text holds each element as a quoted JSON string — SQLite keeps
+    the text written, PostgreSQL's ``json`` type too. The quotes match a whole element only (the
+    values of ``Hazard`` hold no quote); LIKE's wildcards are escaped all the same.
+    """
+    quoted = json.dumps(hazard).replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return cast(ChemMaterial.hazards, Text).like(f"%{quoted}%", escape="\\")
+
+
 # --- materials -----------------------------------------------------------------------------------
 
 
@@ -53,11 +66,13 @@ def materials(
     orgs: Collection[uuid.UUID],
     *,
     q: str | None = None,
+    hazard: str | None = None,
     sort: tuple[str, bool] = ("name", False),
     offset: int = 0,
     limit: int = 20,
 ) -> tuple[Sequence[ChemMaterial], int]:
-    """A page of the organisations' materials (name or CAS containing ``q``) and the total."""
+    """A page of the organisations' materials (name or CAS containing ``q``; carrying the GHS
+    ``hazard``) and the total."""
     query = select(ChemMaterial).where(_in(ChemMaterial.organization_id, orgs))
     if q and q.strip():
         pattern = _like(q)
@@ -67,6 +82,8 @@ def materials(
                 func.lower(func.coalesce(ChemMaterial.cas, "")).like(pattern, escape="\\"),
             )
         )
+    if hazard:
+        query = query.where(_has_hazard(hazard))
     total = session.execute(select(func.count()).select_from(query.subquery())).scalar_one()
     column, descending = sort
     order = _MATERIAL_COLUMNS[column]

@@ -263,14 +263,20 @@ def _check_material_name(
 
 
 def list_materials(
-    session: Session, principal: Principal, params: PageParams, q: str | None = None
+    session: Session,
+    principal: Principal,
+    params: PageParams,
+    q: str | None = None,
+    hazard: Hazard | None = None,
 ) -> Page[MaterialRead]:
-    """The library of the principal's organisations; sortable by name, price or updated_at."""
+    """The library of the principal's organisations (name or CAS containing ``q``; carrying the
+    GHS pictogram ``hazard``); sortable by name, price or updated_at."""
     orgs = readable(principal)
     rows, total = repository.materials(
         session,
         orgs,
         q=q,
+        hazard=hazard.value if hazard is not None else None,
         sort=params.sort_key(repository.MATERIAL_SORTS, "name"),
         offset=params.offset,
         limit=params.page_size,

@@ -1092,11 +1092,18 @@ def depict(
 
 @router.get("/chem/materials")
 def materials_page(
-    request: Request, session: DbSession, principal: PageUser, params: Pages, q: str = ""
+    request: Request,
+    session: DbSession,
+    principal: PageUser,
+    params: Pages,
+    q: str = "",
+    hazard: str = "",
 ) -> Response:
     _reader(principal)
     text = q.strip()[:200]
-    page = stored.list_materials(session, principal, params, q=text or None)
+    # An unknown hazard filters nothing, like an unknown product on the route list.
+    chosen = Hazard(hazard) if hazard in HAZARDS else None
+    page = stored.list_materials(session, principal, params, q=text or None, hazard=chosen)
     return render(
         request,
         "process_chemistry/materials.html",
@@ -1104,7 +1111,9 @@ def materials_page(
             "page": page,
             "sort": params.sort or "",
             "q": q,
-            "filtered": bool(text),
+            "hazard": chosen.value if chosen else "",
+            "hazards": [(h, f"{h} ({GHS[h]})") for h in HAZARDS],
+            "filtered": bool(text or chosen),
             "can_create": bool(_writable_organizations(request, principal)),
             "ghs": GHS,
             "active": "chem-materials",
