@@ -32,6 +32,13 @@ def headers(chem: ChemWorld, who: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
+def materials_named(client: TestClient, auth: dict[str, str]) -> list[dict[str, Any]]:
+    """Every material of the library, by name."""
+    page = client.get(f"{API}/chem/materials", headers=auth, params={"sort": "name"}).json()
+    items: list[dict[str, Any]] = page["items"]
+    return items
+
+
 def errors_of(problem: dict[str, Any]) -> dict[str, str]:
     return {e["field"]: e["message"] for e in problem.get("errors", [])}
 
@@ -125,6 +132,14 @@ def test_import_read_export_and_the_library(client: TestClient, chem: ChemWorld)
     assert [m["name"] for m in materials["items"]] == ["Phenol", "Toluene"]
     toluene = materials["items"][1]
     assert toluene["used_by"] == ["Aspirin via Kolbe-Schmitt"]
+    health = client.get(f"{API}/chem/materials", headers=viewer,
+                        params={"hazard": "health hazard", "sort": "name"}).json()  # fmt: skip
+    assert [m["name"] for m in health["items"]] == [
+        m["name"] for m in materials_named(client, viewer) if "health hazard" in m["hazards"]
+    ]
+    assert "Toluene" in [m["name"] for m in health["items"]]
+    unknown = client.get(f"{API}/chem/materials", headers=viewer, params={"hazard": "sticky"})
+    assert unknown.status_code == 422
 
     stale = client.patch(f"{API}/chem/materials/{toluene['id']}", headers=chemist,
                          json={"version": 2, "price_per_kg": "2.10"})  # fmt: skip

@@ -27,7 +27,7 @@ from opencxo.process_chemistry.records import (
     RouteRead,
     RouteUpdate,
 )
-from opencxo.process_chemistry.schemas import RouteFile
+from opencxo.process_chemistry.schemas import Hazard, RouteFile
 from tests.process_chemistry.conftest import (
     ASPIRIN_COGS,
     ASPIRIN_PMI,
@@ -342,6 +342,43 @@ def test_lists_sort_and_filter(chem: ChemWorld) -> None:
         ("Benzanilide convergent", "BZA")
     ]
     assert stored.list_routes(chem.session, viewer, PAGE, q="KOLBE").total == 1
+
+
+def test_materials_filter_by_hazard(chem: ChemWorld) -> None:
+    store(chem, aspirin_route())
+    store(chem, amide_route())
+    stored.create_material(chem.session, chem["chemist"], MaterialCreate(
+        name="Sodium azide", smiles="[N-]=[N+]=[N-].[Na+]", cas="26628-22-8", price_per_kg="40",
+        hazards=[Hazard.ENVIRONMENTAL, Hazard.ACUTELY_TOXIC, Hazard.HEALTH_HAZARD]))  # fmt: skip
+    chem.session.commit()
+    viewer = chem["viewer"]
+
+    def names(hazard: Hazard, q: str | None = None, params: PageParams = PAGE) -> list[str]:
+        page = stored.list_materials(chem.session, viewer, params, q=q, hazard=hazard)
+        return [m.name for m in page.items]
+
+    assert names(Hazard.CORROSIVE) == [
+        "Acetic anhydride", "Phenol", "Sulfuric acid", "Thionyl chloride", "Triethylamine",
+    ]  # fmt: skip
+    assert names(Hazard.HARMFUL) == ["Benzoic acid", "Toluene"]  # not "health hazard"
+    assert names(Hazard.HEALTH_HAZARD) == ["Nitrobenzene", "Phenol", "Sodium azide", "Toluene"]
+    assert names(Hazard.GAS_UNDER_PRESSURE) == ["Carbon dioxide", "Hydrogen"]
+    assert names(Hazard.ENVIRONMENTAL) == ["Sodium azide"]
+    assert names(Hazard.EXPLOSIVE) == [] and names(Hazard.OXIDISING) == []
+    assert names(Hazard.CORROSIVE, q="acid") == ["Sulfuric acid"]
+    assert names(Hazard.FLAMMABLE, q="108-") == ["Acetic anhydride", "Toluene"]  # CAS 108-…
+    flammable = stored.list_materials(
+        chem.session, viewer, PageParams(sort="-price", page_size=4), hazard=Hazard.FLAMMABLE
+    )
+    assert [m.name for m in flammable.items] == [
+        "Hydrogen", "2-MeTHF", "Triethylamine", "Toluene",
+    ]  # fmt: skip
+    assert (flammable.total, flammable.pages) == (6, 2)
+    everything = stored.list_materials(chem.session, viewer, PAGE, hazard=None)
+    assert everything.total == 15
+    assert (
+        stored.list_materials(chem.session, chem["other"], PAGE, hazard=Hazard.FLAMMABLE).total == 0
+    )
 
 
 def test_compare_and_sensitivity_of_stored_routes(chem: ChemWorld) -> None:

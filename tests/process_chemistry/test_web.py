@@ -2,7 +2,8 @@
 (sorting, filters, empty state, compare picks), the import form (its errors next to the file
 field, nothing saved), the route page (figures of the hand-computed aspirin route, steps with
 their depictions, raw-material needs, the COGS tornado, tables as CSV), the comparison, the
-material library (create, edit with a stale version, delete refused while used), deleting a
+material library (create, edit with a stale version, delete refused while used, the hazard
+filter), replacing a route's file (new figures, a refused file, a stale page), deleting a
 route, choosing a route for manufacturing, and who may do what (anonymous, another
 organisation, a viewer, a chemist)."""
 
@@ -418,6 +419,170 @@ def test_a_used_material_is_not_deleted_and_a_price_change_reevaluates(
         follow_redirects=False)  # fmt: skip
     assert gone.status_code == 303 and gone.headers["location"] == "/chem/materials"
     assert "Material Palladium on carbon deleted" in page(client, "/chem/materials")
+
+
+def test_filter_the_library_by_hazard(client: TestClient, chem: ChemWorld) -> None:
+    store(chem, aspirin_route())
+    store(chem, amide_route())
+    login(client, chem.emails["viewer"])
+
+    def names(html: str) -> list[str]:
+        return re.findall(r'data-testid="material-row" data-material="([^"]+)"', html)
+
+    html = page(client, "/chem/materials")
+    assert len(names(html)) == 14 and '<option value="">Any hazard</option>' in html
+    assert '<option value="explosive" >explosive (GHS01)</option>' in html
+    assert '<option value="environmental" >environmental (GHS09)</option>' in html
+    corrosive = page(client, "/chem/materials?hazard=corrosive")
+    assert names(corrosive) == [
+        "Acetic anhydride", "Phenol", "Sulfuric acid", "Thionyl chloride", "Triethylamine",
+    ]  # fmt: skip
+    assert '<option value="corrosive" selected>corrosive (GHS05)</option>' in corrosive
+    assert 'href="/chem/materials">Clear</a>' in corrosive
+    # "harmful" is not "health hazard"; the search and the hazard together
+    assert names(page(client, "/chem/materials?hazard=harmful")) == ["Benzoic acid", "Toluene"]
+    both = page(client, "/chem/materials?q=acid&hazard=corrosive")
+    assert names(both) == ["Sulfuric acid"] and 'value="acid"' in both
+    # sorting and paging keep the filter
+    paged = page(client, "/chem/materials?hazard=corrosive&page_size=2&sort=-price")
+    assert names(paged) == ["Thionyl chloride", "Triethylamine"] and "Page 1 of 3" in paged
+    assert "hazard=corrosive&amp;page_size=2&amp;sort=-price&amp;page=2" in paged  # Next
+    assert 'href="?hazard=corrosive&amp;page_size=2&amp;sort=price&amp;page=1"' in paged  # Price
+    second = page(client, "/chem/materials?hazard=corrosive&page_size=2&sort=-price&page=2")
+    assert names(second) == ["Phenol", "Acetic anhydride"]
+    assert '<option value="corrosive" selected>' in second
+    nothing = page(client, "/chem/materials?hazard=explosive")
+    assert names(nothing) == [] and "No material carries the hazard explosive." in nothing
+    unknown = page(client, "/chem/materials?hazard=radioactive")  # filters nothing
+    assert len(names(unknown)) == 14 and " selected>" not in unknown
+
+
+# --- replace the route file ---------------------------------------------------------------------
+
+
+def _replace(client: TestClient, route_id: Any, token: str, version: str, content: bytes) -> Any:
+    return client.post(
+        f"/chem/routes/{route_id}/file",
+        data={"csrf_token": token, "version": version},
+        files={"file": ("aspirin-v2.yaml", content, "application/yaml")},
+        follow_redirects=False,
+    )
+
+
+def _edited(client: TestClient, route_id: Any) -> bytes:
+    """The route's YAML as downloaded, a litre of toluene less per kg in S2: 0.87 kg/kg less,
+    0.87 × 1.90 = 1.653 USD/kg cheaper (PMI 13.15 → 12.28, COGS 26.92 → 25.267)."""
+    data = yaml.safe_load(client.get(f"/chem/routes/{route_id}/export.yaml").text)
+    toluene = next(i for i in data["steps"][1]["inputs"] if i.get("material") == "Toluene")
+    assert toluene["litres_per_kg"] == 4
+    toluene["litres_per_kg"] = 3
+    return yaml.safe_dump(data, allow_unicode=True).encode()
+
+
+def test_replace_the_route_file(client: TestClient, chem: ChemWorld) -> None:
+    route = store(chem, aspirin_route(), product="ASP")
+    login(client, chem.emails["chemist"])
+    html = page(client, f"/chem/routes/{route.id}")
+    form = html[html.index('data-testid="replace-file-form"') :]
+    assert f'action="/chem/routes/{route.id}/file#route-file"' in html
+    assert 'name="version" value="1"' in form and 'type="file"' in form
+    assert (
+        f'<a href="/chem/routes/{route.id}/export.yaml">Download the YAML</a>, edit it, upload'
+        " it here" in form
+    )
+    response = _replace(client, route.id, csrf_of(html), "1", _edited(client, route.id))
+    assert (
+        response.status_code == 303 and response.headers["location"] == f"/chem/routes/{route.id}"
+    )
+    shown = page(client, response.headers["location"])
+    assert (
+        "Route Aspirin via Kolbe-Schmitt updated from aspirin-v2.yaml: "
+        "PMI 13.15 → 12.28 kg/kg, COGS 26.92 → 25.27 USD/kg." in shown
+    )
+    assert shown_as(shown, "figure-pmi") == "12.28 kg/kg"
+    assert shown_as(shown, "figure-pmi-without-water") == "7.88 kg/kg"
+    assert shown_as(shown, "figure-e-factor") == "11.28 kg/kg"
+    assert shown_as(shown, "figure-raw-material-cost") == "14.07 USD/kg"
+    assert shown_as(shown, "figure-conversion-cost") == "11.20 USD/kg"
+    assert shown_as(shown, "figure-cogs") == "25.27 USD/kg"
+    toluene = shown[shown.index('data-material="Toluene"') :]
+    assert 'data-col="kg">609.0<' in toluene  # 6.09 kg/kg for the file's 100 kg
+    assert "version 2 ·" in shown and 'name="version" value="2"' in shown
+    chem.session.expire_all()
+    row = chem.session.get(ChemRoute, route.id)
+    assert row is not None and (row.version, row.cogs_per_kg) == (2, Decimal("25.2670"))
+    assert row.pmi == pytest.approx(12.28, rel=1e-12)
+    assert row.product_id == chem.products["ASP"]  # the route keeps its product
+
+
+def test_a_refused_route_file_changes_nothing(client: TestClient, chem: ChemWorld) -> None:
+    route = store(chem, aspirin_route(), product="ASP")
+    login(client, chem.emails["chemist"])
+    token = csrf_of(page(client, f"/chem/routes/{route.id}"))
+    broken = aspirin_route()
+    broken["steps"][1]["inputs"][0]["intermediate"] = "S9"  # no such step
+    refused = _replace(client, route.id, token, "1", yaml.safe_dump(broken).encode())
+    assert refused.status_code == 422
+    card = refused.text[refused.text.index('data-testid="replace-file"') :]
+    assert 'class="form-control form-control-sm is-invalid" type="file"' in card
+    error = card[card.index('data-field-error="file"') :]
+    assert "S2" in error[:600] and "S9" in error[:600]  # the message names the step
+    assert shown_as(refused.text, "figure-pmi") == "13.15 kg/kg"  # the page: the route as it was
+    assert "Kestrel CDMO</span>" in refused.text
+    differs = aspirin_route()
+    differs["materials"][4]["price_per_kg"] = "2.50"  # Toluene, 1.90 in the library
+    conflict = _replace(client, route.id, token, "1", yaml.safe_dump(differs).encode())
+    assert conflict.status_code == 422
+    error = conflict.text[conflict.text.index('data-field-error="file"') :]
+    assert (
+        "material &#39;Toluene&#39; differs from your library: price_per_kg 2.50 vs 1.90" in error
+    )
+    no_file = client.post(
+        f"/chem/routes/{route.id}/file", data={"csrf_token": token, "version": "1"}
+    )
+    assert no_file.status_code == 422 and "choose the revised route file" in no_file.text
+    chem.session.expire_all()
+    row = chem.session.get(ChemRoute, route.id)
+    assert row is not None and (row.version, row.cogs_per_kg) == (1, Decimal("26.9200"))
+    assert row.spec["steps"][1]["inputs"][0]["intermediate"] == "S1"
+    assert row.product_id == chem.products["ASP"]
+    assert count(chem.session, ChemMaterial) == 6  # the file's materials joined nothing
+
+
+def test_a_route_file_on_a_stale_page_answers_409(client: TestClient, chem: ChemWorld) -> None:
+    route = store(chem, aspirin_route())
+    login(client, chem.emails["chemist"])
+    token = csrf_of(page(client, f"/chem/routes/{route.id}"))
+    edited = _edited(client, route.id)
+    assert _replace(client, route.id, token, "1", edited).status_code == 303
+    stale = _replace(client, route.id, token, "1", yaml.safe_dump(aspirin_route()).encode())
+    assert stale.status_code == 409
+    card = stale.text[stale.text.index('data-testid="replace-file"') :]
+    message = shown_as(card, "form-error")
+    assert message.startswith("route was changed by someone else (version 2, you sent 1)")
+    assert 'name="version" value="2"' in card  # the form now sends the current version
+    assert shown_as(stale.text, "figure-cogs") == "25.27 USD/kg"
+    chem.session.expire_all()
+    row = chem.session.get(ChemRoute, route.id)
+    assert row is not None and (row.version, row.cogs_per_kg) == (2, Decimal("25.2670"))
+
+
+def test_only_a_chemist_of_the_organisation_replaces_the_file(
+    client: TestClient, chem: ChemWorld
+) -> None:
+    route = store(chem, aspirin_route())
+    content = yaml.safe_dump(aspirin_route() | {"production_kg": 500}).encode()
+    login(client, chem.emails["viewer"])
+    html = page(client, f"/chem/routes/{route.id}")
+    assert 'data-testid="replace-file"' not in html
+    assert _replace(client, route.id, csrf_of(html), "1", content).status_code == 403
+    login(client, chem.emails["other"])
+    token = csrf_of(page(client, "/chem/routes"))
+    refused = _replace(client, route.id, token, "1", content)
+    assert refused.status_code == 404 and "no such route" in refused.text
+    chem.session.expire_all()
+    row = chem.session.get(ChemRoute, route.id)
+    assert row is not None and row.version == 1 and row.spec["production_kg"] == 100
 
 
 # --- delete a route, choose a route ---------------------------------------------------------------

@@ -1,6 +1,6 @@
 """Web pages of process chemistry: stored routes (list, import, the route's figures, steps,
-raw-material needs and COGS tornado, the hand-over to manufacturing), the comparison of routes,
-and the material library.
+raw-material needs and COGS tornado, a revised route file, the hand-over to manufacturing), the
+comparison of routes, and the material library (searched by name, CAS number or hazard).
 
 Thin, like ``api.py``: every page reads and writes through
 :mod:`opencxo.process_chemistry.stored`. Pages need ``chemistry:read``; changes
@@ -28,7 +28,7 @@ from starlette.datastructures import UploadFile
 from opencxo.core.auth.permissions import Permission
 from opencxo.core.auth.principal import Principal
 from opencxo.core.documents import parse_upload
-from opencxo.core.errors import Invalid, NotFound, NotPermitted, OpenCXOError
+from opencxo.core.errors import Invalid, NotFound, NotPermitted, OpenCXOError, check_version
 from opencxo.core.http import CsrfProtected, DbSession
 from opencxo.core.pagination import PageParams
 from opencxo.manufacturing import service as manufacturing
@@ -609,11 +609,7 @@ def _import_page(
         {
             "form": form or {},
             "errors": errors or {},
-            "file_fields": [
-                (k.removeprefix("file:"), v)
-                for k, v in (errors or {}).items()
-                if k.startswith("file:")
-            ],
+            "file_fields": _file_fields(errors or {}),
             "products": _products(session, principal),
             "org_choices": _writable_organizations(request, principal),
             "active": "chem-routes",
@@ -628,6 +624,11 @@ def import_page(
 ) -> Response:
     _writer(principal)
     return _import_page(request, session, principal, form={"product_id": product_id})
+
+
+def _file_fields(errors: dict[str, str]) -> list[tuple[str, str]]:
+    """The fields of the route file a refusal names: (field, message), listed under the file."""
+    return [(k.removeprefix("file:"), v) for k, v in errors.items() if k.startswith("file:")]
 
 
 def _file_errors(error: OpenCXOError) -> dict[str, str]:
@@ -787,6 +788,7 @@ def _route_page(
             "plants": _plants(session, principal, route) if can_write else [],
             "products": _products(session, principal) if can_write else [],
             "errors": errors or {},
+            "file_fields": _file_fields(errors or {}) if form_name == "file" else [],
             "form": form or {},
             "form_name": form_name,
             "plotly_js": PLOTLY_JS,
@@ -916,6 +918,84 @@ def link_product(
     else:
         flash(request, f"Route {result.name} makes {result.product_code} — {result.product_name}.")
     return _redirect(f"/chem/routes/{route_id}#manufacturing")
+
+
+# --- replace the route file ---------------------------------------------------------------------
+
+
+def _replace_errors(error: OpenCXOError) -> dict[str, str]:
+    """A refusal of the revised file as the route page shows it: a stale version above the form,
+    the file's faults next to the file field (each field it names listed under it)."""
+    if error.status_code == 409 and not error.field_errors:
+        return {"form": f"{error.message}. The page below shows the route as it is now."}
+    errors = _file_errors(error)
+    for key in ("product_id", "organization_id"):  # the route keeps its product: not the file's
+        if key in errors:
+            errors["form"] = errors.pop(key)
+    return errors
+
+
+def _figures_changed(before: RouteRead, after: RouteRead) -> str:
+    """PMI and COGS before → after, e.g. ``PMI 13.15 → 12.28 kg/kg, COGS 26.92 → 25.27 USD/kg``."""
+    if before.currency == after.currency:
+        cogs = f"{before.cogs_per_kg:,.2f} → {after.cogs_per_kg:,.2f} {after.currency}/kg"
+    else:
+        cogs = (
+            f"{before.cogs_per_kg:,.2f} {before.currency}/kg → "
+            f"{after.cogs_per_kg:,.2f} {after.currency}/kg"
+        )
+    return f"PMI {before.pmi:.2f} → {after.pmi:.2f} kg/kg, COGS {cogs}"
+
+
+@router.post("/chem/routes/{route_id}/file")
+async def replace_route_file(
+    route_id: uuid.UUID, request: Request, session: DbSession, principal: PageUser
+) -> Response:
+    """Replace the route file with a revised one, under the rules of an import (``PUT
+    /chem/routes/{id}``); the route keeps its product. Nothing changes on a refusal."""
+    _reader(principal)
+    route = stored.get_route(session, principal, route_id)
+    principal.require(WRITE, route.organization_id)
+    data = await request.form()
+    version = _version({k: v for k, v in data.items() if isinstance(v, str)})
+    upload = data.get("file")
+    filename = "the file"
+    updated: RouteRead | None = None
+    errors: dict[str, str] = {}
+    status = 422
+    if version is None or version < 1:
+        errors = {"form": "the form lacks the route's version; reload the page"}
+    else:
+        try:
+            # A stale page first: its file was edited from an older version of the route.
+            check_version("route", route.version, version)
+            if not isinstance(upload, UploadFile) or not upload.filename:
+                message = "choose the revised route file (YAML or JSON, format opencxo-route/1)"
+                raise Invalid(message, field_errors={"file": message})
+            filename = upload.filename
+            content = await upload.read()
+            parsed = parse_upload(content, filename, expected="format, name, materials, steps")
+            body = RouteUpdate(
+                version=version,
+                route=service.parse_route(parsed, what=filename),
+                product_id=route.product_id,
+            )
+            updated = stored.update_route(session, principal, route_id, body)
+        except OpenCXOError as error:
+            if error.status_code in (401, 403, 404):
+                raise
+            session.rollback()
+            errors, status = _replace_errors(error), error.status_code
+    if updated is None:
+        return _route_page(
+            request, session, principal, route_id, errors=errors, form_name="file",
+            status_code=status,
+        )  # fmt: skip
+    said = f"Route {updated.name} updated from {filename}: {_figures_changed(route, updated)}."
+    if updated.chosen:
+        said += " Its recipe stays as it was until you use the route for manufacturing again."
+    flash(request, said)
+    return _redirect(f"/chem/routes/{route_id}")
 
 
 # --- delete, with a confirmation page -----------------------------------------------------------
