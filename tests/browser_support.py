@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from playwright.sync_api import Request
+from playwright.sync_api import ConsoleMessage, Page, Request, Response
 
 
 def request_failure_is_a_problem(request: Request) -> bool:
@@ -22,3 +22,20 @@ def record_request_failure(failed: list[str], request: Request, who: str = "") -
     if request_failure_is_a_problem(request):
         prefix = f"{who}: " if who else ""
         failed.append(f"{prefix}failed {request.url}: {request.failure}")
+
+
+def watch(page: Page, failed: list[str], console: list[str]) -> None:
+    """Record on ``page`` every answer ≥ 400 and failed request in ``failed`` and every console
+    error in ``console`` — what a walk asserts empty at its end."""
+
+    def on_response(response: Response) -> None:
+        if response.status >= 400:
+            failed.append(f"{response.status} {response.url}")
+
+    def on_console(message: ConsoleMessage) -> None:
+        if message.type == "error":
+            console.append(message.text)
+
+    page.on("response", on_response)
+    page.on("console", on_console)
+    page.on("requestfailed", lambda request: record_request_failure(failed, request))

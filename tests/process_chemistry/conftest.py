@@ -34,6 +34,9 @@ from sqlalchemy.orm import Session
 from opencxo.core.auth.principal import Principal
 from opencxo.manufacturing.models import EquipmentUnit, Product
 from opencxo.parties.models import Site
+from opencxo.process_chemistry import stored
+from opencxo.process_chemistry.records import RouteImport, RouteRead
+from opencxo.process_chemistry.schemas import RouteFile
 from tests.factories import make_organization, make_people, make_provider
 
 TOLUENE: dict[str, Any] = {
@@ -266,3 +269,16 @@ def chem(session: Session) -> ChemWorld:
         world.products[code] = product.id
     session.commit()
     return world
+
+
+def store(
+    chem: ChemWorld, data: dict[str, Any], *, who: str = "chemist", product: str | None = None
+) -> RouteRead:
+    """Import a route file as ``who`` (linked to product code ``product``) and commit."""
+    body = RouteImport(
+        route=RouteFile.model_validate(data),
+        product_id=chem.products[product] if product else None,
+    )
+    saved = stored.import_route(chem.session, chem[who], body)
+    chem.session.commit()
+    return saved

@@ -13,9 +13,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, ConsoleMessage, Page, Response, expect
+from playwright.sync_api import Browser, Page, expect
 
-from tests.browser_support import record_request_failure
+from tests.browser_support import watch
 from tests.process_chemistry.conftest import ChemWorld
 from tests.sourcing_web import test_browser as sourcing_walk
 from tests.sourcing_web.test_browser import WIDTH, Problems, _log_in, _shot
@@ -39,17 +39,7 @@ def walker(browser: Browser, live_server: str) -> Iterator[tuple[Page, Problems]
     context.set_default_timeout(15_000)
     page = context.new_page()
 
-    def on_response(response: Response) -> None:
-        if response.status >= 400:
-            problems.failed.append(f"{response.status} {response.url}")
-
-    def on_console(message: ConsoleMessage) -> None:
-        if message.type == "error":
-            problems.console.append(message.text)
-
-    page.on("response", on_response)
-    page.on("console", on_console)
-    page.on("requestfailed", lambda request: record_request_failure(problems.failed, request))
+    watch(page, problems.failed, problems.console)
     yield page, problems
     context.close()
 

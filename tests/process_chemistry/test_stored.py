@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import uuid
 from decimal import Decimal
-from typing import Any
 
 import pytest
 import yaml
@@ -24,7 +23,6 @@ from opencxo.process_chemistry.records import (
     MaterialCreate,
     MaterialUpdate,
     RouteImport,
-    RouteRead,
     RouteUpdate,
 )
 from opencxo.process_chemistry.schemas import Hazard, RouteFile
@@ -35,25 +33,10 @@ from tests.process_chemistry.conftest import (
     ChemWorld,
     amide_route,
     aspirin_route,
+    store,
 )
 
 PAGE = PageParams(page=1, page_size=100)
-
-
-def store(
-    chem: ChemWorld,
-    data: dict[str, Any],
-    *,
-    who: str = "chemist",
-    product: str | None = None,
-) -> RouteRead:
-    body = RouteImport(
-        route=RouteFile.model_validate(data),
-        product_id=chem.products[product] if product else None,
-    )
-    saved = stored.import_route(chem.session, chem[who], body)
-    chem.session.commit()
-    return saved
 
 
 def library(session: Session) -> dict[str, ChemMaterial]:

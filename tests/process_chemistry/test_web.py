@@ -27,10 +27,8 @@ from sqlalchemy import func, select
 from opencxo.manufacturing.models import Recipe
 from opencxo.process_chemistry import stored
 from opencxo.process_chemistry.models import ChemMaterial, ChemRoute
-from opencxo.process_chemistry.records import RouteImport, RouteRead
-from opencxo.process_chemistry.schemas import RouteFile
 from tests.factories import make_user
-from tests.process_chemistry.conftest import ChemWorld, amide_route, aspirin_route
+from tests.process_chemistry.conftest import ChemWorld, amide_route, aspirin_route, store
 from tests.web.conftest import csrf_of, login
 
 ROUTES = Path(__file__).resolve().parents[2] / "docs" / "examples" / "routes"
@@ -40,18 +38,6 @@ def page(client: TestClient, path: str, status: int = 200) -> str:
     response = client.get(path)
     assert response.status_code == status, response.text
     return response.text
-
-
-def store(
-    chem: ChemWorld, data: dict[str, Any], *, who: str = "chemist", product: str | None = None
-) -> RouteRead:
-    body = RouteImport(
-        route=RouteFile.model_validate(data),
-        product_id=chem.products[product] if product else None,
-    )
-    saved = stored.import_route(chem.session, chem[who], body)
-    chem.session.commit()
-    return saved
 
 
 def shown_as(html: str, name: str) -> str:

@@ -16,7 +16,7 @@ from sqlalchemy import Engine
 
 from opencxo.app import create_app
 from opencxo.core.settings import Settings
-from tests.browser_support import record_request_failure
+from tests.browser_support import watch
 from tests.factories import PASSWORD
 from tests.web.conftest import World
 
@@ -37,9 +37,7 @@ if not CHROMIUM.exists():
 
 from playwright.sync_api import (
     Browser,
-    ConsoleMessage,
     Page,
-    Response,
     expect,
     sync_playwright,
 )
@@ -97,18 +95,7 @@ def page(browser: Browser, live_server: str) -> Iterator[tuple[Page, Problems]]:
     page = context.new_page()
     problems = Problems(failed=[], console=[])
 
-    def on_response(response: Response) -> None:
-        # The walk never fails a login, so any answer >= 400 is a broken link or asset.
-        if response.status >= 400:
-            problems.failed.append(f"{response.status} {response.url}")
-
-    def on_console(message: ConsoleMessage) -> None:
-        if message.type == "error":
-            problems.console.append(message.text)
-
-    page.on("response", on_response)
-    page.on("console", on_console)
-    page.on("requestfailed", lambda request: record_request_failure(problems.failed, request))
+    watch(page, problems.failed, problems.console)
     yield page, problems
     context.close()
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Generic, TypeVar
 
 from pydantic import BaseModel, Field
@@ -56,3 +56,15 @@ class Page(BaseModel, Generic[T]):
 def paginate(rows: Sequence[T], params: PageParams) -> tuple[Sequence[T], int]:
     """Slice an already-ranked list; for lists whose order is computed in Python."""
     return rows[params.offset : params.offset + params.page_size], len(rows)
+
+
+def every_page(fetch: Callable[[PageParams], Page[T]]) -> list[T]:
+    """Every item of a paged list, fetched ``MAX_PAGE_SIZE`` at a time (CLI listings, the demo)."""
+    items: list[T] = []
+    number = 1
+    while True:
+        page = fetch(PageParams(page=number, page_size=MAX_PAGE_SIZE))
+        items += page.items
+        if number >= page.pages:
+            return items
+        number += 1

@@ -16,12 +16,12 @@ from __future__ import annotations
 
 import uuid
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from importlib import resources
-from typing import Any, TypeVar
+from typing import Any
 
 import numpy as np
 import yaml
@@ -60,7 +60,7 @@ from opencxo.core.auth.models import User
 from opencxo.core.auth.principal import Principal
 from opencxo.core.auth.service import add_member, create_user, principal_for
 from opencxo.core.errors import NotFound
-from opencxo.core.pagination import MAX_PAGE_SIZE, Page, PageParams
+from opencxo.core.pagination import MAX_PAGE_SIZE, PageParams, every_page
 from opencxo.demo.manufacturing import load_manufacturing
 from opencxo.demo.process_chemistry import load_process_chemistry
 from opencxo.economics import service as economics
@@ -95,7 +95,6 @@ from opencxo.sourcing.schemas import (
 )
 from opencxo.sourcing.schemas import Transition as RfpTransition
 
-T = TypeVar("T")
 Raw = dict[str, Any]
 Login = tuple[str, str, str, str]
 
@@ -493,18 +492,6 @@ def _principal(session: Session, email: str) -> Principal:
     return principal_for(session, _user(session, email))
 
 
-def _everything(fetch: Callable[[PageParams], Page[T]]) -> list[T]:
-    """Every item of a paged service list."""
-    items: list[T] = []
-    page = 1
-    while True:
-        result = fetch(PageParams(page=page, page_size=MAX_PAGE_SIZE))
-        items += result.items
-        if page >= result.pages:
-            return items
-        page += 1
-
-
 def _day(today: date, days: int) -> date:
     return today + timedelta(days=int(days))
 
@@ -516,7 +503,7 @@ def _deadline(today: date, days: int) -> datetime:
 def _program_id(
     session: Session, principal: Principal, sponsor_id: uuid.UUID, name: str
 ) -> uuid.UUID | None:
-    programs = _everything(lambda p: sourcing.list_programs(session, principal, params=p))
+    programs = every_page(lambda p: sourcing.list_programs(session, principal, params=p))
     wanted = name.strip().lower()
     return next(
         (p.id for p in programs if p.sponsor_id == sponsor_id and p.name.lower() == wanted), None
@@ -570,7 +557,7 @@ def _scope(raw: Raw, today: date) -> Raw:
 def _find_rfp(
     session: Session, sponsor: Principal, program_id: uuid.UUID, title: str
 ) -> RfpRead | None:
-    summaries = _everything(
+    summaries = every_page(
         lambda p: sourcing.list_rfps(session, sponsor, status=None, program_id=program_id, params=p)
     )
     found = next((r for r in summaries if r.title == title), None)
@@ -831,7 +818,7 @@ def _deliverables(
 def _find_work_order(
     session: Session, sponsor: Principal, award_id: uuid.UUID
 ) -> WorkOrderRead | None:
-    summaries = _everything(
+    summaries = every_page(
         lambda p: contracts.list_work_orders(session, sponsor, status=None, params=p)
     )
     for summary in summaries:
@@ -1230,17 +1217,15 @@ def _demo_enrollment(
 
 
 def _study_list(session: Session, sponsor: Principal) -> list[Any]:
-    return _everything(lambda p: clinical.list_studies(session, sponsor, params=p))
+    return every_page(lambda p: clinical.list_studies(session, sponsor, params=p))
 
 
 def _study_codes(session: Session, sponsor: Principal) -> set[str]:
-    return {
-        s.code for s in _everything(lambda p: clinical.list_studies(session, sponsor, params=p))
-    }
+    return {s.code for s in every_page(lambda p: clinical.list_studies(session, sponsor, params=p))}
 
 
 def _work_order_titled(session: Session, sponsor: Principal, title: str) -> Any:
-    work_orders = _everything(
+    work_orders = every_page(
         lambda p: contracts.list_work_orders(session, sponsor, status=None, params=p)
     )
     return next((w for w in work_orders if w.title == title), None)

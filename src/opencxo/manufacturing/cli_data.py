@@ -13,6 +13,7 @@ from typing import Annotated, Any
 import typer
 
 from opencxo.cli_support import acting_principal, fail, unit_of_work_from_settings, user_errors
+from opencxo.core.pagination import every_page
 
 AsUser = Annotated[str, typer.Option("--as", help="act as this user (email)")]
 AsJson = Annotated[bool, typer.Option("--json", help="print JSON")]
@@ -41,7 +42,7 @@ def products(as_user: AsUser, as_json: AsJson = False) -> None:
 
     with unit_of_work_from_settings() as session:
         principal = acting_principal(session, as_user)
-        items = _all(lambda p: service.list_products(session, principal, params=p))
+        items = every_page(lambda p: service.list_products(session, principal, params=p))
         if as_json:
             typer.echo(_dump([i.model_dump(mode="json") for i in items]))
             return
@@ -49,20 +50,6 @@ def products(as_user: AsUser, as_json: AsJson = False) -> None:
             typer.echo(
                 f"{i.code:<12} {i.kind.value:<13} {i.unit.value:<6} {i.name} — {i.sponsor_name}"
             )
-
-
-def _all(fetch: Any) -> list[Any]:
-    """Every page of a list."""
-    from opencxo.core.pagination import PageParams
-
-    items: list[Any] = []
-    number = 1
-    while True:
-        page = fetch(PageParams(page=number, page_size=100))
-        items += page.items
-        if number >= page.pages:
-            return items
-        number += 1
 
 
 def orders(
@@ -84,7 +71,9 @@ def orders(
         ) from None
     with unit_of_work_from_settings() as session:
         principal = acting_principal(session, as_user)
-        items = _all(lambda p: service.list_orders(session, principal, params=p, status=chosen))
+        items = every_page(
+            lambda p: service.list_orders(session, principal, params=p, status=chosen)
+        )
         if as_json:
             typer.echo(_dump([i.model_dump(mode="json") for i in items]))
             return

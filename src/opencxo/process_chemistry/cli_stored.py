@@ -15,6 +15,7 @@ from typing import Annotated, Any
 import typer
 
 from opencxo.cli_support import acting_principal, fail, unit_of_work_from_settings, user_errors
+from opencxo.core.pagination import every_page
 
 AsUser = Annotated[str, typer.Option("--as", help="act as this user (email)")]
 AsJson = Annotated[bool, typer.Option("--json", help="print JSON")]
@@ -27,20 +28,6 @@ class ExportFormat(StrEnum):
 
 def _dump(value: Any) -> str:
     return json.dumps(value, indent=2, ensure_ascii=False, default=str)
-
-
-def _all(fetch: Any) -> list[Any]:
-    """Every page of a list."""
-    from opencxo.core.pagination import PageParams
-
-    items: list[Any] = []
-    number = 1
-    while True:
-        page = fetch(PageParams(page=number, page_size=100))
-        items += page.items
-        if number >= page.pages:
-            return items
-        number += 1
 
 
 def import_command(
@@ -82,7 +69,7 @@ def routes_command(as_user: AsUser, as_json: AsJson = False) -> None:
 
     with unit_of_work_from_settings() as session:
         principal = acting_principal(session, as_user)
-        items = _all(lambda p: stored.list_routes(session, principal, p))
+        items = every_page(lambda p: stored.list_routes(session, principal, p))
     if as_json:
         typer.echo(_dump([i.model_dump(mode="json") for i in items]))
         return
@@ -129,7 +116,7 @@ def materials_command(as_user: AsUser, as_json: AsJson = False) -> None:
 
     with unit_of_work_from_settings() as session:
         principal = acting_principal(session, as_user)
-        items = _all(lambda p: stored.list_materials(session, principal, p))
+        items = every_page(lambda p: stored.list_materials(session, principal, p))
     if as_json:
         typer.echo(_dump([i.model_dump(mode="json") for i in items]))
         return
