@@ -82,6 +82,16 @@ def _fast_password_hashing(request: pytest.FixtureRequest, monkeypatch: pytest.M
     )
 
 
+@pytest.fixture
+def cli_database(database_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Point the CLI's configured settings at the test database (modules running ``opencxo``
+    commands in-process use it: ``pytestmark = pytest.mark.usefixtures("cli_database")``)."""
+    monkeypatch.setenv("OPENCXO_DATABASE_URL", database_url)
+    get_settings.cache_clear()
+    yield
+    get_settings.cache_clear()
+
+
 @pytest.fixture(scope="session")
 def engine(database_url: str) -> Iterator[Engine]:
     engine = make_engine(database_url)

@@ -4,25 +4,16 @@ database, acting as the plant world's people."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from typer.testing import CliRunner
 
 from opencxo.cli import app
-from opencxo.core.settings import get_settings
 from tests.manufacturing.conftest import TODAY, PlantWorld
 
 runner = CliRunner()
-
-
-@pytest.fixture(autouse=True)
-def _test_database(database_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.setenv("OPENCXO_DATABASE_URL", database_url)
-    get_settings.cache_clear()
-    yield
-    get_settings.cache_clear()
+pytestmark = pytest.mark.usefixtures("cli_database")
 
 
 def mfg(*args: str) -> tuple[int, str, str]:

@@ -4,7 +4,6 @@ database, acting as the chemistry world's people."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 
@@ -13,18 +12,10 @@ import yaml
 from typer.testing import CliRunner
 
 from opencxo.cli import app
-from opencxo.core.settings import get_settings
 from tests.process_chemistry.conftest import ASPIRIN_COGS, ChemWorld, amide_route, aspirin_route
 
 runner = CliRunner()
-
-
-@pytest.fixture(autouse=True)
-def _test_database(database_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.setenv("OPENCXO_DATABASE_URL", database_url)
-    get_settings.cache_clear()
-    yield
-    get_settings.cache_clear()
+pytestmark = pytest.mark.usefixtures("cli_database")
 
 
 def chem_cli(*args: str) -> tuple[int, str, str]:
