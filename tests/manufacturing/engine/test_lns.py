@@ -24,8 +24,15 @@ from opencxo.manufacturing.engine import (
     solve,
 )
 from opencxo.manufacturing.engine import solver as solver_module
+from opencxo.manufacturing.engine.assignment_bound import assignment_bound
 from opencxo.manufacturing.engine.lns import critical_path, left_shift
-from opencxo.manufacturing.engine.solver import _graph, _greedy, _makespan_lb
+from opencxo.manufacturing.engine.solver import (
+    _graph,
+    _greedy,
+    _heads_tails,
+    _makespan_lb,
+    _unit_set_bound,
+)
 
 from .test_solver import _brute_force_makespan
 
@@ -176,7 +183,9 @@ def test_unit_windows_beat_one_window_for_all() -> None:
     plain = Problem(9, (*early, *late))
     zero = tuple(Changeovers(u, ((0,),)) for u in range(3))
     with_windows = Problem(9, (*early, *late), changeovers=zero)
-    assert _makespan_lb(plain, _graph(plain)) == 22
+    head, tail, _ = _heads_tails(plain, _graph(plain))
+    assert _unit_set_bound(plain, head, tail) == 22  # no changeovers: one window for all
+    assert assignment_bound(plain, head, tail) == 23  # the assignment relaxation sees it too
     assert _makespan_lb(with_windows, _graph(with_windows)) == 23
     result = solve(with_windows, time_limit_s=10, workers=1)
     assert check_schedule(with_windows, result.operations).ok

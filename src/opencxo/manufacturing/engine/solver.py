@@ -23,7 +23,8 @@ Model
   durations) narrow the start domains.
 - The makespan's lower bound: the longest chain, or the unit-set bound with changeovers and
   maintenance (:func:`_unit_set_bound`; with changeovers also with a window per unit,
-  :func:`_unit_windows_bound`), whichever is larger.
+  :func:`_unit_windows_bound`), or (except on a plain job shop) the linear relaxation of the
+  unit assignment (:mod:`.assignment_bound`), whichever is largest.
 - Big models (more than ``BIG_CIRCUITS`` changeover arcs): the makespan is improved by our own
   large-neighbourhood search on small models around the schedule (:mod:`.lns`), not by the
   full model, which CP-SAT barely moves at that size.
@@ -62,6 +63,7 @@ from typing import Literal
 import numpy as np
 from ortools.sat.python import cp_model
 
+from .assignment_bound import assignment_bound
 from .baseline import build_textbook, is_plain_job_shop
 from .checker import CheckReport, check_schedule
 from .lns import improve
@@ -708,12 +710,16 @@ def _redundant_cumulatives(
 
 
 def _makespan_lb(problem: Problem, graph: _Graph) -> int:
-    """The longest chain of shortest durations, or the unit-set bound, whichever is larger."""
+    """The largest of the longest chain of shortest durations, the unit-set bound and (except
+    on a plain job shop, where it adds nothing to CP-SAT's own) the assignment bound."""
     head, tail, mindur = _heads_tails(problem, graph)
-    return max(
+    static = max(
         max((head[r] + mindur[r] + tail[r] for r in graph.order), default=0),
         _unit_set_bound(problem, head, tail),
     )
+    if is_plain_job_shop(problem):
+        return static
+    return assignment_bound(problem, head, tail, static)
 
 
 def _build(
