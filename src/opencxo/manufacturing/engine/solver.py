@@ -68,6 +68,7 @@ from .baseline import build_textbook, is_plain_job_shop
 from .checker import CheckReport, check_schedule
 from .lns import improve
 from .model import OpRef, Problem, ScheduledOperation
+from .time_indexed_bound import time_indexed_bound
 
 __all__ = ["Improvement", "SolveResult", "Status", "solve"]
 
@@ -1172,7 +1173,10 @@ def solve(
 
     def lns(
         ops: list[ScheduledOperation], wt_cap: int | None
-    ) -> tuple[list[ScheduledOperation], int, bool]:
+    ) -> tuple[list[ScheduledOperation], int, bool, int]:
+        """Our LNS from ``ops``; meanwhile a thread proves what it can of the time-indexed bound
+        (HiGHS releases the GIL). Returns the schedule, its makespan, stopped, the bound."""
+
         def run(
             sub: cp_model.CpModel, limit: float, sub_seed: int
         ) -> tuple[str, cp_model.CpSolver | None, bool]:
@@ -1198,12 +1202,27 @@ def solve(
             ):
                 ops = own
                 report(check.makespan)
+        head, tail, _ = _heads_tails(problem, graph)
+        pools = _pools(problem)
+        proved = [makespan_lb]
+        prover = threading.Thread(
+            target=time_indexed_bound,
+            args=(problem, pools, head, tail, makespan_lb, max(s.end for s in ops)),
+            kwargs={
+                "deadline": t0 + time_limit_s - 0.2,
+                "on_bound": lambda b: proved.__setitem__(0, b),
+            },
+            daemon=True,  # a stopped solve does not wait for the programme in progress
+        )
+        prover.start()
         out = improve(
-            problem, graph.preds, _heads_tails(problem, graph)[0], ops, wt_cap, makespan_lb,
-            t0 + time_limit_s, workers=workers, seed=seed, pools=_pools(problem), run=run,
-            report=report, should_stop=should_stop,
+            problem, graph.preds, head, ops, wt_cap, makespan_lb, t0 + time_limit_s,
+            workers=workers, seed=seed, pools=pools, run=run, report=report,
+            should_stop=should_stop,
         )  # fmt: skip
-        return out.operations, out.makespan, out.stopped
+        if not out.stopped:
+            prover.join(max(0.0, t0 + time_limit_s - time.perf_counter()))
+        return out.operations, out.makespan, out.stopped, proved[0]
 
     if (
         phase1 == "weighted_tardiness"
@@ -1213,8 +1232,8 @@ def solve(
         # nothing is late in the greedy schedule: phase 1 is proved optimal without a search
         status, stopped = "OPTIMAL", False
     elif phase1 == "makespan" and big and greedy is not None:
-        ops, makespan, stopped = lns(greedy, None)
-        bound = min(makespan, makespan_lb)
+        ops, makespan, stopped, proved = lns(greedy, None)
+        bound = min(makespan, proved)
         return SolveResult(
             "OPTIMAL" if makespan <= bound else "FEASIBLE", (), "makespan", float(makespan),
             float(bound), _gap(makespan, bound), makespan, bound, 0, 0,
@@ -1264,8 +1283,8 @@ def solve(
     remaining = time_limit_s - (time.perf_counter() - t0)
     final_status: Status = "FEASIBLE"
     if not stopped and remaining > 0.05 and big:
-        ops, makespan, stopped = lns(ops, wt)
-        ms_bound = min(makespan, makespan_lb)
+        ops, makespan, stopped, proved = lns(ops, wt)
+        ms_bound = min(makespan, proved)
         if wt_optimal and makespan <= ms_bound:
             final_status = "OPTIMAL"
     elif not stopped and remaining > 0.05:

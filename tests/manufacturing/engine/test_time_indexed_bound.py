@@ -1,0 +1,75 @@
+"""The time-indexed bound: an operation cannot straddle maintenance, and each one's own window
+counts. Validity: the programme is feasible at the true optimum (brute force)."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+
+from opencxo.manufacturing.engine import (
+    Changeovers,
+    Downtime,
+    Job,
+    Mode,
+    Operation,
+    Problem,
+    check_schedule,
+    solve,
+)
+from opencxo.manufacturing.engine import solver as solver_module
+from opencxo.manufacturing.engine.assignment_bound import assignment_bound
+from opencxo.manufacturing.engine.solver import _graph, _heads_tails, _pools
+from opencxo.manufacturing.engine.time_indexed_bound import (
+    busiest_pool,
+    feasible_at,
+    time_indexed_bound,
+)
+
+from .test_lns import _staged
+from .test_solver import _brute_force_makespan
+
+
+def _around_maintenance() -> Problem:
+    """One unit, two 3 h operations of one product (1 h clean between them), maintenance in
+    [2, 4). Neither fits before the maintenance, so the best is [4, 7), clean, [8, 11): 11.
+    The window bounds see 6 h of processing plus 2 h of maintenance: 8."""
+    jobs = (Job((Operation((Mode(0, 3),)),)), Job((Operation((Mode(0, 3),)),)))
+    return Problem(1, jobs, changeovers=(Changeovers(0, ((1,),)),), downtimes=(Downtime(0, 2, 4),))
+
+
+def test_no_straddling_the_maintenance() -> None:
+    problem = _around_maintenance()
+    head, tail, _ = _heads_tails(problem, _graph(problem))
+    pools = _pools(problem)
+    pool = busiest_pool(problem, pools, head, tail)
+    assert pool == frozenset({0})
+    assert assignment_bound(problem, head, tail) == 8
+    # at T = 10 the starts 4..7 leave [3, 10): 7 h for two operations of 1 + 3 h
+    assert feasible_at(problem, pool, head, tail, 10) is False
+    assert feasible_at(problem, pool, head, tail, 11) is True
+    deadline = time.perf_counter() + 30
+    assert time_indexed_bound(problem, pools, head, tail, 8, 40, deadline) == 11
+
+
+def test_the_solver_reports_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    """On the LNS path (every changeover model "big") the proved bound closes the gap."""
+    monkeypatch.setattr(solver_module, "BIG_CIRCUITS", 0)
+    problem = _around_maintenance()
+    result = solve(problem, time_limit_s=3, workers=1)
+    assert check_schedule(problem, result.operations).ok
+    assert result.makespan == 11 == result.makespan_bound
+    assert result.status == "OPTIMAL"
+
+
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(_staged())
+def test_feasible_at_the_optimum(problem: Problem) -> None:
+    optimum = _brute_force_makespan(problem)
+    head, tail, _ = _heads_tails(problem, _graph(problem))
+    for pool in _pools(problem):
+        assert feasible_at(problem, frozenset(pool), head, tail, optimum) is True
+    pools = _pools(problem)
+    deadline = time.perf_counter() + 30
+    assert time_indexed_bound(problem, pools, head, tail, 0, 10 * optimum + 10, deadline) <= optimum
