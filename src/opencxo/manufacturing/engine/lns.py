@@ -451,12 +451,14 @@ def improve(
     run: Callable[[cp_model.CpModel, float, int], tuple[str, cp_model.CpSolver | None, bool]],
     report: Callable[[int], None],
     should_stop: Callable[[], bool] | None,
+    proved: Callable[[], int] | None = None,
 ) -> LnsOutcome:
     """Improve the makespan of a valid schedule by LNS until ``deadline``
     (``time.perf_counter()``), keeping its weighted tardiness at most ``wt_cap``.
 
     ``run(model, time_limit_s, seed)`` solves a step (status, solver, stopped); ``report``
-    is called with each better makespan (after the checker accepted it).
+    is called with each better makespan (after the checker accepted it); ``proved()``, when
+    given, is a lower bound proved meanwhile (the search stops when it reaches it).
     """
     del workers  # the caller's ``run`` carries them
     rng = random.Random(seed)
@@ -468,7 +470,7 @@ def improve(
     size = FREE_OPS
     steps = improved = empty_steps = 0
     multi = [list(p) for p in pools if len(p) > 1]
-    while best > lower_bound:
+    while best > max(lower_bound, proved() if proved is not None else 0):
         now = time.perf_counter()
         if now > deadline - 0.3 or (should_stop is not None and should_stop()):
             break

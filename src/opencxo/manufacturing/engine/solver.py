@@ -84,6 +84,9 @@ GREEDY_BUDGET_S = 8.0
 GREEDY_SHARE = 0.15
 #: Above this many changeover arcs CP-SAT's presolve does not probe.
 BIG_CIRCUITS = 20_000
+#: The time-indexed bound's programmes end this long before the time limit (HiGHS may
+#: overrun its own limit a little).
+PROVER_MARGIN_S = 1.0
 #: Load balancing of the list schedules: penalty step per unit of lateness against the pool.
 BALANCE_STEP = 0.2
 
@@ -1115,8 +1118,12 @@ def solve(
         if on_improvement is not None:
             on_improvement(event)
 
+    # the budget counts from here: the static bounds took their time already (seconds on a
+    # big plant), and the LNS's result depends on the list schedule it starts from
     greedy_budget = min(GREEDY_BUDGET_S, GREEDY_SHARE * time_limit_s)
-    greedy, greedy_check = _greedy_search(problem, graph, t0 + greedy_budget, found)
+    greedy, greedy_check = _greedy_search(
+        problem, graph, time.perf_counter() + greedy_budget, found
+    )
     safe = (
         max(
             [j.release for j in problem.jobs]
@@ -1209,19 +1216,22 @@ def solve(
             target=time_indexed_bound,
             args=(problem, pools, head, tail, makespan_lb, max(s.end for s in ops)),
             kwargs={
-                "deadline": t0 + time_limit_s - 0.2,
+                "deadline": t0 + time_limit_s - PROVER_MARGIN_S,
                 "on_bound": lambda b: proved.__setitem__(0, b),
             },
-            daemon=True,  # a stopped solve does not wait for the programme in progress
+            # not a daemon: a stopped solve returns at once and the programme in progress ends
+            # by its own time limit (a daemon thread still inside HiGHS when the interpreter
+            # exits aborts the process)
+            daemon=False,
         )
         prover.start()
         out = improve(
             problem, graph.preds, head, ops, wt_cap, makespan_lb, t0 + time_limit_s,
             workers=workers, seed=seed, pools=pools, run=run, report=report,
-            should_stop=should_stop,
+            should_stop=should_stop, proved=lambda: proved[0],
         )  # fmt: skip
-        if not out.stopped:
-            prover.join(max(0.0, t0 + time_limit_s - time.perf_counter()))
+        if not out.stopped and out.makespan > proved[0]:
+            prover.join()  # HiGHS keeps to the time limit it was given
         return out.operations, out.makespan, out.stopped, proved[0]
 
     if (
