@@ -53,18 +53,7 @@ def assignment_bound(
     when that is larger or the programme cannot be solved. ``head`` and ``tail`` are valid
     earliest starts and least work after each operation; ``at_least`` a valid lower bound."""
     frozen = {f.ref: f for f in problem.frozen}
-    families_on: dict[int, set[int]] = defaultdict(set)
-    for j, job in enumerate(problem.jobs):
-        for k, op in enumerate(job.operations):
-            if (j, k) in frozen:
-                families_on[frozen[(j, k)].unit].add(job.family)
-            else:
-                for m in op.modes:
-                    families_on[m.unit].add(job.family)
-    least_in: dict[tuple[int, int], int] = {}
-    for c in problem.changeovers:
-        for fam in families_on[c.unit]:
-            least_in[(c.unit, fam)] = min(c.time(a, fam) for a in families_on[c.unit])
+    least_in = problem.least_changeovers_in()
     # one column per (operation, unit it may run on)
     col_op: list[int] = []
     col_unit: list[int] = []

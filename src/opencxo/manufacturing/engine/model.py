@@ -376,6 +376,25 @@ class Problem:
                 return c
         return None
 
+    def least_changeovers_in(self) -> dict[tuple[int, int], int]:
+        """``(unit, family) ->`` the least changeover into that family on that unit, from any
+        family that can run there (frozen operations where they are frozen), the same-product
+        clean included: what any operation of the family needs before it at least. Units
+        without a matrix are absent (no changeover)."""
+        frozen = {f.ref: f.unit for f in self.frozen}
+        families_on: dict[int, set[int]] = {}
+        for j, job in enumerate(self.jobs):
+            for k, op in enumerate(job.operations):
+                units = [frozen[(j, k)]] if (j, k) in frozen else [m.unit for m in op.modes]
+                for u in units:
+                    families_on.setdefault(u, set()).add(job.family)
+        return {
+            (c.unit, fam): min(c.time(a, fam) for a in families)
+            for c in self.changeovers
+            for families in [families_on.get(c.unit, set())]
+            for fam in families
+        }
+
     @property
     def operation_count(self) -> int:
         return sum(len(j.operations) for j in self.jobs)

@@ -340,16 +340,7 @@ def _unit_set_bound(
     units) every subset of a pool. Frozen operations count with their unit and duration.
     """
     frozen = {f.ref: f for f in problem.frozen}
-    least_in: dict[tuple[int, int], int] = {}  # (unit, family) -> least changeover into it
-    families_on: dict[int, set[int]] = defaultdict(set)
-    for j, job in enumerate(problem.jobs):
-        for k, op in enumerate(job.operations):
-            units = [frozen[(j, k)].unit] if (j, k) in frozen else [m.unit for m in op.modes]
-            for u in units:
-                families_on[u].add(job.family)
-    for c in problem.changeovers:
-        for fam in families_on[c.unit]:
-            least_in[(c.unit, fam)] = min(c.time(a, fam) for a in families_on[c.unit])
+    least_in = problem.least_changeovers_in()
     # per operation: eligible units and (unit -> duration + least changeover into it)
     items: list[tuple[OpRef, dict[int, int], dict[int, int]]] = []
     for j, job in enumerate(problem.jobs):

@@ -52,16 +52,7 @@ def _items(
 ) -> list[_Item]:
     """The operations that can only run on ``pool`` (frozen ones: where they are frozen)."""
     frozen = {f.ref: f for f in problem.frozen}
-    families_on: dict[int, set[int]] = defaultdict(set)
-    for j, job in enumerate(problem.jobs):
-        for k, op in enumerate(job.operations):
-            units = [frozen[(j, k)].unit] if (j, k) in frozen else [m.unit for m in op.modes]
-            for u in units:
-                families_on[u].add(job.family)
-    least_in: dict[tuple[int, int], int] = {}
-    for c in problem.changeovers:
-        for fam in families_on[c.unit]:
-            least_in[(c.unit, fam)] = min(c.time(a, fam) for a in families_on[c.unit])
+    least_in = problem.least_changeovers_in()
     items = []
     for j, job in enumerate(problem.jobs):
         for k, op in enumerate(job.operations):
