@@ -10,8 +10,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, ConsoleMessage, Page, Response, expect
+from playwright.sync_api import Browser, Page, expect
 
+from tests.browser_support import watch
 from tests.sourcing_web import test_browser as sourcing_walk
 from tests.sourcing_web.test_browser import WIDTH, _log_in, _shot
 
@@ -30,17 +31,7 @@ def page(browser: Browser, live_server: str, sourcing_world: None) -> Iterator[P
     context.set_default_timeout(15_000)
     page = context.new_page()
     problems: list[str] = []
-
-    def on_response(response: Response) -> None:
-        if response.status >= 400:
-            problems.append(f"{response.status} {response.url}")
-
-    def on_console(message: ConsoleMessage) -> None:
-        if message.type == "error":
-            problems.append(message.text)
-
-    page.on("response", on_response)
-    page.on("console", on_console)
+    watch(page, problems, problems)  # answers >= 400, failed requests and console errors
     yield page
     context.close()
     assert problems == []
