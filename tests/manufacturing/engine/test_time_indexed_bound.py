@@ -53,6 +53,35 @@ def test_no_straddling_the_maintenance() -> None:
     assert time_indexed_bound(problem, pools, head, tail, 8, 40, deadline) == 11
 
 
+def _a_switch() -> Problem:
+    """Unit 0 makes product 0 (3 h, then 2 h on unit 1) and product 1 (3 h); a clean costs 1 h,
+    a product switch 4 h. Best: product 0 first, [0, 3), switch, [7, 10): 10. Per-hour
+    capacities with the least changeover into each product (1 h) would allow 7: [0, 3) and
+    [4, 7). As unit sequences, at 8: product 0 must start by 3 (its tail), so a sequence with
+    it holds nothing else (a switch ends the other product at 10 at the earliest; a second
+    product-0 operation starts at 4 at the earliest), and one unit of flow cannot cover both.
+    At 9 (product 0 may start at 4) half a sequence of product 0 twice and half of product 1
+    twice cover each once: the fractional mix this relaxation still allows, so 9, not 10."""
+    jobs = (
+        Job((Operation((Mode(0, 3),)), Operation((Mode(1, 2),))), family=0),
+        Job((Operation((Mode(0, 3),)),), family=1),
+    )
+    return Problem(2, jobs, changeovers=(Changeovers(0, ((1, 4), (4, 1))),))
+
+
+def test_a_product_switch_is_paid() -> None:
+    problem = _a_switch()
+    head, tail, _ = _heads_tails(problem, _graph(problem))
+    pools = _pools(problem)
+    pool = busiest_pool(problem, pools, head, tail)
+    assert pool == frozenset({0})
+    assert feasible_at(problem, pool, head, tail, 8) is False
+    assert feasible_at(problem, pool, head, tail, 9) is True
+    deadline = time.perf_counter() + 30
+    assert time_indexed_bound(problem, pools, head, tail, 6, 20, deadline) == 9
+    assert _brute_force_makespan(problem) == 10
+
+
 def test_the_solver_reports_it(monkeypatch: pytest.MonkeyPatch) -> None:
     """On the LNS path (every changeover model "big") the proved bound closes the gap."""
     monkeypatch.setattr(solver_module, "BIG_CIRCUITS", 0)

@@ -1,23 +1,33 @@
-"""A makespan lower bound from a time-indexed linear relaxation of the busiest pool of units.
+"""A makespan lower bound from an arc-time-indexed linear relaxation of the busiest pool of units.
 
 The window bounds (``solver._unit_set_bound``, :mod:`.assignment_bound`) count work against
 the length of a window and let it be split at will; they do not see that an operation cannot
-straddle a maintenance window, nor how each operation's own earliest start and tail fit
-together with everyone else's. A time-indexed programme does: for the operations that can
-only run on one pool of units (the busiest: most work per unit), ``y[o, u, t] ≥ 0`` is the
-share of operation ``o`` that starts on unit ``u`` at time ``t``, over the starts that a
-schedule of makespan ``T`` allows (``head ≤ t``, ``t + duration + tail ≤ T``, no overlap with
-the unit's maintenance), ``Σ y = 1`` per operation, and at every hour ``τ`` each unit holds at
-most one operation *with the changeover before it*: ``[t − least changeover into its product,
-t + duration)``. (Consecutive operations on a unit are at least that changeover apart, so
-those extended intervals never overlap in a schedule; a changeover may run during maintenance,
-so only the operation itself avoids it.) Every schedule of makespan ``≤ T`` gives a 0/1 point,
-so when the programme is infeasible (HiGHS) the makespan is at least ``T + 1``. A bisection
-over ``T``, as far as the time allows, gives the bound.
+straddle a maintenance window, how each operation's own head and tail fit with everyone
+else's, nor that a unit switching products pays the product changeover. This programme does,
+for the operations that can only run on one pool of units (the busiest: most work per unit).
 
-On the benchmark's plant (the three dryers, 120 operations, about 50,000 columns, 15–25 s a
-programme on one core) it is infeasible up to 389 h: the makespan is at least 390 h, where the
-assignment bound says 371 h.
+Each unit of the pool is a path through a time-expanded network (the *arc-time-indexed*
+formulation of Pessoa, Uchoa and Poggi de Aragão, 2010, with the nodes keyed by product rather
+than by operation, because the changeovers depend only on the products): node ``(t, f)`` means
+"the unit finished an operation of product ``f`` at time ``t`` and is free". From it the unit
+waits an hour (to ``(t + 1, f)``) or starts an operation of product ``g`` and duration ``d`` at
+``s = t + changeover[f][g]``, arriving at ``(s + d, g)``; the unit's first operation starts from
+the source with no changeover. ``x ≥ 0`` is the flow on an arc, one unit of flow per unit of
+the pool. ``y[o, u, s] ≥ 0`` is the share of operation ``o`` starting on ``u`` at ``s``, over
+the starts a makespan ``T`` allows (``head ≤ s``, ``s + duration + tail ≤ T``, no overlap with
+the unit's maintenance; a changeover may run through it, as in the model), ``Σ y = 1`` per
+operation, and at every ``(u, product, duration, s)`` the flow that starts such an operation
+equals the shares that start there. Every schedule of makespan ``≤ T`` is a 0/1 point (each
+unit's sequence is a path), so when the programme is infeasible (HiGHS) every schedule ends
+after ``T``. A fractional flow is a mix of whole unit sequences, each paying its own
+changeovers: where a time-indexed programme with per-hour capacities would let a unit dry
+half of one product and half of another in the same hours without a switch, here each
+sequence that mixes products pays for the switches. A bisection over ``T``, as far as the time
+allows, gives the bound.
+
+On the benchmark's plant (the three dryers, 120 operations, ~66,000 columns, ~5 s a
+programme) it is infeasible up to 393 h: the makespan is at least 394 h, where the
+time-indexed programme with per-hour capacities said 390 h and the assignment bound 371 h.
 """
 
 from __future__ import annotations
@@ -26,6 +36,7 @@ import time
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 from scipy import optimize, sparse
@@ -94,6 +105,149 @@ def busiest_pool(
     return None if best is None else best[1]
 
 
+class _Programme:
+    """The sparse equality system ``A x = b`` being assembled (coordinates, one column at a
+    time or in blocks)."""
+
+    def __init__(self) -> None:
+        self.rows: list[np.ndarray] = []
+        self.cols: list[np.ndarray] = []
+        self.vals: list[np.ndarray] = []
+        self.n_rows = 0
+        self.n_cols = 0
+        self.rhs: dict[int, float] = {}
+
+    def new_rows(self, count: int) -> int:
+        first = self.n_rows
+        self.n_rows += count
+        return first
+
+    def add_columns(self, entries: Sequence[tuple[np.ndarray, float]]) -> None:
+        """Columns that have, for each ``(row indices, value)`` in ``entries``, ``value`` in
+        the given row (the arrays are aligned: one column per position)."""
+        count = len(entries[0][0])
+        if count == 0:
+            return
+        index = np.arange(self.n_cols, self.n_cols + count)
+        for rows, value in entries:
+            self.rows.append(rows)
+            self.cols.append(index)
+            self.vals.append(np.full(count, value))
+        self.n_cols += count
+
+    def matrix(self) -> sparse.csr_matrix:
+        return sparse.csr_matrix(
+            (np.concatenate(self.vals), (np.concatenate(self.rows), np.concatenate(self.cols))),
+            shape=(self.n_rows, self.n_cols),
+        )
+
+    def b(self) -> np.ndarray:
+        out = np.zeros(self.n_rows)
+        for row, value in self.rhs.items():
+            out[row] = value
+        return out
+
+
+def _starts(first: int, last: int, duration: int, downs: Sequence[tuple[int, int]]) -> np.ndarray:
+    """The starts in ``[first, last]`` whose operation does not overlap a maintenance window."""
+    starts = np.arange(first, last + 1)
+    for ws, we in downs:
+        starts = starts[(starts + duration <= ws) | (starts >= we)]
+    return starts
+
+
+def _programme(
+    problem: Problem, pool: frozenset[int], items: Sequence[_Item], makespan: int
+) -> _Programme | Literal["no room", "too big"]:
+    """The arc-time-indexed system at ``makespan``; ``"no room"`` when some operation has no
+    start at all (so the programme is infeasible), ``"too big"`` past ``MAX_COLUMNS``."""
+    downs: dict[int, list[tuple[int, int]]] = defaultdict(list)
+    for d in problem.downtimes:
+        downs[d.unit].append((d.start, d.end))
+    matrices = {unit: problem.changeover_matrix(unit) for unit in pool}
+
+    def product(item: int, unit: int) -> int:
+        # without a changeover matrix the products are all alike on the unit
+        return problem.jobs[items[item].ref[0]].family if matrices[unit] is not None else 0
+
+    # per unit: {(product, duration): the starts some operation of that kind may take}
+    kinds: dict[int, dict[tuple[int, int], np.ndarray]] = {}
+    size = 0
+    for unit in sorted(pool):
+        windows: dict[tuple[int, int], list[int]] = {}  # kind -> [first start, last start]
+        for i, it in enumerate(items):
+            for u, duration, _ in it.modes:
+                if u != unit:
+                    continue
+                if it.fixed_start is not None:
+                    first = last = it.fixed_start
+                else:
+                    first, last = it.head, makespan - it.tail - duration
+                window = windows.setdefault((product(i, unit), duration), [first, last])
+                window[0], window[1] = min(window[0], first), max(window[1], last)
+        if not windows:
+            continue
+        kinds[unit] = {
+            kind: _starts(first, last, kind[1], downs[unit])
+            for kind, (first, last) in windows.items()
+        }
+        n_products = len({p for p, _ in windows})
+        size += sum(len(s) for s in kinds[unit].values()) * (n_products + 2)
+        size += (makespan + 1) * n_products * 2
+    if size > MAX_COLUMNS:
+        return "too big"
+    prog = _Programme()
+    link_rows: dict[tuple[int, int, int], tuple[int, np.ndarray]] = {}
+    for unit, unit_kinds in kinds.items():
+        matrix = matrices[unit]
+        products = sorted({p for p, _ in unit_kinds})
+        slot = {p: k for k, p in enumerate(products)}
+        width = len(products)
+        source = prog.new_rows(1)
+        prog.rhs[source] = -1.0  # inflow − outflow: one unit of flow leaves the source
+        node0 = prog.new_rows((makespan + 1) * width)  # node (t, product): node0 + t·width + slot
+        one = np.zeros(1, dtype=np.int64)
+        prog.add_columns([(one + source, -1.0)])  # the unit stays idle
+        for (after, duration), starts in unit_kinds.items():
+            if len(starts) == 0:
+                continue
+            link0 = prog.new_rows(len(starts))
+            link_rows[(unit, after, duration)] = (link0, starts)
+            link = link0 + np.arange(len(starts))
+            arrive = node0 + (starts + duration) * width + slot[after]
+            # the unit's first operation, then one after each product with its changeover
+            prog.add_columns([(np.full(len(starts), source), -1.0), (arrive, 1.0), (link, 1.0)])
+            for before in products:
+                setup = matrix.time(before, after) if matrix is not None else 0
+                ok = starts >= setup
+                leave = node0 + (starts[ok] - setup) * width + slot[before]
+                prog.add_columns([(leave, -1.0), (arrive[ok], 1.0), (link[ok], 1.0)])
+        hours = np.arange(makespan)
+        for k in range(width):
+            wait_from = node0 + hours * width + k
+            prog.add_columns([(wait_from, -1.0), (wait_from + width, 1.0)])
+            prog.add_columns([(one + node0 + makespan * width + k, -1.0)])  # to the sink
+    cover0 = prog.new_rows(len(items))
+    for i, it in enumerate(items):
+        prog.rhs[cover0 + i] = 1.0
+        placed = False
+        for unit, duration, _ in it.modes:
+            if (unit, product(i, unit), duration) not in link_rows:
+                continue
+            link0, starts = link_rows[(unit, product(i, unit), duration)]
+            if it.fixed_start is not None:
+                first = last = it.fixed_start
+            else:
+                first, last = it.head, makespan - it.tail - duration
+            at = np.flatnonzero((starts >= first) & (starts <= last))
+            if len(at):
+                placed = True
+                prog.add_columns([(link0 + at, -1.0), (np.full(len(at), cover0 + i), 1.0)])
+        if not placed:
+            return "no room"
+    return prog
+
+
 def feasible_at(
     problem: Problem,
     pool: frozenset[int],
@@ -102,61 +256,16 @@ def feasible_at(
     makespan: int,
     time_limit_s: float = 60.0,
 ) -> bool | None:
-    """Whether the time-indexed programme of ``pool`` admits makespan ``makespan``: False
+    """Whether the arc-time-indexed programme of ``pool`` admits makespan ``makespan``: False
     proves every schedule ends later; None when it was not decided (too big, out of time)."""
     items = _items(problem, pool, head, tail)
     if not items:
         return True
-    downs: dict[int, list[tuple[int, int]]] = defaultdict(list)
-    for d in problem.downtimes:
-        downs[d.unit].append((d.start, d.end))
-    units = sorted(pool)
-    row_of_unit = {u: i for i, u in enumerate(units)}
-    col_item: list[np.ndarray] = []
-    col_unit: list[np.ndarray] = []
-    col_start: list[np.ndarray] = []
-    col_from: list[np.ndarray] = []
-    col_to: list[np.ndarray] = []
-    for index, it in enumerate(items):
-        any_column = False
-        for unit, duration, setup in it.modes:
-            last = makespan - it.tail - duration
-            if it.fixed_start is not None:
-                starts = np.array([it.fixed_start]) if it.fixed_start <= last else np.array([])
-            else:
-                starts = np.arange(it.head, last + 1)
-            for ws, we in downs[unit]:
-                starts = starts[(starts + duration <= ws) | (starts >= we)]
-            if len(starts) == 0:
-                continue
-            any_column = True
-            n = len(starts)
-            col_item.append(np.full(n, index))
-            col_unit.append(np.full(n, row_of_unit[unit]))
-            col_start.append(starts)
-            col_from.append(np.maximum(0, starts - setup))
-            col_to.append(starts + duration)
-        if not any_column:
-            return False  # this operation fits nowhere before the makespan
-    item_of = np.concatenate(col_item)
-    unit_of = np.concatenate(col_unit)
-    cover_from = np.concatenate(col_from)
-    cover_to = np.concatenate(col_to)
-    n_cols = len(item_of)
-    if n_cols > MAX_COLUMNS:
-        return None
-    # each column covers the hours [from, to) of its unit: one non-zero per hour
-    lengths = cover_to - cover_from
-    columns = np.repeat(np.arange(n_cols), lengths)
-    offsets = np.arange(lengths.sum()) - np.repeat(np.cumsum(lengths) - lengths, lengths)
-    hours = np.repeat(cover_from, lengths) + offsets
-    rows = np.repeat(unit_of, lengths) * makespan + hours
-    capacity = sparse.csr_matrix(
-        (np.ones(len(rows)), (rows, columns)), shape=(len(units) * makespan, n_cols)
-    )
-    once = sparse.csr_matrix(
-        (np.ones(n_cols), (item_of, np.arange(n_cols))), shape=(len(items), n_cols)
-    )
+    prog = _programme(problem, pool, items, makespan)
+    if isinstance(prog, str):
+        return False if prog == "no room" else None
+    a_eq = prog.matrix()
+    b_eq = prog.b()
     deadline = time.perf_counter() + time_limit_s
     # the interior point method is the fast one here (the dual simplex took minutes on the
     # plant) but reports a solve error on some tiny infeasible programmes: then the simplex
@@ -165,12 +274,10 @@ def feasible_at(
         if left < 0.1:
             return None
         solution = optimize.linprog(
-            np.zeros(n_cols),
-            A_ub=capacity,
-            b_ub=np.ones(len(units) * makespan),
-            A_eq=once,
-            b_eq=np.ones(len(items)),
-            bounds=(0.0, 1.0),
+            np.zeros(prog.n_cols),
+            A_eq=a_eq,
+            b_eq=b_eq,
+            bounds=(0.0, None),
             method=method,
             options={"time_limit": left},
         )
