@@ -302,25 +302,29 @@ def time_indexed_bound(
 ) -> int:
     """The largest ``T + 1`` proved (programme infeasible at ``T``) by a bisection in
     ``[lower, upper)`` before ``deadline`` (``time.perf_counter()``); ``lower`` (a valid bound)
-    when nothing more is proved. Each probe sits an eighth of the way up the open range (a
-    programme takes seconds, so only a few fit): an infeasible probe raises the bound, a
-    feasible one only lowers the top, and the answer is usually nearer the bottom (the top is
-    a schedule's makespan). ``on_bound`` is called with each better bound as soon as it is proved."""
+    when nothing more is proved. A programme takes seconds, so only a few fit: while the top
+    is still the schedule's makespan (usually far above the answer) each probe sits an eighth
+    of the way up the open range; once a programme was feasible the answer is near that top,
+    and the probes halve the range. An infeasible probe raises the bound, a feasible one only
+    lowers the top. ``on_bound`` is called with each better bound as soon as it is proved."""
     pool = busiest_pool(problem, pools, head, tail)
     best = lower
     if pool is None:
         return best
     top = upper  # the programme is known (or assumed) feasible at top
+    top_is_feasible_programme = False
     while best < top:
         left = deadline - time.perf_counter()
         if left < 1.0:
             break
-        probe = best + max(0, (top - best) // 8)
+        step = (top - best) // 2 if top_is_feasible_programme else (top - best) // 8
+        probe = best + max(0, step)
         answer = feasible_at(problem, pool, head, tail, probe, left)
         if answer is None:
             break
         if answer:
             top = probe
+            top_is_feasible_programme = True
         else:
             best = probe + 1
             if on_bound is not None:
