@@ -102,3 +102,27 @@ def test_feasible_at_the_optimum(problem: Problem) -> None:
     pools = _pools(problem)
     deadline = time.perf_counter() + 30
     assert time_indexed_bound(problem, pools, head, tail, 0, 10 * optimum + 10, deadline) <= optimum
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(_staged())
+def test_feasible_at_a_schedule_with_frozen_operations(problem: Problem) -> None:
+    """Freeze the earlier half of a schedule: that schedule is still a 0/1 point of every pool's
+    programme at its own makespan (frozen operations take their own unit and start only)."""
+    first = solve(problem, time_limit_s=2, workers=1)
+    assert first.operations
+    frozen = tuple(
+        sorted(first.operations, key=lambda s: (s.start, s.ref))[: len(first.operations) // 2]
+    )
+    refrozen = Problem(
+        problem.units, problem.jobs, problem.precedences, problem.changeovers,
+        problem.downtimes, frozen,
+    )  # fmt: skip
+    assert check_schedule(refrozen, first.operations).ok
+    makespan = max(s.end for s in first.operations)
+    head, tail, _ = _heads_tails(refrozen, _graph(refrozen))
+    pools = _pools(refrozen)
+    for pool in pools:
+        assert feasible_at(refrozen, frozenset(pool), head, tail, makespan) is True
+    deadline = time.perf_counter() + 30
+    assert time_indexed_bound(refrozen, pools, head, tail, 0, 10 * makespan, deadline) <= makespan
