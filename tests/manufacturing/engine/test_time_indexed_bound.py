@@ -15,6 +15,7 @@ from opencxo.manufacturing.engine import (
     Mode,
     Operation,
     Problem,
+    ScheduledOperation,
     check_schedule,
     solve,
 )
@@ -80,6 +81,20 @@ def test_a_product_switch_is_paid() -> None:
     deadline = time.perf_counter() + 30
     assert time_indexed_bound(problem, pools, head, tail, 6, 20, deadline) == 9
     assert _brute_force_makespan(problem) == 10
+
+
+def test_a_frozen_operation_that_ends_too_late() -> None:
+    """A probe below the end of a frozen operation is infeasible (not an index error)."""
+    base = _around_maintenance()
+    frozen = (ScheduledOperation(1, 0, 0, 8, 11),)
+    problem = Problem(1, base.jobs, changeovers=base.changeovers, downtimes=base.downtimes,
+                      frozen=frozen)  # fmt: skip
+    head, tail, _ = _heads_tails(problem, _graph(problem))
+    pool = frozenset({0})
+    assert feasible_at(problem, pool, head, tail, 10) is False
+    assert feasible_at(problem, pool, head, tail, 11) is True
+    deadline = time.perf_counter() + 30
+    assert time_indexed_bound(problem, _pools(problem), head, tail, 0, 40, deadline) == 11
 
 
 def test_the_solver_reports_it(monkeypatch: pytest.MonkeyPatch) -> None:

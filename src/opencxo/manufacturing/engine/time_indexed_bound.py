@@ -156,6 +156,15 @@ def _starts(first: int, last: int, duration: int, downs: Sequence[tuple[int, int
     return starts
 
 
+def _window(item: _Item, duration: int, makespan: int) -> tuple[int, int]:
+    """The first and last start of ``item`` that end, with its tail, by ``makespan`` (a frozen
+    operation: its own start, or an empty window when that ends too late)."""
+    last = makespan - item.tail - duration
+    if item.fixed_start is not None:
+        return item.fixed_start, min(item.fixed_start, last)
+    return item.head, last
+
+
 def _programme(
     problem: Problem, pool: frozenset[int], items: Sequence[_Item], makespan: int
 ) -> _Programme | Literal["no room", "too big"]:
@@ -179,10 +188,7 @@ def _programme(
             for u, duration, _ in it.modes:
                 if u != unit:
                     continue
-                if it.fixed_start is not None:
-                    first = last = it.fixed_start
-                else:
-                    first, last = it.head, makespan - it.tail - duration
+                first, last = _window(it, duration, makespan)
                 window = windows.setdefault((product(i, unit), duration), [first, last])
                 window[0], window[1] = min(window[0], first), max(window[1], last)
         if not windows:
@@ -235,10 +241,7 @@ def _programme(
             if (unit, product(i, unit), duration) not in link_rows:
                 continue
             link0, starts = link_rows[(unit, product(i, unit), duration)]
-            if it.fixed_start is not None:
-                first = last = it.fixed_start
-            else:
-                first, last = it.head, makespan - it.tail - duration
+            first, last = _window(it, duration, makespan)
             at = np.flatnonzero((starts >= first) & (starts <= last))
             if len(at):
                 placed = True
