@@ -119,7 +119,7 @@ def test_feasible_at_the_optimum(problem: Problem) -> None:
     assert time_indexed_bound(problem, pools, head, tail, 0, 10 * optimum + 10, deadline) <= optimum
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(_staged())
 def test_feasible_at_a_schedule_with_frozen_operations(problem: Problem) -> None:
     """Freeze the earlier half of a schedule: that schedule is still a 0/1 point of every pool's
