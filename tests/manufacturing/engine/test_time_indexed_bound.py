@@ -21,6 +21,7 @@ from opencxo.manufacturing.engine import (
 )
 from opencxo.manufacturing.engine import solver as solver_module
 from opencxo.manufacturing.engine.assignment_bound import assignment_bound
+from opencxo.manufacturing.engine.model import OpRef
 from opencxo.manufacturing.engine.solver import _graph, _heads_tails, _pools
 from opencxo.manufacturing.engine.time_indexed_bound import (
     busiest_pool,
@@ -30,6 +31,15 @@ from opencxo.manufacturing.engine.time_indexed_bound import (
 
 from .test_lns import _staged
 from .test_solver import _brute_force_makespan
+
+
+def _prepared(
+    problem: Problem,
+) -> tuple[dict[OpRef, int], dict[OpRef, int], list[list[int]], frozenset[int] | None]:
+    """Heads, tails, pools and the busiest pool, as the solver computes them."""
+    head, tail, _ = _heads_tails(problem, _graph(problem))
+    pools = _pools(problem)
+    return head, tail, pools, busiest_pool(problem, pools, head, tail)
 
 
 def _around_maintenance() -> Problem:
@@ -42,9 +52,7 @@ def _around_maintenance() -> Problem:
 
 def test_no_straddling_the_maintenance() -> None:
     problem = _around_maintenance()
-    head, tail, _ = _heads_tails(problem, _graph(problem))
-    pools = _pools(problem)
-    pool = busiest_pool(problem, pools, head, tail)
+    head, tail, pools, pool = _prepared(problem)
     assert pool == frozenset({0})
     assert assignment_bound(problem, head, tail) == 8
     # at T = 10 the starts 4..7 leave [3, 10): 7 h for two operations of 1 + 3 h
@@ -72,9 +80,7 @@ def _a_switch() -> Problem:
 
 def test_a_product_switch_is_paid() -> None:
     problem = _a_switch()
-    head, tail, _ = _heads_tails(problem, _graph(problem))
-    pools = _pools(problem)
-    pool = busiest_pool(problem, pools, head, tail)
+    head, tail, pools, pool = _prepared(problem)
     assert pool == frozenset({0})
     assert feasible_at(problem, pool, head, tail, 8) is False
     assert feasible_at(problem, pool, head, tail, 9) is True
@@ -89,12 +95,12 @@ def test_a_frozen_operation_that_ends_too_late() -> None:
     frozen = (ScheduledOperation(1, 0, 0, 8, 11),)
     problem = Problem(1, base.jobs, changeovers=base.changeovers, downtimes=base.downtimes,
                       frozen=frozen)  # fmt: skip
-    head, tail, _ = _heads_tails(problem, _graph(problem))
-    pool = frozenset({0})
+    head, tail, pools, pool = _prepared(problem)
+    assert pool == frozenset({0})
     assert feasible_at(problem, pool, head, tail, 10) is False
     assert feasible_at(problem, pool, head, tail, 11) is True
     deadline = time.perf_counter() + 30
-    assert time_indexed_bound(problem, _pools(problem), head, tail, 0, 40, deadline) == 11
+    assert time_indexed_bound(problem, pools, head, tail, 0, 40, deadline) == 11
 
 
 def test_the_solver_reports_it(monkeypatch: pytest.MonkeyPatch) -> None:
