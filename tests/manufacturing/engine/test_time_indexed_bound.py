@@ -42,6 +42,17 @@ def _prepared(
     return head, tail, pools, busiest_pool(problem, pools, head, tail)
 
 
+def _assert_proves(problem: Problem, bound: int, lower: int, upper: int) -> None:
+    """The busiest pool is unit 0, its programme is infeasible just below ``bound`` and
+    feasible at it, and the bisection from ``[lower, upper)`` ends exactly there."""
+    head, tail, pools, pool = _prepared(problem)
+    assert pool == frozenset({0})
+    assert feasible_at(problem, pool, head, tail, bound - 1) is False
+    assert feasible_at(problem, pool, head, tail, bound) is True
+    deadline = time.perf_counter() + 30
+    assert time_indexed_bound(problem, pools, head, tail, lower, upper, deadline) == bound
+
+
 def _around_maintenance() -> Problem:
     """One unit, two 3 h operations of one product (1 h clean between them), maintenance in
     [2, 4). Neither fits before the maintenance, so the best is [4, 7), clean, [8, 11): 11.
@@ -52,14 +63,10 @@ def _around_maintenance() -> Problem:
 
 def test_no_straddling_the_maintenance() -> None:
     problem = _around_maintenance()
-    head, tail, pools, pool = _prepared(problem)
-    assert pool == frozenset({0})
+    head, tail, _, _ = _prepared(problem)
     assert assignment_bound(problem, head, tail) == 8
     # at T = 10 the starts 4..7 leave [3, 10): 7 h for two operations of 1 + 3 h
-    assert feasible_at(problem, pool, head, tail, 10) is False
-    assert feasible_at(problem, pool, head, tail, 11) is True
-    deadline = time.perf_counter() + 30
-    assert time_indexed_bound(problem, pools, head, tail, 8, 40, deadline) == 11
+    _assert_proves(problem, 11, 8, 40)
 
 
 def _a_switch() -> Problem:
@@ -80,12 +87,7 @@ def _a_switch() -> Problem:
 
 def test_a_product_switch_is_paid() -> None:
     problem = _a_switch()
-    head, tail, pools, pool = _prepared(problem)
-    assert pool == frozenset({0})
-    assert feasible_at(problem, pool, head, tail, 8) is False
-    assert feasible_at(problem, pool, head, tail, 9) is True
-    deadline = time.perf_counter() + 30
-    assert time_indexed_bound(problem, pools, head, tail, 6, 20, deadline) == 9
+    _assert_proves(problem, 9, 6, 20)
     assert _brute_force_makespan(problem) == 10
 
 
@@ -95,12 +97,7 @@ def test_a_frozen_operation_that_ends_too_late() -> None:
     frozen = (ScheduledOperation(1, 0, 0, 8, 11),)
     problem = Problem(1, base.jobs, changeovers=base.changeovers, downtimes=base.downtimes,
                       frozen=frozen)  # fmt: skip
-    head, tail, pools, pool = _prepared(problem)
-    assert pool == frozenset({0})
-    assert feasible_at(problem, pool, head, tail, 10) is False
-    assert feasible_at(problem, pool, head, tail, 11) is True
-    deadline = time.perf_counter() + 30
-    assert time_indexed_bound(problem, pools, head, tail, 0, 40, deadline) == 11
+    _assert_proves(problem, 11, 0, 40)
 
 
 def test_the_solver_reports_it(monkeypatch: pytest.MonkeyPatch) -> None:
