@@ -44,6 +44,13 @@ def test_recipe_over_http(client: TestClient, plant: PlantWorld) -> None:
         "its classes: dryer, filter_dryer, granulator, reactor, tablet_press"
     )
     body["steps"][1]["equipment_class"] = "dryer"
+    body["steps"][0]["duration_hours"] = "8761"  # longer than a year: a typo
+    too_long = client.post(f"{API}/mfg/products/{product_id}/recipes", headers=cdmo, json=body)
+    assert too_long.status_code == 422
+    assert errors_of(too_long.json()) == {
+        "steps.0.duration_hours": "Input should be less than or equal to 8760"
+    }
+    body["steps"][0]["duration_hours"] = "8"
     made = client.post(f"{API}/mfg/products/{product_id}/recipes", headers=cdmo, json=body)
     assert made.status_code == 201, made.text
     recipe = made.json()
@@ -130,3 +137,9 @@ def test_plant_over_http(client: TestClient, plant: PlantWorld) -> None:
     cleaning = client.put(f"{API}/mfg/plants/{plant.plant_id}/cleaning-times/Reactor", headers=cdmo,
                           json={"same_product_hours": "2.5", "product_change_hours": "9"})  # fmt: skip
     assert cleaning.status_code == 200 and cleaning.json()["equipment_class"] == "reactor"
+    endless = client.put(f"{API}/mfg/plants/{plant.plant_id}/cleaning-times/reactor", headers=cdmo,
+                         json={"same_product_hours": "2.5", "product_change_hours": "9000"})  # fmt: skip
+    assert endless.status_code == 422
+    assert errors_of(endless.json()) == {
+        "product_change_hours": "Input should be less than or equal to 8760"
+    }

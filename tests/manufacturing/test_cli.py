@@ -63,6 +63,21 @@ def test_bad_file_is_one_line_and_exit_2(tmp_path: Path) -> None:
     assert wrong.exit_code == 2
 
 
+def test_work_past_the_solvers_time_range_is_said_in_words(tmp_path: Path) -> None:
+    # each duration is legal, their sum is not a time the solver can represent
+    big = tmp_path / "big.txt"
+    big.write_text("1 1\n0 1000000000 0 1000000000\n")
+    result = runner.invoke(app, ["mfg", "solve-instance", str(big), "--format", "jssp", "--json"])
+    assert result.exit_code == 1, result.output  # no schedule
+    doc = json.loads(result.stdout)
+    assert (doc["status"], doc["makespan"]) == ("MODEL_INVALID", None)
+    assert doc["reasons"] == [
+        "the work to schedule (releases, durations, changeovers and lags) adds up to "
+        "2000000000 time units, more than the 1000000000 the solver handles: schedule fewer "
+        "batches at once or use a coarser time unit"
+    ]
+
+
 def test_real_process_prints_the_keys() -> None:
     completed = subprocess.run(
         [sys.executable, "-m", "opencxo.cli", "mfg", "solve-instance", str(DATA / "ft06"),

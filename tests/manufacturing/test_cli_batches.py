@@ -73,3 +73,8 @@ def test_list_release_and_certificate(plant: PlantWorld, database_url: str, tmp_
     )
     assert [t["result"] for t in coa["tests"]] == ["99.6 %", "0.2 %", "Conforms"]
     assert pdf.read_bytes().startswith(b"%PDF")
+    for where, why in ((tmp_path / "no" / "coa.pdf", "No such file or directory"),
+                       (tmp_path, "Is a directory")):  # fmt: skip
+        unwritable = run(database_url, "coa", "B-API-1", "--as", sponsor, "--pdf", str(where))
+        assert unwritable.returncode == 1
+        assert unwritable.stderr.strip() == f"error: --pdf {where}: {why}"

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import select
 
 from opencxo.core.audit import AuditEvent
-from opencxo.core.errors import Conflict, NotFound, NotPermitted
+from opencxo.core.errors import Conflict, Invalid, NotFound, NotPermitted
 from opencxo.manufacturing import planning
 from opencxo.manufacturing.models import Batch, BatchStep, ProductionOrder
 from tests.manufacturing.conftest import PlantWorld
@@ -110,6 +110,27 @@ def test_replanning_replaces_planned_batches_and_keeps_started_ones(plant: Plant
     assert (
         plant.session.scalar(select(Batch).where(Batch.batch_number == f"INT-1-{YY}-0001")) is None
     )
+
+
+def test_an_order_of_too_many_batches_is_refused_and_changes_nothing(plant: PlantWorld) -> None:
+    before = sorted(b.batch_number for b in _plan(plant))
+    order = plant.session.get(ProductionOrder, plant.orders["PO-A-1"])
+    assert order is not None
+    # 600 × 39.5675 kg: 600 API-1 batches, which need 36,000 kg INT-1 → 422 batches
+    order.quantity = API_OUT * 600
+    plant.session.commit()
+    with pytest.raises(Invalid) as info:
+        _plan(plant)
+    assert str(info.value) == (
+        "this order would need 1022 new batches (API-1 600, INT-1 422); at most 1000 can be "
+        "planned at once: check the quantity and the recipes' batch sizes, or split the order"
+    )
+    assert info.value.field_errors == {"quantity": "needs more than 1000 batches"}
+    plant.session.rollback()
+    assert sorted(plant.session.scalars(select(Batch.batch_number)).all()) == before
+    order.quantity = API_OUT * 500  # 500 + ceil(30,000 / 85.5) = 851: planned
+    plant.session.commit()
+    assert len(_plan(plant)) == 851
 
 
 def test_cancelled_orders_are_not_planned(plant: PlantWorld) -> None:

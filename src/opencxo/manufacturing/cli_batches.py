@@ -162,7 +162,10 @@ def coa(
             session, principal, service.find_batch(session, principal, batch_number)
         )
     if pdf is not None:
-        pdf.write_bytes(batch_pdf.coa_pdf(certificate))
+        try:
+            pdf.write_bytes(batch_pdf.coa_pdf(certificate))
+        except OSError as error:
+            raise fail(f"--pdf {pdf}: {error.strerror or error}") from None
     if as_json:
         typer.echo(_dump(certificate))
         return

@@ -38,6 +38,10 @@ from opencxo.manufacturing.models import (
 )
 from opencxo.manufacturing.schedule_schemas import PlannedBatchRead
 
+#: The most batches one planning of an order may create (its intermediates included): more
+#: is a mistyped quantity or batch size, and would take the request minutes.
+MAX_NEW_BATCHES = 1000
+
 __all__ = ["order_batches", "output_per_batch", "plan_order"]
 
 
@@ -128,6 +132,31 @@ def order_batches(session: Session, order: ProductionOrder) -> list[Batch]:
     )
 
 
+def _new_batches(
+    order: ProductionOrder,
+    sequence: list[uuid.UUID],
+    recipes: dict[uuid.UUID, Recipe],
+    kept: list[Batch],
+) -> dict[uuid.UUID, int]:
+    """How many new batches of each product (in ``sequence``, consumers first) the order
+    needs beyond the ``kept`` ones, each batch's BOM adding to its components' need."""
+    need: dict[uuid.UUID, Decimal] = defaultdict(Decimal)
+    need[order.product_id] = Decimal(order.quantity)
+    counts: dict[uuid.UUID, int] = {}
+    for pid in sequence:
+        recipe = recipes[pid]
+        mine = [b for b in kept if b.product_id == pid]
+        usable = [b for b in mine if b.status != BatchStatus.REJECTED.value]
+        shortfall = need[pid] - sum((_contribution(b) for b in mine), Decimal(0))
+        counts[pid] = max(0, math.ceil(shortfall / output_per_batch(recipe)))
+        total = len(usable) + counts[pid]
+        for line in recipe.bom_lines:
+            component = line.component_product_id
+            if component is not None and component in recipes:
+                need[component] += total * Decimal(line.quantity_per_batch)
+    return counts
+
+
 def plan_order(
     session: Session, principal: Principal, order_id: uuid.UUID, *, today: date | None = None
 ) -> list[PlannedBatchRead]:
@@ -162,6 +191,15 @@ def plan_order(
     existing = order_batches(session, order)
     replaced = [b for b in existing if b.status == BatchStatus.PLANNED.value]
     kept = [b for b in existing if b.status != BatchStatus.PLANNED.value]
+    counts = _new_batches(order, sequence, recipes, kept)
+    if sum(counts.values()) > MAX_NEW_BATCHES:
+        listed = ", ".join(f"{products[pid].code} {n}" for pid, n in counts.items() if n)
+        raise Invalid(
+            f"this order would need {sum(counts.values())} new batches ({listed}); at most "
+            f"{MAX_NEW_BATCHES} can be planned at once: check the quantity and the recipes' "
+            "batch sizes, or split the order",
+            field_errors={"quantity": f"needs more than {MAX_NEW_BATCHES} batches"},
+        )
     year = (today or date.today()).strftime("%y")
     next_serial = {
         pid: _next_numbers(session, order.provider_id, f"{products[pid].code}-{year}-")
@@ -171,17 +209,11 @@ def plan_order(
         session.delete(batch)
     session.flush()
 
-    need: dict[uuid.UUID, Decimal] = defaultdict(Decimal)
-    need[order.product_id] = Decimal(order.quantity)
     created: list[Batch] = []
     for pid in sequence:
         recipe = recipes[pid]
         per_batch = output_per_batch(recipe)
-        mine = [b for b in kept if b.product_id == pid]
-        usable = [b for b in mine if b.status != BatchStatus.REJECTED.value]
-        shortfall = need[pid] - sum((_contribution(b) for b in mine), Decimal(0))
-        new = max(0, math.ceil(shortfall / per_batch)) if shortfall > 0 else 0
-        for _ in range(new):
+        for _ in range(counts[pid]):
             number = f"{products[pid].code}-{year}-{next_serial[pid]:04d}"
             next_serial[pid] += 1
             batch = Batch(
@@ -196,11 +228,6 @@ def plan_order(
             )
             session.add(batch)
             created.append(batch)
-        total = len(usable) + new
-        for line in recipe.bom_lines:
-            component = line.component_product_id
-            if component is not None and component in recipes:
-                need[component] += total * Decimal(line.quantity_per_batch)
     session.flush()
     audit.record(
         session,

@@ -1065,6 +1065,8 @@ def _store_in(
             )
         elif result.status == "UNKNOWN":
             schedule.message = "no schedule found within the time limit; allow more time"
+        elif result.status == "MODEL_INVALID":
+            schedule.message = "the solver cannot take this plan as it is (see below)"
     scheduled_orders: set[uuid.UUID] = set()
     if result is not None and result.has_schedule:
         report = check_schedule(built.problem, result.operations)

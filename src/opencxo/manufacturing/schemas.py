@@ -29,6 +29,9 @@ from opencxo.manufacturing.models import (
 EQUIPMENT_CLASS = re.compile(r"^[a-z][a-z0-9_-]{0,59}$")
 EQUIPMENT_CLASS_HINT = "lowercase letters, digits, '_' or '-', starting with a letter"
 Hours = Decimal
+#: The longest step, clean or changeover accepted: a year (a longer one is a typo, and the
+#: scheduler's time range must hold a whole plan of them).
+MAX_HOURS = Decimal(8760)
 
 
 class ORMModel(BaseModel):
@@ -129,8 +132,8 @@ class UnitRead(ORMModel):
 
 
 class CleaningTimeInput(BaseModel):
-    same_product_hours: Hours = Field(ge=0, max_digits=18, decimal_places=6)
-    product_change_hours: Hours = Field(ge=0, max_digits=18, decimal_places=6)
+    same_product_hours: Hours = Field(ge=0, le=MAX_HOURS, max_digits=18, decimal_places=6)
+    product_change_hours: Hours = Field(ge=0, le=MAX_HOURS, max_digits=18, decimal_places=6)
     version: int | None = Field(None, description="of the row being replaced, when known")
 
 
@@ -151,7 +154,7 @@ class ChangeoverKey(BaseModel):
 
 
 class ChangeoverInput(ChangeoverKey):
-    hours: Hours = Field(ge=0, max_digits=18, decimal_places=6)
+    hours: Hours = Field(ge=0, le=MAX_HOURS, max_digits=18, decimal_places=6)
 
 
 class ChangeoverRead(BaseModel):
@@ -305,7 +308,9 @@ class ProductListItem(BaseModel):
 class RecipeStepInput(BaseModel):
     operation: str = Field(min_length=1, max_length=120)
     equipment_class: str = Field(min_length=1, max_length=60)
-    duration_hours: Decimal = Field(max_digits=18, decimal_places=6, description="> 0")
+    duration_hours: Decimal = Field(
+        le=MAX_HOURS, max_digits=18, decimal_places=6, description="> 0, at most 8760 (a year)"
+    )
     yield_fraction: Decimal = Field(
         Decimal(1), max_digits=18, decimal_places=6, description="in (0, 1]"
     )

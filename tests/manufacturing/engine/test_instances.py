@@ -54,7 +54,9 @@ def test_comments_and_blank_lines_anywhere() -> None:
         ("x 2\n0 1\n", 1, "'x' is not a whole number"),
         ("2 2\n0 3 1\n1 2 0 3\n", 2, "pairs"),
         ("2 2\n0 3 1 2\n1 2 5 3\n", 3, "machine 5 outside 0..1"),
-        ("2 2\n0 3 1 0\n1 2 0 3\n", 2, "duration 0 must be >= 1"),
+        ("2 2\n0 3 1 0\n1 2 0 3\n", 2, "duration 0 must be in 1..1000000000"),
+        ("1 1\n0 1000000001\n", 2, "duration 1000000001 must be in 1..1000000000"),
+        ("1 100001\n0 1\n", 1, "machines (100001) must be at most 100000"),
         ("3 2\n0 3 1 2\n1 2 0 3\n", 1, "announces 3 jobs but 2 job lines follow"),
         ("1 2\n0 3 1 2\n1 2 0 3\n", 3, "more lines"),
         ("# c\n1 2\n\n0 3 1 2.5\n", 4, "'2.5' is not a whole number"),
@@ -80,6 +82,7 @@ def test_jssp_errors_name_the_line(text: str, line: int, words: str) -> None:
         ("1 2 1\n1 2 1 3 1 4\n", 2, "listed twice"),
         ("1 2 1\n1 1 1 3 9\n", 2, "1 numbers left"),
         ("1 2 1\n1 0\n", 2, "must be >= 1"),
+        ("1 2 1\n1 1 1 99999999999999999999\n", 2, "must be in 1..1000000000"),
         ("1 2 x\n1 1 1 3\n", 1, "is not a number"),
     ],
 )

@@ -21,7 +21,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from .model import Job, Mode, Operation, Problem
+from .model import MAX_TIME, MAX_UNITS, Job, Mode, Operation, Problem
 
 __all__ = ["InstanceFormat", "InstanceFormatError", "parse_fjsp", "parse_jssp", "read_instance"]
 
@@ -86,6 +86,10 @@ def _header(lines: list[tuple[int, str]], source: str, extra_ok: bool) -> tuple[
         raise InstanceFormatError(
             f"header: jobs ({jobs}) and machines ({machines}) must be >= 1", number, source
         )
+    if machines > MAX_UNITS:
+        raise InstanceFormatError(
+            f"header: machines ({machines}) must be at most {MAX_UNITS}", number, source
+        )
     if len(lines) - 1 < jobs:
         raise InstanceFormatError(
             f"the header announces {jobs} jobs but {len(lines) - 1} job lines follow",
@@ -107,8 +111,10 @@ def _mode(
         raise InstanceFormatError(
             f"{where}: machine {machine} outside {first}..{machines + first - 1}", number, source
         )
-    if duration < 1:
-        raise InstanceFormatError(f"{where}: duration {duration} must be >= 1", number, source)
+    if not 1 <= duration <= MAX_TIME:
+        raise InstanceFormatError(
+            f"{where}: duration {duration} must be in 1..{MAX_TIME}", number, source
+        )
     return Mode(machine - first, duration)
 
 

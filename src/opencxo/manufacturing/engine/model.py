@@ -44,6 +44,9 @@ OpRef = tuple[int, int]
 #: The largest time value accepted (keeps every sum well inside CP-SAT's 64-bit domains).
 MAX_TIME = 10**9
 
+#: The most units a problem may have.
+MAX_UNITS = 100_000
+
 
 class ModelError(ValueError):
     """An invalid scheduling input, naming the argument, the value and the bound.
@@ -291,7 +294,7 @@ class Problem:
 
     def __post_init__(self) -> None:
         context = f"Problem {self.name!r}" if self.name else "Problem"
-        _whole("units", self.units, context, ge=1, le=100_000)
+        _whole("units", self.units, context, ge=1, le=MAX_UNITS)
         if not isinstance(self.jobs, tuple) or not all(isinstance(j, Job) for j in self.jobs):
             raise ModelError("jobs", self.jobs, "must be a tuple of Job", context)
         for j, job in enumerate(self.jobs):

@@ -67,7 +67,7 @@ from .assignment_bound import assignment_bound
 from .baseline import build_textbook, is_plain_job_shop
 from .checker import CheckReport, check_schedule
 from .lns import improve
-from .model import OpRef, Problem, ScheduledOperation
+from .model import MAX_TIME, OpRef, Problem, ScheduledOperation
 from .time_indexed_bound import time_indexed_bound
 
 __all__ = ["Improvement", "SolveResult", "Status", "solve"]
@@ -111,7 +111,9 @@ class SolveResult:
     status
         ``OPTIMAL`` (both objectives proved), ``FEASIBLE`` (a schedule, not proved optimal),
         ``INFEASIBLE`` (proved: no schedule exists), ``UNKNOWN`` (no schedule found in time or
-        stopped before one), ``MODEL_INVALID`` (a bug: CP-SAT refused the model).
+        stopped before one), ``MODEL_INVALID`` (the work adds up to more than the solver's
+        time range, ``model.MAX_TIME``, said in ``reasons``; otherwise a bug: CP-SAT refused
+        the model).
     reasons
         Why it is infeasible (or invalid), in words; empty otherwise.
     objective_name, objective, bound, gap
@@ -316,6 +318,25 @@ def _pools(problem: Problem) -> list[list[int]]:
     for u in range(problem.units):
         pools[find(u)].append(u)
     return list(pools.values())
+
+
+def _safe_horizon(problem: Problem) -> int:
+    """A time no schedule of least tardiness needs to pass: the latest release, frozen end or
+    maintenance end, then every operation one after another at its longest with the largest
+    changeover before it, and every lag."""
+    return (
+        max(
+            [j.release for j in problem.jobs]
+            + [f.end for f in problem.frozen]
+            + [d.end for d in problem.downtimes]
+        )
+        + sum(
+            max((m.duration + _max_setup(problem, m.unit) for m in op.modes), default=0)
+            for job in problem.jobs
+            for op in job.operations
+        )
+        + sum(p.min_lag for p in problem.precedences)
+    )
 
 
 def _unit_set_bound(
@@ -1095,6 +1116,17 @@ def solve(
         return result("INFEASIBLE", reasons)
     if problem.operation_count == 0:
         return SolveResult("OPTIMAL", (), phase1, 0, 0, 0.0, 0, 0, 0, 0, 0.0, ())
+    safe = _safe_horizon(problem)
+    if safe > MAX_TIME:
+        # no schedule could be stored: a time past MAX_TIME is refused (ScheduledOperation)
+        return result(
+            "MODEL_INVALID",
+            [
+                f"the work to schedule (releases, durations, changeovers and lags) adds up to "
+                f"{safe} time units, more than the {MAX_TIME} the solver handles: schedule "
+                "fewer batches at once or use a coarser time unit"
+            ],
+        )
     static_lb = _makespan_lb(problem, graph)
 
     def found(ops: list[ScheduledOperation], check: CheckReport) -> None:
@@ -1114,19 +1146,6 @@ def solve(
     greedy_budget = min(GREEDY_BUDGET_S, GREEDY_SHARE * time_limit_s)
     greedy, greedy_check = _greedy_search(
         problem, graph, time.perf_counter() + greedy_budget, found
-    )
-    safe = (
-        max(
-            [j.release for j in problem.jobs]
-            + [f.end for f in problem.frozen]
-            + [d.end for d in problem.downtimes]
-        )
-        + sum(
-            max((m.duration + _max_setup(problem, m.unit) for m in op.modes), default=0)
-            for job in problem.jobs
-            for op in job.operations
-        )
-        + sum(p.min_lag for p in problem.precedences)
     )
     # makespan only, or nothing late in the greedy schedule (so the tardiness phase is proved
     # without a search and the makespan phase keeps it at 0): no optimum ends after the greedy
