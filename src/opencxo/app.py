@@ -43,6 +43,7 @@ from opencxo.sourcing import api as sourcing_api
 from opencxo.sourcing import web as sourcing_web
 from opencxo.web import errors as web_errors
 from opencxo.web import pages
+from opencxo.web.api_docs import add_swagger_ui
 
 API_PREFIX = "/api/v1"
 
@@ -63,7 +64,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         "`Authorization: Bearer <token>` (create one under *My tokens* or with "
         "`opencxo tokens create`). Errors are RFC 9457 problem details.",
         openapi_url=f"{API_PREFIX}/openapi.json",
-        docs_url=f"{API_PREFIX}/docs",
+        # FastAPI's own docs pages load their scripts from a CDN: Swagger UI is served from the
+        # vendored swagger-ui-dist instead (below); ReDoc is not vendored, so it stays off.
+        docs_url=None,
         redoc_url=None,
     )
     app.state.settings = settings
@@ -103,6 +106,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         process_chemistry_api.router,
     ):
         app.include_router(router, prefix=API_PREFIX)
+    add_swagger_ui(app, path=f"{API_PREFIX}/docs")
     for router in (
         pages.router,
         accounts_web.router,

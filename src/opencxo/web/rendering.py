@@ -13,6 +13,7 @@ from jinja2 import ChoiceLoader, Environment, FileSystemLoader, select_autoescap
 from starlette.requests import Request
 from starlette.responses import Response
 
+from opencxo.core.auth.permissions import Permission
 from opencxo.core.auth.principal import Principal
 from opencxo.core.geography import country_name
 from opencxo.core.http import csrf_token
@@ -65,6 +66,9 @@ environment.filters["date"] = _fmt_date
 environment.filters["country"] = country_name
 environment.filters["label"] = _label
 environment.filters["money"] = _money
+# Templates show a link only to those the page's own check lets in:
+# ``principal.can(Permission.X)`` is the predicate behind the handler's ``principal.require``.
+environment.globals["Permission"] = Permission
 templates = Jinja2Templates(env=environment)
 
 
