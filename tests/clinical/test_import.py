@@ -4,10 +4,12 @@ reason, nothing imported when any row is bad; the documented templates import as
 from __future__ import annotations
 
 import io
+import zipfile
 from datetime import date
 from pathlib import Path
 
 import pytest
+from fastapi.testclient import TestClient
 from openpyxl import Workbook
 from sqlalchemy import func, select
 
@@ -15,9 +17,12 @@ from opencxo.clinical import importing, service
 from opencxo.clinical.importing import ImportRejected
 from opencxo.clinical.schemas import EnrollmentCreate, StudyRead
 from opencxo.core.audit import AuditEvent
+from opencxo.core.auth import repository as users
 from opencxo.core.errors import Invalid, NotFound
 from opencxo.models import EnrollmentRecord, StudySite
 from tests.clinical.conftest import Clinic, days
+from tests.factories import make_token
+from tests.web.conftest import csrf_of, login
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -205,6 +210,78 @@ def test_bad_subject_rows_are_all_reported(clinic: Clinic) -> None:
         importing.import_file(clinic.session, clinic["cro"], study.id, "s.csv", _csv(rows))
     assert sorted({e.row for e in caught.value.errors}) == [3, 4, 5]
     assert _counts(clinic) == before
+
+
+def _zip(members: dict[str, bytes]) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+    return buffer.getvalue()
+
+
+def _damaged(sheet_xml: bytes) -> bytes:
+    """A good sites workbook whose first sheet is replaced by ``sheet_xml``."""
+    with zipfile.ZipFile(
+        io.BytesIO(_xlsx([[*row] for row in [SITES_HEADER, *GOOD_SITES]]))
+    ) as good:
+        members = {name: good.read(name) for name in good.namelist()}
+    return _zip({**members, "xl/worksheets/sheet1.xml": sheet_xml})
+
+
+SHEET = b'<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main">'
+# Each fails somewhere else in openpyxl: XML that does not parse (ParseError), a number cell
+# holding text (ValueError) and a shared string that does not exist (IndexError) while the rows
+# are read.
+CORRUPT_WORKBOOKS = {
+    "content types only": _zip({"[Content_Types].xml": b"<x"}),
+    "sheet not XML": _damaged(b"<x"),
+    "text in a number cell": _damaged(
+        SHEET + b'<sheetData><row r="1"><c r="A1" t="n"><v>abc</v></c></row></sheetData>'
+        b"</worksheet>"
+    ),
+    "no such shared string": _damaged(
+        SHEET + b'<sheetData><row r="1"><c r="A1" t="s"><v>999</v></c></row></sheetData>'
+        b"</worksheet>"
+    ),
+}
+
+
+@pytest.mark.parametrize("content", CORRUPT_WORKBOOKS.values(), ids=CORRUPT_WORKBOOKS.keys())
+def test_a_corrupt_workbook_is_not_a_readable_workbook(clinic: Clinic, content: bytes) -> None:
+    study = clinic.study()
+    before = _counts(clinic)
+    with pytest.raises(Invalid, match="not a readable Excel workbook") as caught:
+        importing.import_file(clinic.session, clinic["cro"], study.id, "sites.xlsx", content)
+    assert caught.value.status_code == 422
+    assert caught.value.field_errors == {"file": "upload an .xlsx workbook or a .csv file"}
+    assert _counts(clinic) == before
+
+
+def test_a_corrupt_workbook_answers_422_on_the_page_and_the_api(
+    client: TestClient, clinic: Clinic
+) -> None:
+    study = clinic.study()
+    user = users.user_by_email(clinic.session, clinic.emails["cro"])
+    assert user is not None
+    bearer = {"Authorization": f"Bearer {make_token(clinic.session, user=user)}"}
+    clinic.session.commit()
+    corrupt = ("sites.xlsx", CORRUPT_WORKBOOKS["content types only"], importing.XLSX_TYPE)
+    api = client.post(
+        f"/api/v1/studies/{study.id}/imports", files={"file": corrupt}, headers=bearer
+    )
+    assert api.status_code == 422, api.text
+    assert api.headers["content-type"] == "application/problem+json"
+    assert "the file is not a readable Excel workbook" in api.json()["detail"]
+    login(client, clinic.emails["cro"])
+    token = csrf_of(client.get(f"/studies/{study.id}/import").text)
+    page = client.post(
+        f"/studies/{study.id}/import", data={"csrf_token": token}, files={"file": corrupt}
+    )
+    assert page.status_code == 422
+    assert "the file is not a readable Excel workbook" in page.text
+    assert "upload an .xlsx workbook or a .csv file" in page.text
+    assert service.list_sites(clinic.session, clinic["cro"], study.id) == []
 
 
 def test_unreadable_files_and_strangers(clinic: Clinic) -> None:

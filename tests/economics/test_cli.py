@@ -81,6 +81,32 @@ def test_user_errors_are_one_line_and_exit_1(args: tuple[str, ...], needle: str)
     assert len(lines) == 1 and lines[0].startswith("error: ") and needle in lines[0]
 
 
+TOO_DEEP = b"[" * 5000 + b"]" * 5000  # about 10 KB, too deep for any parser
+
+
+@pytest.mark.parametrize(
+    ("command", "content", "needle"),
+    [
+        ("rnpv", TOO_DEEP, "is too deeply nested to read"),
+        ("tornado", TOO_DEEP, "is too deeply nested to read"),
+        ("compare", TOO_DEEP, "is too deeply nested to read"),
+        ("portfolio", TOO_DEEP, "is too deeply nested to read"),
+        ("rnpv", b"\xff\xfe", "is not UTF-8 text; save it as UTF-8"),
+    ],
+)
+def test_a_too_deep_or_non_utf8_file_is_one_line_and_exit_1(
+    tmp_path: Path, command: str, content: bytes, needle: str
+) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_bytes(content)
+    files = [str(path), str(path)] if command == "compare" else [str(path)]
+    completed = run(command, *files)
+    assert completed.returncode == 1
+    assert completed.stdout == ""
+    lines = completed.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"error: bad.yaml {needle}")
+
+
 def test_reference_prints_bio_figures() -> None:
     completed = run("reference", "--area", "all_indications", "--json")
     assert completed.returncode == 0, completed.stderr

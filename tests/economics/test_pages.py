@@ -173,6 +173,33 @@ def test_a_bad_upload_names_the_field(sponsor: TestClient) -> None:
     assert "not valid YAML or JSON" in garbage.text  # type: ignore[attr-defined]
 
 
+# 5000 "[" then 5000 "]": about 10 KB, well under the upload limit, too deep for any parser.
+TOO_DEEP = b"[" * 5000 + b"]" * 5000
+
+
+def test_a_too_deeply_nested_file_is_refused_and_changes_nothing(
+    sponsor: TestClient, session: Session, world: World
+) -> None:
+    answer = upload(sponsor, TOO_DEEP, "deep.yaml")
+    assert answer.status_code == 422  # type: ignore[attr-defined]
+    assert "deep.yaml is too deeply nested to read" in answer.text  # type: ignore[attr-defined]
+    assert 'data-testid="scenario-row"' not in sponsor.get("/scenarios").text
+
+    scenario = scenario_id_of(upload(sponsor, IN_HOUSE))
+    page = sponsor.get(f"/scenarios/{scenario}")
+    replaced = sponsor.post(
+        f"/scenarios/{scenario}/file",
+        data={"csrf_token": csrf_of(page.text), "version": "1"},
+        files={"file": ("deep.json", TOO_DEEP, "application/json")},
+        follow_redirects=False,
+    )
+    assert replaced.status_code == 422
+    assert "The scenario was not replaced" in replaced.text
+    assert "deep.json is too deeply nested to read" in replaced.text
+    kept = stored.get_scenario(session, principal_of(session, world.manager), uuid.UUID(scenario))
+    assert kept.version == 1
+
+
 def test_create_by_form_with_program_defaults(sponsor: TestClient, program_id: uuid.UUID) -> None:
     form = sponsor.get(f"/scenarios/new?program_id={program_id}")
     text = form.text

@@ -203,3 +203,33 @@ def test_unreadable_input_says_what_to_fix(tmp_path: Path) -> None:
     result = run("evaluate", str(unquoted))
     assert result.returncode == 1
     assert 'put the SMILES in quotes, e.g. "NO"' in result.stderr
+
+
+TOO_DEEP = b"[" * 5000 + b"]" * 5000  # about 10 KB, too deep for any parser
+
+
+@pytest.mark.parametrize(
+    ("args", "name", "content", "message"),
+    [
+        (("evaluate",), "deep.yaml", TOO_DEEP, "deep.yaml is too deeply nested to read"),
+        (("evaluate", "--json"), "deep.json", TOO_DEEP, "deep.json is too deeply nested to read"),
+        (("compare", str(BHC)), "deep.yaml", TOO_DEEP, "deep.yaml is too deeply nested to read"),
+        (("sensitivity",), "deep.yaml", TOO_DEEP, "deep.yaml is too deeply nested to read"),
+        (
+            ("evaluate",),
+            "utf16.yaml",
+            b"\xff\xfe",
+            "utf16.yaml is not UTF-8 text; save it as UTF-8",
+        ),
+    ],
+)
+def test_a_too_deep_or_non_utf8_file_is_one_line_and_exit_1(
+    tmp_path: Path, args: tuple[str, ...], name: str, content: bytes, message: str
+) -> None:
+    path = tmp_path / name
+    path.write_bytes(content)
+    result = run(*args, str(path))
+    assert result.returncode == 1
+    assert result.stdout == ""
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"error: {message}")

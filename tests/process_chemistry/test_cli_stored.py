@@ -108,3 +108,12 @@ def test_mistakes_are_one_line_and_exit_1(chem: ChemWorld, tmp_path: Path) -> No
     bad["steps"][0]["yield_fraction"] = 1.5
     code, _, err = chem_cli("import", str(write(tmp_path / "bad.yaml", bad)), "--as", chemist)
     assert code == 1 and "steps.0.yield_fraction: yield_fraction must be in (0, 1]" in err
+    deep = tmp_path / "deep.yaml"
+    deep.write_bytes(b"[" * 5000 + b"]" * 5000)
+    code, _, err = chem_cli("import", str(deep), "--as", chemist)
+    assert code == 1 and err.startswith("error: deep.yaml is too deeply nested to read")
+    assert len(err.strip().splitlines()) == 1
+    not_utf8 = tmp_path / "utf16.yaml"
+    not_utf8.write_bytes(b"\xff\xfe")
+    code, _, err = chem_cli("import", str(not_utf8), "--as", chemist)
+    assert (code, err.strip()) == (1, "error: utf16.yaml is not UTF-8 text; save it as UTF-8")

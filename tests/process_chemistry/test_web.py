@@ -535,6 +535,31 @@ def test_a_refused_route_file_changes_nothing(client: TestClient, chem: ChemWorl
     assert count(chem.session, ChemMaterial) == 6  # the file's materials joined nothing
 
 
+# 5000 "[" then 5000 "]": about 10 KB, well under the upload limit, too deep for any parser.
+TOO_DEEP = b"[" * 5000 + b"]" * 5000
+
+
+def test_a_too_deeply_nested_route_file_is_refused_and_changes_nothing(
+    client: TestClient, chem: ChemWorld
+) -> None:
+    login(client, chem.emails["chemist"])
+    token = csrf_of(page(client, "/chem/routes/import"))
+    imported = _import(client, token, "deep.yaml", TOO_DEEP)
+    assert imported.status_code == 422
+    error = imported.text[imported.text.index('data-field-error="file"') :]
+    assert "deep.yaml is too deeply nested to read" in error[:600]
+    assert count(chem.session, ChemRoute) == 0 and count(chem.session, ChemMaterial) == 0
+    route = store(chem, aspirin_route(), product="ASP")
+    replaced = _replace(client, route.id, token, "1", TOO_DEEP)
+    assert replaced.status_code == 422
+    card = replaced.text[replaced.text.index('data-testid="replace-file"') :]
+    error = card[card.index('data-field-error="file"') :]
+    assert "aspirin-v2.yaml is too deeply nested to read" in error[:600]
+    chem.session.expire_all()
+    row = chem.session.get(ChemRoute, route.id)
+    assert row is not None and (row.version, row.cogs_per_kg) == (1, Decimal("26.9200"))
+
+
 def test_a_route_file_on_a_stale_page_answers_409(client: TestClient, chem: ChemWorld) -> None:
     route = store(chem, aspirin_route())
     login(client, chem.emails["chemist"])

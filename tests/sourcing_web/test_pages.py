@@ -608,6 +608,31 @@ def test_rfp_form_errors_are_shown_next_to_their_field(
     assert _count(session, Rfp) == 0
 
 
+# A folder of the tz database, a name too long for a file name, a made-up zone: none is a zone.
+@pytest.mark.parametrize("zone", ["Europe", "x" * 300, "Mars/Olympus_Mons", "Europe/"])
+def test_an_unknown_time_zone_is_a_field_error_and_saves_nothing(
+    as_user: Callable[[str], TestClient], session: Session, market: Market, zone: str
+) -> None:
+    rfp_id = _rfp(session, market)  # a draft, to edit below
+    program_id = session.scalars(select(Rfp.program_id)).one()
+    sponsor = as_user("manager@acme.example")
+    data = {**_rfp_form(program_id, bid_timezone=zone), "csrf_token": csrf(sponsor, "/rfps/new")}
+    response = sponsor.post("/rfps", data=data)
+    assert response.status_code == 422
+    assert _field_error(response.text, "bid_timezone") == "choose a time zone from the list"
+    assert 'value="Phase II API supply"' in response.text  # nothing typed is lost
+    assert _count(session, Rfp) == 1  # only the draft
+
+    # The edit form reads the zone the same way and leaves the draft as it was.
+    page = sponsor.get(f"/rfps/{rfp_id}/edit")
+    form = dict(re.findall(r'<input[^>]*name="([^"]+)"[^>]*value="([^"]*)"', page.text))
+    form.update({"title": "Renamed", "bid_timezone": zone, "base_currency": "USD"})
+    edited = sponsor.post(f"/rfps/{rfp_id}/edit", data=form)
+    assert edited.status_code == 422
+    assert _field_error(edited.text, "bid_timezone") == "choose a time zone from the list"
+    assert _version(session, rfp_id) == 1
+
+
 def test_every_field_error_of_the_rfp_form_shows_at_once(
     as_user: Callable[[str], TestClient], session: Session, market: Market
 ) -> None:

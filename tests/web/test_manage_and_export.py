@@ -175,6 +175,19 @@ def test_directory_export_has_every_match_as_a_workbook(client: TestClient, worl
     assert rows[1][6:9] == ("FDA", rows[1][7], "NAI")
 
 
+def test_directory_export_refuses_an_overlong_sort_key_as_the_list_does(
+    client: TestClient, world: World
+) -> None:
+    login(client, "manager@acme.example")
+    for path in ("/providers", "/providers.xlsx"):
+        response = client.get(f"{path}?sort={'x' * 41}")
+        assert response.status_code == 422, path
+        assert "sort: String should have at most 40 characters" in response.text
+    kept = client.get(f"/providers.xlsx?sort={'x' * 40}")  # an unknown key: the default order
+    assert kept.status_code == 200
+    assert kept.headers["content-disposition"] == 'attachment; filename="opencxo-providers.xlsx"'
+
+
 def test_qualification_export_and_audit_csv(
     client: TestClient, session: Session, world: World
 ) -> None:

@@ -20,7 +20,6 @@ import contextlib
 import csv
 import io
 import uuid
-import zipfile
 from collections import Counter, defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -152,15 +151,19 @@ def _rows_of_csv(content: bytes) -> list[list[str]]:
 def _rows_of_xlsx(content: bytes) -> list[list[str]]:
     try:
         workbook = load_workbook(io.BytesIO(content), read_only=True, data_only=True)
-    except (zipfile.BadZipFile, KeyError, ValueError, OSError):
+        try:
+            # A read-only workbook parses its sheet while the rows are read.
+            values = list(workbook.worksheets[0].iter_rows(values_only=True))
+        finally:
+            workbook.close()
+    except Exception:  # openpyxl raises whatever its parsers hit: the file is at fault
+        # A damaged workbook fails in the zip (BadZipFile, zlib.error), in its XML (ParseError)
+        # or in a value of the wrong type or out of range (TypeError, ValueError, IndexError).
         raise Invalid(
             "the file is not a readable Excel workbook",
             field_errors={"file": "upload an .xlsx workbook or a .csv file"},
         ) from None
-    sheet = workbook.worksheets[0]
-    rows = [[_text(v) for v in row] for row in sheet.iter_rows(values_only=True)]
-    workbook.close()
-    return rows
+    return [[_text(v) for v in row] for row in values]
 
 
 def read_table(filename: str, content: bytes) -> Table:

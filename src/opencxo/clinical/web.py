@@ -48,7 +48,7 @@ from opencxo.core.auth.principal import Principal
 from opencxo.core.errors import Invalid, NotFound, OpenCXOError
 from opencxo.core.geography import REGIONS, country_name, region_of
 from opencxo.core.http import CsrfProtected, DbSession
-from opencxo.core.pagination import MAX_PAGE, Page, PageParams, paginate
+from opencxo.core.pagination import MAX_PAGE, MAX_SORT_LENGTH, Page, PageParams, paginate
 from opencxo.parties import service as parties
 from opencxo.parties.models import DisruptionCause
 from opencxo.parties.schemas import (
@@ -430,7 +430,7 @@ def study_page(
     deadline: str = "",
     paths: str = "",
     seed: str = "",
-    sort: Annotated[str, Query(max_length=40)] = "",
+    sort: Annotated[str, Query(max_length=MAX_SORT_LENGTH)] = "",
     page: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 1,
     country: str = "",
     status: str = "",

@@ -49,18 +49,29 @@ def parse(model: type[M], data: Any, *, what: str) -> M:
         raise Invalid(f"{what} is not valid — {listing}", field_errors=errors) from None
 
 
+def _load(text: str, filename: str, *, as_json: bool) -> Any:
+    """The plain data of YAML or JSON text; what is wrong with it names the file."""
+    try:
+        return json.loads(text) if as_json else yaml.safe_load(text)
+    except (yaml.YAMLError, json.JSONDecodeError) as error:
+        raise Invalid(f"{filename} is not valid YAML or JSON: {error}") from None
+    except RecursionError:
+        # Both parsers recurse once per level: thousands of "[" or "{" exhaust the stack.
+        raise Invalid(
+            f"{filename} is too deeply nested to read; such a file nests its lists and mappings "
+            "only a few levels deep"
+        ) from None
+
+
 def read_file(path: Path) -> Any:
     """The plain data of a YAML or JSON file."""
     try:
         text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise Invalid(f"{path.name} is not UTF-8 text; save it as UTF-8") from None
     except OSError as error:
         raise NotFound(f"cannot read {path}: {error.strerror or error}") from None
-    try:
-        if path.suffix.lower() == ".json":
-            return json.loads(text)
-        return yaml.safe_load(text)
-    except (yaml.YAMLError, json.JSONDecodeError) as error:
-        raise Invalid(f"{path.name} is not valid YAML or JSON: {error}") from None
+    return _load(text, path.name, as_json=path.suffix.lower() == ".json")
 
 
 def parse_upload(content: bytes, filename: str, *, expected: str) -> dict[str, Any]:
@@ -77,10 +88,9 @@ def parse_upload(content: bytes, filename: str, *, expected: str) -> dict[str, A
         message = f"{filename} is not a UTF-8 text file"
         raise Invalid(message, field_errors={"file": message}) from None
     try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as error:
-        message = f"{filename} is not valid YAML or JSON: {error}"
-        raise Invalid(message, field_errors={"file": message}) from None
+        data = _load(text, filename, as_json=False)
+    except Invalid as error:
+        raise Invalid(error.message, field_errors={"file": error.message}) from None
     if not isinstance(data, dict):
         message = f"{filename} must hold a mapping of fields ({expected})"
         raise Invalid(message, field_errors={"file": message})

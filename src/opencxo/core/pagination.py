@@ -12,13 +12,17 @@ T = TypeVar("T")
 MAX_PAGE_SIZE = 100
 # Keeps the row offset within a 64-bit integer on every backend (beyond it: 422, not a 500).
 MAX_PAGE = 100_000
+# A sort key is a column name; a route that takes ``sort`` on its own checks the same bound.
+MAX_SORT_LENGTH = 40
 
 
 class PageParams(BaseModel):
     page: int = Field(1, ge=1, le=MAX_PAGE, description="1-based page number")
     page_size: int = Field(20, ge=1, le=MAX_PAGE_SIZE)
     sort: str | None = Field(
-        None, max_length=40, description="a column name; prefix with '-' for descending"
+        None,
+        max_length=MAX_SORT_LENGTH,
+        description="a column name; prefix with '-' for descending",
     )
 
     def sort_key(self, allowed: Sequence[str], default: str) -> tuple[str, bool]:

@@ -1140,7 +1140,10 @@ async def replace_scenario_file(
         session.rollback()
         errors = _upload_errors(error, filename)
         flash(request, "The scenario was not replaced — " + "; ".join(errors.values()), "danger")
-        return RedirectResponse(f"/scenarios/{scenario_id}#file", status_code=303)
+        # The scenario page as it was, with the message, answering the error's status.
+        return _valuation_page(
+            request, session, principal, scenario_id, status_code=error.status_code
+        )
     flash(request, f"Scenario {updated.name} replaced from {filename}; run its valuation again.")
     return RedirectResponse(f"/scenarios/{scenario_id}", status_code=303)
 

@@ -16,7 +16,7 @@ from opencxo.core.auth.permissions import Permission
 from opencxo.core.errors import NotPermitted, OpenCXOError
 from opencxo.core.geography import REGIONS, country_name
 from opencxo.core.http import CsrfProtected, DbSession
-from opencxo.core.pagination import MAX_PAGE_SIZE, Page, PageParams, paginate
+from opencxo.core.pagination import MAX_PAGE_SIZE, MAX_SORT_LENGTH, Page, PageParams, paginate
 from opencxo.parties import service
 from opencxo.parties.models import (
     AuditOutcome,
@@ -232,7 +232,7 @@ def directory_export(
     region: str = "",
     certification: str = "",
     service_line: str = "",
-    sort: str = "",
+    sort: Annotated[str, Query(max_length=MAX_SORT_LENGTH)] = "",
 ) -> Response:
     """Every provider matching the filters (not only the page on screen), as a workbook."""
     filters = {

@@ -11,8 +11,9 @@ import uuid
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from decimal import Decimal
+from functools import cache
 from typing import Annotated, Any, TypeVar
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -400,11 +401,31 @@ def _rfp_flat(rfp: RfpRead) -> dict[str, Any]:
     return flat
 
 
+@cache
+def _known_zones() -> frozenset[str]:
+    """Every IANA time zone name of the tz database (the system's or the tzdata package's)."""
+    return frozenset(available_timezones())
+
+
+def _zone(name: str) -> ZoneInfo | None:
+    """The time zone of an IANA name, None for any other text.
+
+    ``ZoneInfo`` alone opens whatever file the name points at: a folder of the database
+    (``Europe``) or an overlong name raises an ``OSError``, a data file that is no zone a
+    ``ValueError``; only names the database lists get that far.
+    """
+    if name not in _known_zones():
+        return None
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        return None
+
+
 def _deadline(local: str, zone: str) -> tuple[datetime | None, dict[str, str]]:
     """A ``datetime-local`` value and a time zone name → an aware datetime."""
-    try:
-        tz = ZoneInfo(zone or "UTC")
-    except (ZoneInfoNotFoundError, ValueError):
+    tz = _zone(zone or "UTC")
+    if tz is None:
         return None, {"bid_timezone": "choose a time zone from the list"}
     if _blank(local):
         return None, {"bid_deadline": "give the date and time bids are due"}
