@@ -15,6 +15,9 @@ from opencxo.contracts.models import (
     MilestoneStatus,
     WorkOrderStatus,
 )
+from opencxo.sourcing.schemas import EARLIEST_DATE as EARLIEST_DATE
+from opencxo.sourcing.schemas import LATEST_DATE as LATEST_DATE
+from opencxo.sourcing.schemas import BusinessDate as BusinessDate
 
 MONEY = {"max_digits": 16, "decimal_places": 2}
 
@@ -44,8 +47,8 @@ class MsaCreate(BaseModel):
     sponsor_id: uuid.UUID | None = None
     reference: str = Field(min_length=2, max_length=60)
     terms: str = Field(min_length=10, max_length=50000)
-    effective_date: date
-    expiry_date: date
+    effective_date: BusinessDate
+    expiry_date: BusinessDate
 
     @model_validator(mode="after")
     def _dates(self) -> MsaCreate:
@@ -174,7 +177,7 @@ class MilestoneChange(BaseModel):
     description: str | None = Field(None, max_length=300)
     deliverable: str | None = Field(None, max_length=300)
     amount: Decimal | None = Field(None, gt=0, **MONEY)  # type: ignore[call-overload]
-    due_date: date | None = None
+    due_date: BusinessDate | None = None
 
     @model_validator(mode="after")
     def _shape(self) -> MilestoneChange:
@@ -213,13 +216,13 @@ class ChangeOrderRead(BaseModel):
 class InvoiceIssue(BaseModel):
     version: int
     number: str = Field(min_length=1, max_length=40, description="your invoice number")
-    issued_on: date
+    issued_on: BusinessDate
 
 
 class PaymentCreate(BaseModel):
     version: int = Field(description="the invoice version you read")
     amount: Decimal = Field(gt=0, **MONEY)  # type: ignore[call-overload]
-    paid_on: date
+    paid_on: BusinessDate
     reference: str = Field("", max_length=100)
 
 

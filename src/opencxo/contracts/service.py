@@ -32,6 +32,8 @@ from opencxo.contracts.models import (
     WorkOrderStatus,
 )
 from opencxo.contracts.schemas import (
+    EARLIEST_DATE,
+    LATEST_DATE,
     ChangeOrderCreate,
     ChangeOrderRead,
     DeliverableRead,
@@ -318,6 +320,16 @@ def list_work_orders(
     return Page.of(items, total=total, params=params)
 
 
+def _days_after(day: date, days: int) -> date | None:
+    """``day`` plus ``days``, or None when that leaves the business date range (or what a
+    ``date`` can hold: rows stored before dates were bounded may be anywhere)."""
+    try:
+        end = day + timedelta(days=days)
+    except OverflowError:
+        return None
+    return end if EARLIEST_DATE <= end <= LATEST_DATE else None
+
+
 def _years_after(day: date, years: int) -> date:
     """The same day ``years`` later; 29 February becomes 28 February in a common year."""
     try:
@@ -350,6 +362,18 @@ def create_from_award(
     principal.require(Permission.CONTRACTS_WRITE, work.sponsor_id)
     if repository.work_order_for_award(session, work.award_id) is not None:
         raise Conflict("this award already has its work order")
+    due_dates = [
+        due
+        for *_, offset in work.lines
+        if (due := _days_after(work.start_date, offset)) is not None
+    ]
+    if not EARLIEST_DATE <= work.start_date <= LATEST_DATE or len(due_dates) < len(work.lines):
+        raise Invalid(
+            f"the awarded bid starts on {work.start_date} and its milestones would fall due "
+            f"outside {EARLIEST_DATE} … {LATEST_DATE}; this bid's dates cannot become a work "
+            "order",
+            field_errors={"award_id": f"the bid's dates leave {EARLIEST_DATE} … {LATEST_DATE}"},
+        )
     msa = repository.msa_of_pair(session, work.sponsor_id, work.provider_id)
     if msa is None:
         today = date.today()
@@ -395,9 +419,11 @@ def create_from_award(
                 description=description,
                 deliverable=deliverable,
                 amount=amount,
-                due_date=work.start_date + timedelta(days=offset),
+                due_date=due_date,
             )
-            for n, (description, deliverable, amount, offset) in enumerate(work.lines, start=1)
+            for n, ((description, deliverable, amount, _), due_date) in enumerate(
+                zip(work.lines, due_dates, strict=True), start=1
+            )
         ],
     )
     work_order.msa = msa
@@ -768,7 +794,17 @@ def propose_change(
     current = {m.id: m for m in work_order.milestones if not m.removed}
     value_after = _value(work_order)
     diff: list[dict[str, Any]] = []
+    named: dict[uuid.UUID, int] = {}  # milestone → the change that names it
     for n, change in enumerate(data.changes, start=1):
+        if change.milestone_id is not None and change.action != "add":
+            if change.milestone_id in named:
+                first = named[change.milestone_id]
+                raise Invalid(
+                    f"changes {first} and {n} name the same milestone; "
+                    "put everything that changes one milestone into a single change",
+                    field_errors={f"changes.{n}.milestone_id": f"already named by change {first}"},
+                )
+            named[change.milestone_id] = n
         if change.action == "add":
             value_after += change.amount or ZERO
             diff.append(
@@ -1061,9 +1097,18 @@ def issue_invoice(
     check_version("invoice", invoice.version, data.version)
     if invoice.status != InvoiceStatus.DRAFT:
         raise Conflict(f"invoice {invoice.number} is already {invoice.status}")
+    terms = work_order.payment_terms_days
+    due_on = _days_after(data.issued_on, terms)
+    if due_on is None:
+        latest = LATEST_DATE - timedelta(days=terms)
+        raise Invalid(
+            f"issued on {data.issued_on} with net {terms} days, the invoice would fall due after "
+            f"{LATEST_DATE}; give an issue date on or before {latest}",
+            field_errors={"issued_on": f"on or before {latest}"},
+        )
     invoice.number = data.number
     invoice.issued_on = data.issued_on
-    invoice.due_on = data.issued_on + timedelta(days=work_order.payment_terms_days)
+    invoice.due_on = due_on
     invoice.status = InvoiceStatus.ISSUED.value
     session.flush()
     audit.record(

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -37,6 +38,25 @@ def _countries(values: list[str]) -> list[str]:
     return codes
 
 
+# The range of business dates (bid start dates, milestone due dates, invoice and payment dates,
+# contract terms) and the longest span in days added to one (a bid's duration, a line's due
+# offset): a date plus a span stays far inside what ``datetime.date`` can hold, so date arithmetic
+# on accepted input never overflows. Contracts reuse these bounds.
+EARLIEST_DATE = date(1900, 1, 1)
+LATEST_DATE = date(2199, 12, 31)
+MAX_SPAN_DAYS = 3650
+
+
+def _business_date(value: date) -> date:
+    if not EARLIEST_DATE <= value <= LATEST_DATE:
+        raise ValueError(f"use a date between {EARLIEST_DATE} and {LATEST_DATE}")
+    return value
+
+
+BusinessDate = Annotated[date, AfterValidator(_business_date)]
+"""A calendar date within ``EARLIEST_DATE`` … ``LATEST_DATE``."""
+
+
 class ORMModel(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
@@ -50,7 +70,9 @@ class ProgramFields(BaseModel):
     therapeutic_area: str = Field(min_length=2, max_length=100)
     indication: str = Field(min_length=2, max_length=200)
     phase: Phase
-    patent_expiry: date | None = Field(None, description="key patent expiry (loss of exclusivity)")
+    patent_expiry: BusinessDate | None = Field(
+        None, description="key patent expiry (loss of exclusivity)"
+    )
     description: str = Field("", max_length=5000)
     budget_amount: Decimal | None = Field(
         None, gt=0, max_digits=16, decimal_places=2, description="outsourcing budget, optional"
@@ -136,6 +158,7 @@ class RfpFields(BaseModel):
     def _aware(cls, value: datetime) -> datetime:
         if value.tzinfo is None:
             raise ValueError("give the deadline with its time zone, e.g. 2026-12-31T17:00:00Z")
+        _business_date(value.date())  # also keeps the conversion to UTC from overflowing
         return value.astimezone(UTC)
 
     @field_validator("allowed_countries", "excluded_countries")
@@ -322,7 +345,7 @@ class BidLineInput(BaseModel):
     deliverable: str = Field("", max_length=300)
     amount: Decimal = Field(gt=0, max_digits=16, decimal_places=2)
     currency: str
-    due_offset_days: int = Field(ge=0, le=3650, description="days after the start date")
+    due_offset_days: int = Field(ge=0, le=MAX_SPAN_DAYS, description="days after the start date")
 
     @field_validator("currency")
     @classmethod
@@ -332,8 +355,8 @@ class BidLineInput(BaseModel):
 
 class BidLotInput(BaseModel):
     lot_id: uuid.UUID
-    start_date: date
-    duration_days: int = Field(ge=1, le=3650)
+    start_date: BusinessDate
+    duration_days: int = Field(ge=1, le=MAX_SPAN_DAYS)
     assumptions: str = Field("", max_length=10000)
     lines: list[BidLineInput] = Field(min_length=1, max_length=100)
 
@@ -344,6 +367,11 @@ class BidLotInput(BaseModel):
         ]
         if late:
             raise ValueError(f"price line(s) {late} fall due after the offer's duration")
+        # Both bounded above, so the sum cannot overflow.
+        if self.start_date + timedelta(days=self.duration_days) > LATEST_DATE:
+            raise ValueError(
+                f"the offer would end after {LATEST_DATE}; start earlier or shorten the duration"
+            )
         return self
 
 

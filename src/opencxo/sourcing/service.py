@@ -1089,6 +1089,15 @@ def _rounded(value: float | None) -> float | None:
     return None if value is None else round(value, 1)
 
 
+def _days_after(start: date, days: int) -> date:
+    """``start`` plus ``days``, held at the last representable date: a bid stored before its
+    dates were bounded (start 9999-12-31) still compares, its work simply never ends."""
+    try:
+        return start + timedelta(days=days)
+    except OverflowError:
+        return date.max if days > 0 else date.min
+
+
 def compare(session: Session, principal: Principal, rfp_id: uuid.UUID) -> Comparison:
     """Per lot: price in one currency, duration, quality, risk flags and the weighted score."""
     rfp = _sponsor_rfp(session, principal, rfp_id, Permission.RFPS_READ)
@@ -1132,7 +1141,7 @@ def compare(session: Session, principal: Principal, rfp_id: uuid.UUID) -> Compar
             flags: list[str] = []
             if len(offers) == 1:
                 flags.append("single bidder")
-            work_ends = bl.start_date + timedelta(days=bl.duration_days)
+            work_ends = _days_after(bl.start_date, bl.duration_days)
             for standard in rfp.required_certifications:
                 expiries = [
                     c.valid_until
