@@ -74,6 +74,27 @@ def test_recipe_over_http(client: TestClient, plant: PlantWorld) -> None:
     )
 
 
+def test_quantities_keep_every_digit_they_accept(client: TestClient, plant: PlantWorld) -> None:
+    # SQLite stores NUMERIC as a double: 15 significant digits come back exactly, 16 do not
+    cdmo = headers(plant, "cdmo")
+    product = client.post(f"{API}/mfg/products", headers=cdmo, json={
+        "code": "INT-8", "name": "Bulk intermediate", "kind": "intermediate",
+        "sponsor_id": str(plant.sponsor_a_id)})  # fmt: skip
+    product_id = product.json()["id"]
+    body = {"plant_id": str(plant.plant_id), "batch_size": "9999999999.999999", "steps": [
+        {"operation": "Reaction", "equipment_class": "reactor", "duration_hours": "8"}]}  # fmt: skip
+    too_precise = client.post(f"{API}/mfg/products/{product_id}/recipes", headers=cdmo, json=body)
+    assert too_precise.status_code == 422
+    assert errors_of(too_precise.json()) == {
+        "batch_size": "Decimal input should have no more than 15 digits in total"
+    }
+    body["batch_size"] = "999999999.999999"
+    made = client.post(f"{API}/mfg/products/{product_id}/recipes", headers=cdmo, json=body)
+    assert made.status_code == 201, made.text
+    read = client.get(f"{API}/mfg/products/{product_id}", headers=cdmo).json()
+    assert [r["batch_size"] for r in read["recipes"]] == ["999999999.999999"]
+
+
 def test_orders_over_http(client: TestClient, plant: PlantWorld) -> None:
     cdmo = headers(plant, "planner")
     due = (TODAY + timedelta(days=10)).isoformat()

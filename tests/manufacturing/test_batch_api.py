@@ -41,6 +41,12 @@ def test_state_machine_and_signature_problems(client: TestClient, plant: PlantWo
     )
     stale = client.post(f"{API}/batches/{planned.id}/start", json={"version": 7}, headers=cdmo)
     assert "(version 1, you sent 7)" in _problem(stale, 409)["detail"]
+    for when in ("9999-12-20T00:00:00Z", "0001-01-01T00:00:00+05:00", "1899-12-31T23:59:00"):
+        typo = client.post(f"{API}/batches/{planned.id}/start",
+                           json={"version": 1, "started_at": when}, headers=cdmo)  # fmt: skip
+        assert _problem(typo, 422)["errors"] == [
+            {"field": "started_at", "message": "Value error, must be in the years 1900–2199"}
+        ]
     started = client.post(f"{API}/batches/{planned.id}/start", json={"version": 1}, headers=cdmo)
     assert started.status_code == 200 and started.json()["version"] == 2
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import calendar
 import uuid
 from collections.abc import Callable, Iterable, Sequence
-from datetime import date
+from datetime import MAXYEAR, date
 from decimal import Decimal
 from typing import Any
 
@@ -425,6 +425,8 @@ def _expiry(manufactured_on: date | None, months: int | None) -> date | None:
         return None
     total = manufactured_on.month - 1 + months
     year, month = manufactured_on.year + total // 12, total % 12 + 1
+    if year > MAXYEAR:  # only a record stored before the input checks: no calendar date
+        return None
     return date(year, month, min(manufactured_on.day, calendar.monthrange(year, month)[1]))
 
 

@@ -10,11 +10,22 @@ from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from opencxo.manufacturing.models import BatchStatus, DeviationSeverity, QuantityUnit
+from opencxo.manufacturing.models import (
+    QUANTITY_DIGITS,
+    BatchStatus,
+    DeviationSeverity,
+    QuantityUnit,
+)
+
+#: The years a recorded time may fall in: outside them it is a typo (and year 9999 plus a
+#: shelf life is no date at all).
+FIRST_YEAR, LAST_YEAR = 1900, 2199
 
 
 def _utc(value: datetime) -> datetime:
     """A time without a zone is taken as UTC (what the forms and the API document)."""
+    if not FIRST_YEAR <= value.year <= LAST_YEAR:  # before the conversion, which may overflow
+        raise ValueError(f"must be in the years {FIRST_YEAR}–{LAST_YEAR}")
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
@@ -60,7 +71,7 @@ class StepRecord(Versioned):
 
 
 class BatchComplete(Versioned):
-    actual_quantity: Decimal = Field(gt=0, max_digits=18, decimal_places=6)
+    actual_quantity: Decimal = Field(gt=0, max_digits=QUANTITY_DIGITS, decimal_places=6)
     completed_at: Instant | None = Field(None, description="default: now (UTC)")
 
 
@@ -73,7 +84,7 @@ class MaterialCreate(BaseModel):
     material_name: str | None = Field(
         None, max_length=200, description="default for a batch: its product's name"
     )
-    quantity: Decimal = Field(gt=0, max_digits=18, decimal_places=6)
+    quantity: Decimal = Field(gt=0, max_digits=QUANTITY_DIGITS, decimal_places=6)
     unit: QuantityUnit | None = Field(None, description="default: the input product's unit, or kg")
     version: int | None = Field(None, ge=1, description="the batch's version (optional)")
 
@@ -114,7 +125,7 @@ class QcRecord(BaseModel):
     """A result: ``value`` for a numeric specification; ``conforms`` (and optionally
     ``text_result``) for a text criterion."""
 
-    value: Decimal | None = Field(None, max_digits=18, decimal_places=6)
+    value: Decimal | None = Field(None, max_digits=QUANTITY_DIGITS, decimal_places=6)
     text_result: str | None = Field(None, max_length=200)
     conforms: bool | None = None
     tested_on: date

@@ -37,6 +37,9 @@ from opencxo.core.db import Base, IdMixin, TimestampMixin, VersionedMixin
 
 # Quantities and hours: exact decimals, wide enough for tonnes in grams and years in hours.
 Quantity = Numeric(18, 6)
+#: The significant digits a ``Quantity`` keeps on every backend: SQLite stores NUMERIC as a
+#: double, exact to 15 digits (999,999,999.999999), so the schemas accept no more.
+QUANTITY_DIGITS = 15
 
 
 class ProductKind(StrEnum):

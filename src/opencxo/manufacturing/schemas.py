@@ -17,6 +17,7 @@ from decimal import Decimal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from opencxo.manufacturing.models import (
+    QUANTITY_DIGITS,
     BatchStatus,
     GmpGrade,
     OrderStatus,
@@ -85,7 +86,7 @@ class UnitCreate(BaseModel):
     code: str = Field(min_length=1, max_length=40, description="unique in the plant, e.g. R-101")
     name: str = Field(min_length=1, max_length=200)
     equipment_class: str = Field(min_length=1, max_length=60, description=EQUIPMENT_CLASS_HINT)
-    capacity: Decimal = Field(gt=0, max_digits=18, decimal_places=6)
+    capacity: Decimal = Field(gt=0, max_digits=QUANTITY_DIGITS, decimal_places=6)
     capacity_unit: str = Field(min_length=1, max_length=20, description='"L", "kg", "units/h"')
     gmp_grade: GmpGrade = GmpGrade.GMP
 
@@ -101,7 +102,7 @@ class UnitUpdate(BaseModel):
     code: str | None = Field(None, min_length=1, max_length=40)
     name: str | None = Field(None, min_length=1, max_length=200)
     equipment_class: str | None = Field(None, min_length=1, max_length=60)
-    capacity: Decimal | None = Field(None, gt=0, max_digits=18, decimal_places=6)
+    capacity: Decimal | None = Field(None, gt=0, max_digits=QUANTITY_DIGITS, decimal_places=6)
     capacity_unit: str | None = Field(None, min_length=1, max_length=20)
     gmp_grade: GmpGrade | None = None
     active: bool | None = None
@@ -132,8 +133,12 @@ class UnitRead(ORMModel):
 
 
 class CleaningTimeInput(BaseModel):
-    same_product_hours: Hours = Field(ge=0, le=MAX_HOURS, max_digits=18, decimal_places=6)
-    product_change_hours: Hours = Field(ge=0, le=MAX_HOURS, max_digits=18, decimal_places=6)
+    same_product_hours: Hours = Field(
+        ge=0, le=MAX_HOURS, max_digits=QUANTITY_DIGITS, decimal_places=6
+    )
+    product_change_hours: Hours = Field(
+        ge=0, le=MAX_HOURS, max_digits=QUANTITY_DIGITS, decimal_places=6
+    )
     version: int | None = Field(None, description="of the row being replaced, when known")
 
 
@@ -154,7 +159,7 @@ class ChangeoverKey(BaseModel):
 
 
 class ChangeoverInput(ChangeoverKey):
-    hours: Hours = Field(ge=0, le=MAX_HOURS, max_digits=18, decimal_places=6)
+    hours: Hours = Field(ge=0, le=MAX_HOURS, max_digits=QUANTITY_DIGITS, decimal_places=6)
 
 
 class ChangeoverRead(BaseModel):
@@ -194,8 +199,8 @@ class SpecificationCreate(BaseModel):
 
     test: str = Field(min_length=1, max_length=120)
     method: str = Field(min_length=1, max_length=120)
-    lower_limit: Decimal | None = Field(None, max_digits=18, decimal_places=6)
-    upper_limit: Decimal | None = Field(None, max_digits=18, decimal_places=6)
+    lower_limit: Decimal | None = Field(None, max_digits=QUANTITY_DIGITS, decimal_places=6)
+    upper_limit: Decimal | None = Field(None, max_digits=QUANTITY_DIGITS, decimal_places=6)
     result_unit: str = Field("", max_length=20)
     acceptance_text: str | None = Field(None, max_length=200)
     position: int | None = Field(None, ge=0, le=10_000, description="default: last")
@@ -216,8 +221,8 @@ class SpecificationUpdate(BaseModel):
 
     test: str | None = Field(None, min_length=1, max_length=120)
     method: str | None = Field(None, min_length=1, max_length=120)
-    lower_limit: Decimal | None = Field(None, max_digits=18, decimal_places=6)
-    upper_limit: Decimal | None = Field(None, max_digits=18, decimal_places=6)
+    lower_limit: Decimal | None = Field(None, max_digits=QUANTITY_DIGITS, decimal_places=6)
+    upper_limit: Decimal | None = Field(None, max_digits=QUANTITY_DIGITS, decimal_places=6)
     result_unit: str | None = Field(None, max_length=20)
     acceptance_text: str | None = Field(None, max_length=200)
     position: int | None = Field(None, ge=0, le=10_000)
@@ -309,10 +314,13 @@ class RecipeStepInput(BaseModel):
     operation: str = Field(min_length=1, max_length=120)
     equipment_class: str = Field(min_length=1, max_length=60)
     duration_hours: Decimal = Field(
-        le=MAX_HOURS, max_digits=18, decimal_places=6, description="> 0, at most 8760 (a year)"
+        le=MAX_HOURS,
+        max_digits=QUANTITY_DIGITS,
+        decimal_places=6,
+        description="> 0, at most 8760 (a year)",
     )
     yield_fraction: Decimal = Field(
-        Decimal(1), max_digits=18, decimal_places=6, description="in (0, 1]"
+        Decimal(1), max_digits=QUANTITY_DIGITS, decimal_places=6, description="in (0, 1]"
     )
 
     @field_validator("operation")
@@ -331,7 +339,9 @@ class BomLineInput(BaseModel):
         None, description="another product of the provider; empty for a purchased material"
     )
     material_name: str = Field("", max_length=200, description="default: the product's name")
-    quantity_per_batch: Decimal = Field(max_digits=18, decimal_places=6, description="> 0")
+    quantity_per_batch: Decimal = Field(
+        max_digits=QUANTITY_DIGITS, decimal_places=6, description="> 0"
+    )
     unit: QuantityUnit = QuantityUnit.KG
 
     @field_validator("material_name")
@@ -343,7 +353,9 @@ class BomLineInput(BaseModel):
 class RecipeInput(BaseModel):
     plant_id: uuid.UUID
     batch_size: Decimal = Field(
-        max_digits=18, decimal_places=6, description="input scale per batch, product's unit"
+        max_digits=QUANTITY_DIGITS,
+        decimal_places=6,
+        description="input scale per batch, product's unit",
     )
     description: str = Field("", max_length=20_000)
     steps: list[RecipeStepInput] = Field(default_factory=list, max_length=100)
@@ -404,7 +416,9 @@ class ProductRead(ProductListItem):
 class OrderCreate(BaseModel):
     product_id: uuid.UUID
     plant_id: uuid.UUID = Field(description="a plant with a recipe for the product")
-    quantity: Decimal = Field(gt=0, max_digits=18, decimal_places=6, description="product unit")
+    quantity: Decimal = Field(
+        gt=0, max_digits=QUANTITY_DIGITS, decimal_places=6, description="product unit"
+    )
     due_date: date
     release_date: date | None = Field(None, description="earliest start; on or before due_date")
     priority: int = Field(1, ge=1, le=10, description="1 routine … 10 critical")
@@ -429,7 +443,7 @@ class OrderUpdate(BaseModel):
 
     version: int
     plant_id: uuid.UUID | None = None
-    quantity: Decimal | None = Field(None, gt=0, max_digits=18, decimal_places=6)
+    quantity: Decimal | None = Field(None, gt=0, max_digits=QUANTITY_DIGITS, decimal_places=6)
     due_date: date | None = None
     release_date: date | None = None
     priority: int | None = Field(None, ge=1, le=10)

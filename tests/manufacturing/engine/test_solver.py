@@ -102,6 +102,17 @@ def test_maintenance_and_cross_job_precedence() -> None:
     assert check_schedule(problem, result.operations).ok
 
 
+def test_overlapping_maintenance_windows_are_one_window() -> None:
+    # a breakdown [20, 30) inside planned maintenance [10, 50): the unit is down 10..50
+    jobs = (Job((Operation((Mode(0, 5),)),), name="A"), Job((Operation((Mode(0, 15),)),), name="B"))
+    problem = _one_unit(*jobs, downtimes=(Downtime(0, 10, 50), Downtime(0, 20, 30, "breakdown")))
+    result = solve(problem, time_limit_s=10, workers=1)
+    assert result.status == "OPTIMAL"
+    # A fits before the window (0..5), B (15 h) does not fit in [5, 10): it runs 50..65
+    assert (result.makespan, result.makespan_bound) == (65, 65)
+    assert check_schedule(problem, result.operations).ok
+
+
 @pytest.mark.parametrize(
     ("problem", "words"),
     [
@@ -359,10 +370,11 @@ def tiny_problems(draw: st.DrawFn) -> Problem:
         for u in range(units)
         if draw(st.booleans())
     )
+    # up to two windows a unit, which may overlap (a breakdown inside planned maintenance)
     downtimes = tuple(
         Downtime(u, s, s + draw(st.integers(1, 4)))
         for u in range(units)
-        if draw(st.booleans())
+        for _ in range(draw(st.integers(0, 2)))
         for s in [draw(st.integers(0, 8))]
     )
     return Problem(units, tuple(jobs), precedences, changeovers, downtimes)

@@ -57,7 +57,7 @@ import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 import numpy as np
@@ -67,7 +67,7 @@ from .assignment_bound import assignment_bound
 from .baseline import build_textbook, is_plain_job_shop
 from .checker import CheckReport, check_schedule
 from .lns import improve
-from .model import MAX_TIME, OpRef, Problem, ScheduledOperation
+from .model import MAX_TIME, Downtime, OpRef, Problem, ScheduledOperation
 from .time_indexed_bound import time_indexed_bound
 
 __all__ = ["Improvement", "SolveResult", "Status", "solve"]
@@ -318,6 +318,35 @@ def _pools(problem: Problem) -> list[list[int]]:
     for u in range(problem.units):
         pools[find(u)].append(u)
     return list(pools.values())
+
+
+def _merged_downtimes(problem: Problem) -> Problem:
+    """The problem with each unit's overlapping or touching maintenance windows merged into
+    one (a breakdown inside a planned window, say): the same unavailable hours, but fixed
+    intervals that overlap would make a unit's no-overlap infeasible, and the bounds would
+    count the shared hours twice."""
+    by_unit: dict[int, list[Downtime]] = defaultdict(list)
+    for d in problem.downtimes:
+        by_unit[d.unit].append(d)
+    merged: list[Downtime] = []
+    for unit in sorted(by_unit):
+        windows = sorted(by_unit[unit], key=lambda d: (d.start, d.end))
+        current = windows[0]
+        for d in windows[1:]:
+            if d.start <= current.end:
+                reason = (
+                    current.reason
+                    if d.reason in current.reason
+                    else f"{current.reason}; {d.reason}"
+                )
+                current = Downtime(unit, current.start, max(current.end, d.end), reason)
+            else:
+                merged.append(current)
+                current = d
+        merged.append(current)
+    if len(merged) == len(problem.downtimes):
+        return problem
+    return replace(problem, downtimes=tuple(merged))
 
 
 def _safe_horizon(problem: Problem) -> int:
@@ -728,6 +757,7 @@ def _redundant_cumulatives(
 def _makespan_lb(problem: Problem, graph: _Graph) -> int:
     """The largest of the longest chain of shortest durations, the unit-set bound and (except
     on a plain job shop, where it adds nothing to CP-SAT's own) the assignment bound."""
+    problem = _merged_downtimes(problem)  # (solve's already is) no window counted twice
     head, tail, mindur = _heads_tails(problem, graph)
     static = max(
         max((head[r] + mindur[r] + tail[r] for r in graph.order), default=0),
@@ -1098,6 +1128,7 @@ def solve(
                 f"parameters[{pname!r}]", value, f"is refused by CP-SAT ({exc})", "solve"
             ) from None
     t0 = time.perf_counter()
+    problem = _merged_downtimes(problem)
     graph = _graph(problem)
     phase1: Phase = "weighted_tardiness" if problem.has_due_dates else "makespan"
 
