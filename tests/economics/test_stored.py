@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -389,3 +390,63 @@ def test_api_compare_and_portfolio(client: TestClient, sponsors: Sponsors) -> No
     assert ran.json()["report"]["status"] in ("optimal", "feasible")
     assert client.get(url, headers=admin).json()["report"] == ran.json()["report"]
     assert client.get(url, headers=bearer(sponsors, "b_admin")).status_code == 404
+
+
+def test_a_phase_of_centuries_is_refused_and_a_stored_one_is_a_422(
+    client: TestClient, session: Session, sponsors: Sponsors
+) -> None:
+    """A phase lasting 10,000 or 1,000,000 years is a typo: refused at input (422 naming the
+    field, nothing stored); a scenario stored before the bound gets a 422 on valuation, not a
+    500 (the launch date would fall past year 9999)."""
+    from opencxo.economics.models import ValuationScenario
+
+    admin = bearer(sponsors, "a_admin")
+    expected = "phases.phase_3.duration_years = 10000 must be <= 50 years"
+    for years in (10_000, {"low": 2, "mode": 3, "high": 10_000}):
+        spec = _spec_json("nwt-204-in-house.yaml")
+        spec["phases"]["phase_3"]["duration_years"] = years
+        before = audit_count(session)
+        made = client.post(f"{API}/scenarios", json={"spec": spec}, headers=admin)
+        assert made.status_code == 422, made.text
+        assert made.json()["errors"] == [
+            {"field": "spec.phases.phase_3.duration_years", "message": expected}
+        ]
+        session.expire_all()
+        assert session.execute(select(func.count()).select_from(ValuationScenario)).scalar() == 0
+        assert audit_count(session) == before
+    spec = _spec_json("nwt-204-in-house.yaml")
+    spec["phases"]["phase_3"]["duration_years"] = 1_000_000
+    rnpv = client.post(f"{API}/economics/rnpv?trials=1000", json=spec, headers=admin)
+    assert rnpv.status_code == 422, rnpv.text
+    assert rnpv.json()["errors"][0]["field"] == "phases.phase_3.duration_years"
+    assert "1e+06 must be <= 50 years" in rnpv.json()["detail"]
+
+    # a scenario stored before the bound: its valuation is refused, nothing stored
+    made = client.post(f"{API}/scenarios", json={"spec": _spec_json("nwt-204-in-house.yaml")},
+                       headers=admin)  # fmt: skip
+    assert made.status_code == 201, made.text
+    row = session.get(ValuationScenario, uuid.UUID(made.json()["id"]))
+    assert row is not None
+    stored_spec = dict(row.spec)
+    stored_spec["phases"] = {"phase_3": {"duration_years": 10_000}}
+    row.spec = stored_spec
+    session.commit()
+    url = f"{API}/scenarios/{row.id}/valuations"
+    valued = client.post(url, json={"trials": 1000}, headers=admin)
+    assert valued.status_code == 422, valued.text
+    assert valued.json()["errors"] == [
+        {"field": "spec.phases.phase_3.duration_years", "message": expected}
+    ]
+    session.expire_all()
+    assert session.execute(select(func.count()).select_from(Valuation)).scalar() == 0
+    assert client.get(f"{API}/scenarios/{row.id}", headers=admin).status_code == 200
+
+
+def test_a_launch_past_the_calendar_is_a_422_naming_the_phases() -> None:
+    with pytest.raises(Invalid) as caught:
+        service._launch_date(date(9990, 1, 1), 400.0)
+    assert caught.value.field_errors == {"phases": caught.value.message}
+    assert caught.value.message.startswith(
+        "the launch, 400 years after the valuation date 9990-01-01, falls past 9999-12-31"
+    )
+    assert service._launch_date(date(2026, 1, 1), 1.0) == date(2027, 1, 1)

@@ -33,6 +33,8 @@ from sqlalchemy.orm import Session
 from opencxo.clinical import service
 from opencxo.clinical.models import SITE_TRANSITIONS, SiteStatus
 from opencxo.clinical.schemas import (
+    EARLIEST_DATE,
+    LATEST_DATE,
     EnrollmentRow,
     ImportResult,
     RowError,
@@ -227,10 +229,20 @@ def _date(cells: Mapping[str, str], column: str, errors: list[tuple[str, str]]) 
     if not value:
         return None
     try:
-        return date.fromisoformat(value[:10]) if len(value) >= 10 else date.fromisoformat(value)
+        found = date.fromisoformat(value[:10]) if len(value) >= 10 else date.fromisoformat(value)
     except ValueError:
         errors.append((column, f"{value!r} is not a date (use YYYY-MM-DD)"))
         return None
+    if not EARLIEST_DATE <= found <= LATEST_DATE:
+        errors.append(
+            (
+                column,
+                f"{found.isoformat()} is not between {EARLIEST_DATE.isoformat()} and "
+                f"{LATEST_DATE.isoformat()}",
+            )
+        )
+        return None
+    return found
 
 
 def _count(cells: Mapping[str, str], column: str, errors: list[tuple[str, str]]) -> int:

@@ -610,20 +610,7 @@ def propose_recovery_plan(
         )
     prepared = forecasting.study_inputs(session, principal, study, as_of=as_of, deadline=deadline)
     engine_ids = {s.site_id for s in prepared.inputs.sites}
-    problem_offers = tuple(
-        CandidateOffer(
-            offer_id=str(o.id),
-            country=o.country,
-            region=region_of(o.country),
-            expected_rate_per_site_per_month=o.expected_rate_per_site_per_month,
-            activation_lag_days=float(o.activation_lag_days),
-            startup_cost_per_site=float(o.startup_cost_per_site),
-            monthly_cost_per_site=float(o.monthly_cost_per_site),
-            cost_per_patient=float(o.cost_per_patient),
-            capacity_sites=o.capacity_sites,
-        )
-        for o in usable
-    )
+    problem_offers = tuple(_candidate(o) for o in usable)
     try:
         problem = RecoveryProblem(
             inputs=prepared.inputs,
@@ -648,6 +635,30 @@ def propose_recovery_plan(
         deadline,
     )  # fmt: skip
     return _plan_read(session, principal, plan, row)
+
+
+def _candidate(offer: SiteOffer) -> CandidateOffer:
+    """The engine's view of a stored offer; an offer the engine refuses (stored before the
+    schema bounded its figures) is a 422 naming the offer and its field, never a 500."""
+    try:
+        return CandidateOffer(
+            offer_id=str(offer.id),
+            country=offer.country,
+            region=region_of(offer.country),
+            expected_rate_per_site_per_month=offer.expected_rate_per_site_per_month,
+            activation_lag_days=float(offer.activation_lag_days),
+            startup_cost_per_site=float(offer.startup_cost_per_site),
+            monthly_cost_per_site=float(offer.monthly_cost_per_site),
+            cost_per_patient=float(offer.cost_per_patient),
+            capacity_sites=offer.capacity_sites,
+        )
+    except InputError as exc:
+        stored = getattr(offer, exc.argument, exc.value)
+        text = f"site offer {offer.name!r}: {exc.argument} = {stored} {exc.bound}"
+        raise Invalid(
+            f"cannot plan a recovery: {text}; correct the offer under Site offers",
+            field_errors={"offers": text},
+        ) from None
 
 
 def _store(

@@ -10,11 +10,20 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from opencxo.clinical.engine.recovery import (
+    MAX_OFFER_ACTIVATION_LAG_DAYS,
+    MAX_OFFER_CAPACITY_SITES,
+    MAX_OFFER_COST,
+    MAX_OFFER_RATE_PER_SITE_PER_MONTH,
+)
 from opencxo.clinical.models import RecoveryOutcome, RecoveryPlanStatus
+from opencxo.clinical.schemas import PlanDate
 from opencxo.core.geography import is_country
 from opencxo.core.types import ISO_4217_CURRENCIES
 
 MONEY: dict[str, Any] = {"max_digits": 16, "decimal_places": 2}
+#: An offer's money fields stop where the recovery engine stops (``MAX_OFFER_COST``).
+OFFER_MONEY: dict[str, Any] = {**MONEY, "ge": 0, "le": Decimal(f"{MAX_OFFER_COST:.2f}")}
 MIN_RECOVERY_PATHS = 1_000
 MAX_RECOVERY_PATHS = 100_000
 DEFAULT_RECOVERY_PATHS = 20_000
@@ -38,16 +47,23 @@ class SiteOfferFields(BaseModel):
     country: str = Field(min_length=2, max_length=2, description="ISO 3166-1 alpha-2")
     city: str = Field("", max_length=100)
     expected_rate_per_site_per_month: float = Field(
-        gt=0, le=100, description="patients per site per month once a site is open"
+        gt=0,
+        le=min(100.0, MAX_OFFER_RATE_PER_SITE_PER_MONTH),
+        allow_inf_nan=False,
+        description="patients per site per month once a site is open",
     )
     activation_lag_days: int = Field(
-        ge=0, le=3650, description="days from the decision until a site opens"
+        ge=0,
+        le=int(MAX_OFFER_ACTIVATION_LAG_DAYS),
+        description="days from the decision until a site opens",
     )
-    startup_cost_per_site: Decimal = Field(ge=0, **MONEY)
-    monthly_cost_per_site: Decimal = Field(ge=0, **MONEY)
-    cost_per_patient: Decimal = Field(ge=0, **MONEY)
+    startup_cost_per_site: Decimal = Field(**OFFER_MONEY)
+    monthly_cost_per_site: Decimal = Field(**OFFER_MONEY)
+    cost_per_patient: Decimal = Field(**OFFER_MONEY)
     currency: str = Field("USD", description="ISO 4217")
-    capacity_sites: int = Field(ge=1, le=1000, description="sites the offer holds")
+    capacity_sites: int = Field(
+        ge=1, le=MAX_OFFER_CAPACITY_SITES, description="sites the offer holds"
+    )
     therapeutic_areas: list[str] = Field(
         default_factory=list, max_length=30, description="empty: any area"
     )
@@ -130,7 +146,7 @@ class RecoveryRequest(BaseModel):
     """What to plan for. Offers in another currency than ``currency`` are left out (no
     exchange rates); the study's sites count with their costs in that currency only."""
 
-    deadline: date | None = Field(None, description="default: the planned last patient in")
+    deadline: PlanDate | None = Field(None, description="default: the planned last patient in")
     confidence: float = Field(
         DEFAULT_CONFIDENCE, ge=0.5, le=0.99, description="required P(target by the deadline)"
     )
@@ -144,7 +160,7 @@ class RecoveryRequest(BaseModel):
         **MONEY,
     )
     currency: str = Field("USD", description="ISO 4217: the offers and site costs compared")
-    as_of: date | None = Field(None, description="default: today (never in the future)")
+    as_of: PlanDate | None = Field(None, description="default: today (never in the future)")
     paths: int = Field(
         DEFAULT_RECOVERY_PATHS,
         ge=MIN_RECOVERY_PATHS,

@@ -7,6 +7,7 @@ document dates set to the report date).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from datetime import UTC, date, datetime, time
 from decimal import Decimal
@@ -138,16 +139,22 @@ def _facts(pairs: Sequence[tuple[str, Any]], label_width: float = 45 * mm) -> Ta
 
 
 def _months(first: date, last: date) -> list[float]:
-    """Month starts between two dates, every 1, 2, 3, 6 or 12 months: at most 8 ticks."""
-    span = (last.year - first.year) * 12 + last.month - first.month + 1
-    step = next((s for s in (1, 2, 3, 6, 12) if span / s <= 8), 24)
-    ticks, year, month = [], first.year, first.month
-    while date(year, month, 1) <= last:
-        if (year * 12 + month - 1) % step == 0 and date(year, month, 1) >= first:
-            ticks.append(float(date(year, month, 1).toordinal()))
-        month += 1
-        if month > 12:
-            year, month = year + 1, 1
+    """Month starts between two dates, every 1, 2, 3, 6 or 12 months (or a multiple of 12 over
+    long spans): at most 8 ticks. Walks month indices, never past the calendar's last date, so
+    any stored dates (even 0001-01-01 to 9999-12-31) give their ticks."""
+    start = first.year * 12 + first.month - 1
+    end = last.year * 12 + last.month - 1
+    span = end - start + 1
+    if span <= 0:
+        return []
+    step = next((s for s in (1, 2, 3, 6, 12) if span / s <= 8), 0) or 12 * math.ceil(span / 96)
+    ticks = []
+    index = -(-start // step) * step  # the first multiple of step on or after first's month
+    while index <= end:
+        tick = date(index // 12, index % 12 + 1, 1)
+        if tick >= first:
+            ticks.append(float(tick.toordinal()))
+        index += step
     return ticks
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import date, datetime
 from decimal import Decimal
+from typing import Annotated
 
 from pydantic import (
     BaseModel,
@@ -24,6 +25,20 @@ class ORMModel(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
 
+#: The dates a study, a site or an enrollment record may carry: a typo such as 0001-01-01 or
+#: 9999-12-31 is refused at input (422) rather than breaking every chart, report and forecast.
+EARLIEST_DATE = date(1900, 1, 1)
+LATEST_DATE = date(2199, 12, 31)
+PlanDate = Annotated[
+    date,
+    Field(
+        ge=EARLIEST_DATE,
+        le=LATEST_DATE,
+        description=f"between {EARLIEST_DATE.isoformat()} and {LATEST_DATE.isoformat()}",
+    ),
+]
+
+
 def _country(value: str) -> str:
     code = value.strip().upper()
     if not is_country(code):
@@ -40,8 +55,8 @@ class StudyFields(BaseModel):
     phase: StudyPhase
     indication: str = Field("", max_length=300)
     target_enrollment: int = Field(gt=0, le=1_000_000, description="patients to enroll")
-    planned_first_patient_in: date | None = None
-    planned_last_patient_in: date | None = None
+    planned_first_patient_in: PlanDate | None = None
+    planned_last_patient_in: PlanDate | None = None
     work_order_id: uuid.UUID | None = Field(
         None, description="the CRO contract; sets the CRO provider"
     )
@@ -170,7 +185,7 @@ class SiteFields(BaseModel):
     city: str = Field("", max_length=100)
     investigator: str = Field("", max_length=200)
     provider_id: uuid.UUID | None = Field(None, description="the CRO managing the site")
-    planned_activation_date: date | None = None
+    planned_activation_date: PlanDate | None = None
     monthly_cost: Decimal | None = Field(
         None, ge=0, max_digits=16, decimal_places=2, description="cost per month while open"
     )
@@ -202,7 +217,7 @@ class SiteFields(BaseModel):
 
 class SiteCreate(SiteFields):
     status: SiteStatus = SiteStatus.PLANNED
-    actual_activation_date: date | None = None
+    actual_activation_date: PlanDate | None = None
 
 
 class SiteUpdate(SiteFields):
@@ -212,7 +227,7 @@ class SiteUpdate(SiteFields):
 class SiteTransition(BaseModel):
     version: int
     status: SiteStatus
-    on: date | None = Field(
+    on: PlanDate | None = Field(
         None, description="activation date when the site becomes active (default: today)"
     )
     reason: str = Field("", max_length=2000)
@@ -252,7 +267,7 @@ class SiteRead(ORMModel):
 
 
 class EnrollmentCreate(BaseModel):
-    on_date: date
+    on_date: PlanDate
     screened: int = Field(0, ge=0, le=100_000)
     enrolled: int = Field(0, ge=0, le=100_000)
     screen_failed: int = Field(0, ge=0, le=100_000)

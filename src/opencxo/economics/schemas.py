@@ -27,6 +27,10 @@ class _Strict(BaseModel):
 #: arithmetic (a million $M is a trillion dollars; a century is past every horizon).
 MAX_MUSD = 1_000_000.0
 MAX_YEARS = 100.0
+#: The longest a development phase may last (BIO 2011–2020 phase means are 1.3–3.6 years): more
+#: is a typo, and it carries the launch date past the calendar. Checked by the service when it
+#: builds the scenario, so a scenario stored before this bound still loads and gets a 422.
+MAX_PHASE_YEARS = 50.0
 Finite = Annotated[float, Field(ge=-MAX_MUSD, le=MAX_MUSD, allow_inf_nan=False)]
 
 

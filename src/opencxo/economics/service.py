@@ -39,6 +39,7 @@ from opencxo.economics.engine.portfolio import PortfolioOption, choose_portfolio
 from opencxo.economics.engine.rnpv import RnpvResult, simulate
 from opencxo.economics.engine.sensitivity import tornado
 from opencxo.economics.schemas import (
+    MAX_PHASE_YEARS,
     PHASE_ORDER,
     ComparisonReport,
     DeltaRead,
@@ -182,6 +183,7 @@ def build(
         if given and given.duration_years is not None:
             duration = _as_spread(given.duration_years)
             sources.append("duration: scenario")
+            _check_duration(name, duration)
         else:
             duration = _around(years[name], DURATION_SPREAD)
             sources.append(f"duration: BIO 2011–2020 mean, {durations_area}, ±25 %")
@@ -309,10 +311,27 @@ def cost_per_approval_of(
     return chosen, cost_per_approval(inputs)
 
 
+def _check_duration(phase: str, duration: Spread) -> None:
+    """A phase's duration at most MAX_PHASE_YEARS years: more is a typo (the longest published
+    phase means are a few years), and it would carry the launch date past the calendar."""
+    if duration.high > MAX_PHASE_YEARS:
+        field = f"phases.{phase}.duration_years"
+        message = f"{field} = {duration.high:g} must be <= {MAX_PHASE_YEARS:g} years"
+        raise Invalid(message, field_errors={field: message})
+
+
 def _launch_date(valuation_date: date, years: float | None) -> date | None:
     if years is None:
         return None
-    return valuation_date + timedelta(days=round(years * DAYS_PER_YEAR))
+    try:
+        return valuation_date + timedelta(days=round(years * DAYS_PER_YEAR))
+    except (OverflowError, ValueError):
+        message = (
+            f"the launch, {years:g} years after the valuation date {valuation_date.isoformat()}, "
+            f"falls past {date.max.isoformat()}: shorten phases.*.duration_years (at most "
+            f"{MAX_PHASE_YEARS:g} years each) or start_delay_years"
+        )
+        raise Invalid(message, field_errors={"phases": message}) from None
 
 
 def _report(

@@ -450,17 +450,26 @@ def exposure_days(site: Site, disruptions: Sequence[Disruption] = ()) -> float:
     The days since activation, each weighted by the product of the enrollment multipliers of
     the disruptions matching the site (a suspended day counts 0). 0 for a site not open.
 
+    A site that enrolled patients although its disruptions weigh all its days 0 (a suspension
+    declared from before its opening, while it kept enrolling) was evidently not stopped: its
+    enrolments are facts, so its exposure is its plain days since activation. The disruptions
+    still scale its future rate in the forecast.
+
     Examples
     --------
     >>> s = Site("A", "FR", enrolled=3, activation_day=-100.0)
     >>> exposure_days(s, [Disruption(-50.0, -20.0, 0.0, country="FR")])
     70.0
+    >>> exposure_days(s, [Disruption(-200.0, None, 0.0, country="FR")])
+    100.0
     """
     if site.activation_day is None:
         return 0.0
-    return _multiplier_integral(
-        [d for d in disruptions if d.matches(site)], float(site.activation_day), 0.0
-    )
+    start = float(site.activation_day)
+    weighted = _multiplier_integral([d for d in disruptions if d.matches(site)], start, 0.0)
+    if weighted <= 0.0 and site.enrolled > 0:
+        return max(-start, 0.0)
+    return weighted
 
 
 # --------------------------------------------------------------------------------------------

@@ -47,6 +47,10 @@ from .forecast import (
 )
 
 __all__ = [
+    "MAX_OFFER_ACTIVATION_LAG_DAYS",
+    "MAX_OFFER_CAPACITY_SITES",
+    "MAX_OFFER_COST",
+    "MAX_OFFER_RATE_PER_SITE_PER_MONTH",
     "CandidateOffer",
     "OfferChoice",
     "RecoveryPlan",
@@ -58,6 +62,12 @@ __all__ = [
 
 #: Called with (step done, steps in total, what is being done).
 RecoveryProgress = Callable[[int, int, str], None]
+
+#: The bounds of a :class:`CandidateOffer` (the API's site-offer schema reuses them).
+MAX_OFFER_RATE_PER_SITE_PER_MONTH = 1000.0
+MAX_OFFER_ACTIVATION_LAG_DAYS = 3650.0
+MAX_OFFER_COST = 1e12
+MAX_OFFER_CAPACITY_SITES = 1000
 
 
 @dataclass(frozen=True)
@@ -101,14 +111,15 @@ class CandidateOffer:
         if not isinstance(self.country, str) or not self.country:
             raise InputError("country", self.country, "must be a non-empty string", context)
         bounded("expected_rate_per_site_per_month", self.expected_rate_per_site_per_month,
-                context, gt=0.0, le=1000.0)  # fmt: skip
-        bounded("activation_lag_days", self.activation_lag_days, context, ge=0.0, le=3650.0)
-        bounded("startup_cost_per_site", self.startup_cost_per_site, context, ge=0.0, le=1e12)
-        bounded("monthly_cost_per_site", self.monthly_cost_per_site, context, ge=0.0, le=1e12)
-        bounded("cost_per_patient", self.cost_per_patient, context, ge=0.0, le=1e12)
+                context, gt=0.0, le=MAX_OFFER_RATE_PER_SITE_PER_MONTH)  # fmt: skip
+        bounded("activation_lag_days", self.activation_lag_days, context, ge=0.0,
+                le=MAX_OFFER_ACTIVATION_LAG_DAYS)  # fmt: skip
+        for name in ("startup_cost_per_site", "monthly_cost_per_site", "cost_per_patient"):
+            bounded(name, getattr(self, name), context, ge=0.0, le=MAX_OFFER_COST)
         whole("capacity_sites", self.capacity_sites, context, ge=1)
-        if self.capacity_sites > 1000:
-            raise InputError("capacity_sites", self.capacity_sites, "must be <= 1000", context)
+        if self.capacity_sites > MAX_OFFER_CAPACITY_SITES:
+            raise InputError("capacity_sites", self.capacity_sites,
+                             f"must be <= {MAX_OFFER_CAPACITY_SITES}", context)  # fmt: skip
 
 
 @dataclass(frozen=True)
