@@ -131,6 +131,11 @@ def test_orders_over_http(client: TestClient, plant: PlantWorld) -> None:
         "product_id": str(plant.products["TAB-1"]), "plant_id": str(plant.plant_id),
         "quantity": "-5", "due_date": due})  # fmt: skip
     assert bad.status_code == 422
+    far = client.post(f"{API}/mfg/orders", headers=cdmo, json={
+        "product_id": str(plant.products["TAB-1"]), "plant_id": str(plant.plant_id),
+        "quantity": "5", "due_date": "9999-12-31"})  # fmt: skip
+    assert far.status_code == 422
+    assert errors_of(far.json()) == {"due_date": "Value error, must be in the years 1900–2199"}
 
 
 def test_plant_over_http(client: TestClient, plant: PlantWorld) -> None:
@@ -147,6 +152,17 @@ def test_plant_over_http(client: TestClient, plant: PlantWorld) -> None:
     naive = client.post(f"{API}/mfg/units/{unit}/maintenance", headers=cdmo, json={
         "starts_at": "2031-05-01T10:00:00", "ends_at": "2031-05-01T20:00:00"})  # fmt: skip
     assert naive.status_code == 422
+    for starts in ("0001-01-01T00:00:00+05:00", "9999-12-31T23:00:00-05:00"):
+        typo = client.post(f"{API}/mfg/units/{unit}/maintenance", headers=cdmo, json={
+            "starts_at": starts, "ends_at": "2031-05-01T20:00:00Z"})  # fmt: skip
+        assert typo.status_code == 422
+        assert errors_of(typo.json()) == {
+            "starts_at": "Value error, must be in the years 1900–2199"
+        }
+    never_back = client.post(f"{API}/mfg/units/{unit}/breakdown", headers=cdmo,
+                             json={"until": "9999-12-31T23:00:00-05:00"})  # fmt: skip
+    assert never_back.status_code == 422
+    assert errors_of(never_back.json()) == {"until": "Value error, must be in the years 1900–2199"}
     changed = client.patch(
         f"{API}/mfg/units/{unit}", headers=cdmo, json={"version": 1, "active": False}
     )

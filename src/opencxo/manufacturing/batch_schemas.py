@@ -16,16 +16,12 @@ from opencxo.manufacturing.models import (
     DeviationSeverity,
     QuantityUnit,
 )
-
-#: The years a recorded time may fall in: outside them it is a typo (and year 9999 plus a
-#: shelf life is no date at all).
-FIRST_YEAR, LAST_YEAR = 1900, 2199
+from opencxo.manufacturing.schemas import in_years
 
 
 def _utc(value: datetime) -> datetime:
     """A time without a zone is taken as UTC (what the forms and the API document)."""
-    if not FIRST_YEAR <= value.year <= LAST_YEAR:  # before the conversion, which may overflow
-        raise ValueError(f"must be in the years {FIRST_YEAR}–{LAST_YEAR}")
+    in_years(value)  # before the conversion, which may overflow
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 

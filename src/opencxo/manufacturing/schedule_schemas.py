@@ -10,6 +10,8 @@ from typing import Any
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
+from opencxo.manufacturing.schemas import in_years
+
 # --- planning ------------------------------------------------------------------------------
 
 
@@ -50,6 +52,8 @@ class BreakdownRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     until: AwareDatetime = Field(description="UTC instant the unit is back")
+
+    _year = field_validator("until")(in_years)
     reason: str = Field("breakdown", min_length=1, max_length=200)
     time_limit_s: float = Field(30.0, ge=1, le=600)
     workers: int = Field(2, ge=1, le=8)

@@ -13,6 +13,7 @@ import re
 import uuid
 from datetime import UTC, date, datetime
 from decimal import Decimal
+from typing import TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -47,10 +48,29 @@ def clean_equipment_class(value: str) -> str:
     return text
 
 
+#: The years a date or time entered here may fall in: outside them it is a typo, and year
+#: 9999 plus a day, a shelf life or a time zone offset is no date at all.
+FIRST_YEAR, LAST_YEAR = 1900, 2199
+
+
+_Day = TypeVar("_Day", date, datetime)
+
+
+def in_years(value: _Day) -> _Day:
+    """``value`` when its year is in ``FIRST_YEAR``–``LAST_YEAR`` (a validator)."""
+    if not FIRST_YEAR <= value.year <= LAST_YEAR:
+        raise ValueError(f"must be in the years {FIRST_YEAR}–{LAST_YEAR}")
+    return value
+
+
+def _optional_in_years(value: date | None) -> date | None:
+    return None if value is None else in_years(value)
+
+
 def _utc(value: datetime) -> datetime:
     if value.tzinfo is None:
         raise ValueError("give the time zone (e.g. 2027-03-01T08:00:00Z)")
-    return value.astimezone(UTC)
+    return in_years(value).astimezone(UTC)  # the year first: the conversion may overflow
 
 
 def _strip(value: str) -> str:
@@ -426,6 +446,8 @@ class OrderCreate(BaseModel):
     work_order_id: uuid.UUID | None = None
     number: str | None = Field(None, max_length=40, description="default: PO-<year>-<NNN>")
 
+    _years = field_validator("due_date", "release_date")(_optional_in_years)
+
     @field_validator("number")
     @classmethod
     def _number(cls, value: str | None) -> str | None:
@@ -449,6 +471,8 @@ class OrderUpdate(BaseModel):
     priority: int | None = Field(None, ge=1, le=10)
     notes: str | None = Field(None, max_length=20_000)
     work_order_id: uuid.UUID | None = None
+
+    _years = field_validator("due_date", "release_date")(_optional_in_years)
 
 
 class OrderCancel(BaseModel):
