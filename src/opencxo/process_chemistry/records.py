@@ -15,12 +15,20 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from opencxo.manufacturing.schemas import RecipeRead
-from opencxo.process_chemistry.schemas import Hazard, RouteFile, valid_cas, valid_currency
+from opencxo.process_chemistry.schemas import (
+    STORED_DIGITS,
+    STORED_PLACES,
+    Hazard,
+    RouteFile,
+    valid_cas,
+    valid_currency,
+)
 
 MAX_COMPARED = 6
 
-Price = Annotated[Decimal, Field(ge=0, max_digits=18, decimal_places=6)]
-Density = Annotated[Decimal, Field(gt=0, max_digits=18, decimal_places=6)]
+# Stored in NUMERIC(18, 6): 15 significant digits survive SQLite's floating point exactly.
+Price = Annotated[Decimal, Field(ge=0, max_digits=STORED_DIGITS, decimal_places=STORED_PLACES)]
+Density = Annotated[Decimal, Field(gt=0, max_digits=STORED_DIGITS, decimal_places=STORED_PLACES)]
 
 
 class _Strict(BaseModel):

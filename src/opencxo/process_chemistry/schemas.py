@@ -23,8 +23,16 @@ _STEP_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,39}$")
 _CAS = re.compile(r"^(\d{2,7})-(\d{2})-(\d)$")
 _CURRENCY = re.compile(r"^[A-Z]{3}$")
 
-Positive = Annotated[Decimal, Field(gt=0, max_digits=18, decimal_places=6)]
-NonNegative = Annotated[Decimal, Field(ge=0, max_digits=18, decimal_places=6)]
+# Every decimal of a route file is stored: in NUMERIC(18, 6) columns (prices, densities) or as a
+# JSON number (the route's spec). SQLite keeps both as binary floating point, exact to 15
+# significant digits only, so 15 digits (at most 999,999,999.999999) is what is accepted — a
+# value accepted is a value read back unchanged (docs/decisions.md).
+STORED_DIGITS = 15
+STORED_PLACES = 6
+Positive = Annotated[Decimal, Field(gt=0, max_digits=STORED_DIGITS, decimal_places=STORED_PLACES)]
+NonNegative = Annotated[
+    Decimal, Field(ge=0, max_digits=STORED_DIGITS, decimal_places=STORED_PLACES)
+]
 
 
 class Hazard(StrEnum):
@@ -146,7 +154,9 @@ class StepEntry(BaseModel):
         None, max_length=4000, description="reactants>agents>products; first product is the step's"
     )
     product_smiles: str | None = Field(None, max_length=2000)
-    yield_fraction: Decimal = Field(max_digits=18, decimal_places=6, description="in (0, 1]")
+    yield_fraction: Decimal = Field(
+        max_digits=STORED_DIGITS, decimal_places=STORED_PLACES, description="in (0, 1]"
+    )
     cycle_time_h: NonNegative = Field(Decimal(0), description="equipment hours per batch")
     batch_output_kg: Positive | None = Field(None, description="kg of product per batch")
     equipment_class: str | None = Field(None, max_length=60)
@@ -170,6 +180,26 @@ class StepEntry(BaseModel):
     def _yield(cls, value: Decimal) -> Decimal:
         if not (Decimal(0) < value <= Decimal(1)):
             raise ValueError(f"yield_fraction must be in (0, 1] (0.85 for 85 %), got {value}")
+        return value
+
+    @field_validator("inputs")
+    @classmethod
+    def _charged_once(cls, value: list[InputEntry]) -> list[InputEntry]:
+        """The same input twice would count its mass twice: state it once with the total amount.
+        A material may be charged in two roles (methanol as reactant and as solvent)."""
+        seen: set[tuple[str, str, str]] = set()
+        for item in value:
+            if item.intermediate is not None:
+                key = ("intermediate", item.intermediate, "")
+                what = f"intermediate '{item.intermediate}'"
+            else:
+                key = ("material", item.material or "", str(item.role))
+                what = f"material '{item.material}' as {item.role}"
+            if key in seen:
+                raise ValueError(
+                    f"{what} is charged twice in this step; state it once with the total amount"
+                )
+            seen.add(key)
         return value
 
     @field_validator("reaction_smiles", "product_smiles", mode="before")

@@ -20,6 +20,7 @@ from collections.abc import Iterable, Sequence
 from decimal import Decimal
 from typing import Any
 
+from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
 from opencxo.core import audit
@@ -132,7 +133,9 @@ def _checked_smiles(smiles: str | None, field: str) -> None:
     try:
         engine.molecule(smiles)
     except engine.ChemistryError as error:
-        message = f"{error}; write the structure as SMILES (e.g. Cc1ccccc1 for toluene)"
+        message = str(error)
+        if "write the" not in message:  # the engine's message may say what to write already
+            message += "; write the structure as SMILES (e.g. Cc1ccccc1 for toluene)"
         raise Invalid(message, field_errors={field: message}) from None
 
 
@@ -152,15 +155,40 @@ def _hazards(values: Iterable[Hazard | str]) -> list[str]:
     return [h.value for h in Hazard if h.value in wanted]
 
 
-def _entry(row: ChemMaterial) -> MaterialEntry:
-    return MaterialEntry(
-        name=row.name,
-        smiles=row.smiles,
-        cas=row.cas,
-        price_per_kg=row.price_per_kg,
-        density_kg_per_l=row.density_kg_per_l,
-        hazards=[Hazard(h) for h in row.hazards],
+def _unreadable(what: str, error: ValidationError, fix: str, field: str) -> Invalid:
+    """Stored values a route file no longer accepts (e.g. kept before 15 significant digits
+    were the limit, rounded by SQLite): a 422 naming each value and what to do."""
+    problems = "; ".join(
+        f"{'.'.join(str(part) for part in e['loc'])} is {_shown(e.get('input'))}: {e['msg']}"
+        for e in error.errors(include_url=False)
     )
+    message = f"{what} holds values a route cannot use ({problems}); {fix}"
+    return Invalid(message, field_errors={field: message})
+
+
+def _shown(value: object) -> str:
+    if isinstance(value, (Decimal, float, int)) and not isinstance(value, bool):
+        return format(Decimal(str(value)).normalize(), "f")
+    return repr(value)
+
+
+def _entry_data(row: ChemMaterial) -> dict[str, Any]:
+    return {
+        "name": row.name,
+        "smiles": row.smiles,
+        "cas": row.cas,
+        "price_per_kg": row.price_per_kg,
+        "density_kg_per_l": row.density_kg_per_l,
+        "hazards": list(row.hazards),
+    }
+
+
+def _entry(row: ChemMaterial) -> MaterialEntry:
+    try:
+        return MaterialEntry.model_validate(_entry_data(row))
+    except ValidationError as error:
+        fix = "correct it in the material library"
+        raise _unreadable(f"material '{row.name}'", error, fix, "material") from None
 
 
 def _used_names(route: RouteFile) -> list[str]:
@@ -174,7 +202,24 @@ def _used_names(route: RouteFile) -> list[str]:
 
 
 def _spec(row: ChemRoute) -> RouteFile:
-    return RouteFile.model_validate(row.spec)
+    try:
+        return RouteFile.model_validate(row.spec)
+    except ValidationError as error:
+        fix = "save the route again with those values corrected"
+        raise _unreadable(f"stored route '{row.name}'", error, fix, "route") from None
+
+
+def _spec_names(spec: Any) -> list[str]:
+    """The materials a stored spec charges, read without validating it (see :func:`_usage`)."""
+    names: list[str] = []
+    steps = spec.get("steps") if isinstance(spec, dict) else None
+    for step in steps if isinstance(steps, list) else []:
+        inputs = step.get("inputs") if isinstance(step, dict) else None
+        for item in inputs if isinstance(inputs, list) else []:
+            name = item.get("material") if isinstance(item, dict) else None
+            if isinstance(name, str) and name not in names:
+                names.append(name)
+    return names
 
 
 def _spec_data(route: RouteFile) -> dict[str, Any]:
@@ -208,7 +253,8 @@ def _usage(
     """Material name → the organisation's routes that use it (by route name)."""
     used: dict[str, list[ChemRoute]] = {}
     for row in repository.routes_of_organization(session, orgs, organization_id):
-        for name in _used_names(_spec(row)):
+        # Names only: a route with a value it can no longer use still uses its materials.
+        for name in _spec_names(row.spec):
             used.setdefault(name, []).append(row)
     return used
 
@@ -384,10 +430,14 @@ def _reevaluated(
     """Each route evaluated with the changed material; Invalid naming every route it breaks."""
     if not routes:
         return []
-    current = _entry(row).model_dump()
-    candidate = MaterialEntry.model_validate({**current, **{
-        k: v for k, v in changes.items() if k in current
-    }})  # fmt: skip
+    current = _entry_data(row)  # not validated: the change may correct a stored value
+    try:
+        candidate = MaterialEntry.model_validate({**current, **{
+            k: v for k, v in changes.items() if k in current
+        }})  # fmt: skip
+    except ValidationError as error:
+        fix = "correct those fields in the same change"
+        raise _unreadable(f"material '{row.name}'", error, fix, "material") from None
     reports: list[tuple[ChemRoute, EvaluationReport]] = []
     broken: list[str] = []
     for route_row in routes:
@@ -506,7 +556,11 @@ def _assembled(
     spec = _spec(row)
     used = _used_names(spec)
     library = repository.materials_named(session, orgs, row.organization_id, used)
-    entries = {name: _entry(material) for name, material in library.items()}
+    entries = {
+        name: _entry(material)
+        for name, material in library.items()
+        if override is None or name != override.name
+    }
     if override is not None:
         entries[override.name] = override
     missing = [n for n in used if n not in entries]

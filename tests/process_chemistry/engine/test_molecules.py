@@ -293,3 +293,12 @@ def test_depict_rejects_bad_smiles(bad: str) -> None:
 def test_depict_rejects_bad_reaction() -> None:
     with pytest.raises(ChemistryError, match="has no product"):
         depict_svg("CCO>>")
+
+
+@pytest.mark.parametrize("dummy", ["*", "[*]", "[2*]", "*.*"])
+def test_a_structure_of_dummy_atoms_has_no_weight_and_is_refused(dummy: str) -> None:
+    with pytest.raises(ChemistryError, match=r"has a molecular weight of 0 \(only dummy atoms"):
+        molecule(dummy)
+    with pytest.raises(ChemistryError, match="has a molecular weight of 0"):
+        reaction(f"{dummy}.CCO>>CCO")
+    assert molecule("C*").molecular_weight_g_per_mol > 0  # an R group on a real atom weighs

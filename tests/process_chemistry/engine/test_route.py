@@ -1407,3 +1407,18 @@ def _evaluate_or_error(route: Route) -> RouteResult | RouteError:
         return evaluate(route)
     except RouteError as error:
         return error
+
+
+@pytest.mark.parametrize("role", [Role.REACTANT, Role.REAGENT])
+def test_a_material_without_molecular_weight_is_refused(role: Role) -> None:
+    """A dummy atom (``*``) weighs 0 g/mol: equivalents and moles would divide by zero."""
+    materials = (replace(BHC_MATERIALS[0], smiles="*"), *BHC_MATERIALS[1:])
+    route = bhc_route()
+    first = route.steps[0]
+    inputs = (replace(first.inputs[0], role=role, kg_per_kg=None, equivalents=1.0),
+              *first.inputs[1:])  # fmt: skip
+    steps = (replace(first, inputs=inputs), *route.steps[1:])
+    with pytest.raises(RouteError, match=re.escape(
+        "material 'isobutylbenzene': '*' has a molecular weight of 0 (only dummy atoms '*')"
+    )):  # fmt: skip
+        evaluate(replace(route, materials=materials, steps=steps))

@@ -91,7 +91,8 @@ def molecule(smiles: str) -> Molecule:
     Raises
     ------
     ChemistryError
-        If the text is empty or RDKit cannot read or sanitise it.
+        If the text is empty, RDKit cannot read or sanitise it, or its molecular weight is 0
+        (dummy atoms ``*`` only: nothing to weigh).
 
     Examples
     --------
@@ -112,12 +113,19 @@ def _from_mol(parsed: Chem.Mol) -> Molecule:
     canonical = Chem.MolToSmiles(parsed)
     # Re-read the canonical SMILES so every spelling sums its weight in the same atom order.
     mol = Chem.MolFromSmiles(canonical)
+    weight = float(Descriptors.MolWt(mol))  # type: ignore[attr-defined]
+    if not weight > 0:
+        # Every amount in moles divides by the weight: a structure of dummy atoms has none.
+        raise ChemistryError(
+            f"'{canonical}' has a molecular weight of 0 (only dummy atoms '*'); write the real "
+            "structure"
+        )
     with_hydrogens = Chem.AddHs(mol)
     counts = Counter(atom.GetSymbol() for atom in with_hydrogens.GetAtoms())
     return Molecule(
         smiles=canonical,
         formula=rdMolDescriptors.CalcMolFormula(mol),
-        molecular_weight_g_per_mol=float(Descriptors.MolWt(mol)),  # type: ignore[attr-defined]
+        molecular_weight_g_per_mol=weight,
         atoms=tuple(sorted(counts.items())),
     )
 

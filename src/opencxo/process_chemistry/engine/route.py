@@ -461,6 +461,8 @@ def _input_kg(
             raise RouteError(
                 f"input {name} is stated in equivalents; that needs {missing}", step=step.id
             )
+        _check_weight(own, f"input {name}", step)
+        _check_weight(product, "the step's product", step)
         # moles of product = moles of limiting reagent × yield
         kg = (
             value
@@ -469,6 +471,7 @@ def _input_kg(
         )
     own = _input_structure(item, material, index, products)
     if item.role == Role.REACTANT and own is not None and product is not None:
+        _check_weight(own, f"input {name}", step)
         moles = kg * product.molecular_weight_g_per_mol / own.molecular_weight_g_per_mol
         coefficient = item.coefficient
         if step.reaction_smiles:  # ``O.O``: water's coefficient is 2
@@ -481,6 +484,17 @@ def _input_kg(
                 step=step.id,
             )
     return kg
+
+
+def _check_weight(structure: Molecule, what: str, step: Step) -> None:
+    """Amounts in moles divide by the molecular weight: refuse a structure without one."""
+    weight = structure.molecular_weight_g_per_mol
+    if not (math.isfinite(weight) and weight > 0):
+        raise RouteError(
+            f"{what}: structure '{structure.smiles}' has a molecular weight of {weight:g} g/mol; "
+            "it must be > 0 (write the real structure)",
+            step=step.id,
+        )
 
 
 def _input_structure(

@@ -1,0 +1,232 @@
+"""Values the API must refuse with a 422 saying what to fix, changing nothing — and stored values
+it can no longer use, read back with a 422 instead of a 500 (QA findings on the demo).
+
+SQLite keeps NUMERIC(18, 6) columns and JSON numbers as binary floating point (15 significant
+digits): a route file's decimals are limited to 15 digits so that what is accepted reads back
+unchanged (docs/decisions.md).
+"""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+from typing import Any
+
+import yaml
+from fastapi.testclient import TestClient
+from sqlalchemy import func, select, update
+
+from opencxo.process_chemistry.models import ChemMaterial, ChemRoute
+from tests.process_chemistry.conftest import ChemWorld, amide_route, aspirin_route
+from tests.process_chemistry.test_api import API, PROBLEM, errors_of, headers
+from tests.web.conftest import login
+
+BHC = Path(__file__).resolve().parents[2] / "docs" / "examples" / "routes" / "ibuprofen-bhc.yaml"
+TOO_LONG = "999999999999.999999"  # 18 digits: SQLite reads it back as 1000000000000
+LONGEST = "999999999.999999"  # 15 digits: exact
+
+
+def ibuprofen_route() -> dict[str, Any]:
+    route: dict[str, Any] = yaml.safe_load(BHC.read_text(encoding="utf-8"))
+    return route
+
+
+def counts(chem: ChemWorld) -> tuple[int, int]:
+    chem.session.expire_all()
+    return tuple(  # type: ignore[return-value]
+        int(chem.session.execute(select(func.count()).select_from(m)).scalar_one())
+        for m in (ChemRoute, ChemMaterial)
+    )
+
+
+def test_a_structure_without_weight_is_refused(client: TestClient, chem: ChemWorld) -> None:
+    chemist = headers(chem, "chemist")
+    route = ibuprofen_route()
+    route["materials"][0]["smiles"] = "*"
+    weightless = (
+        "material 'isobutylbenzene': '*' has a molecular weight of 0 (only dummy atoms '*'); "
+        "write the real structure"
+    )
+
+    evaluated = client.post(f"{API}/chem/evaluate", json=route, headers=chemist)
+    assert evaluated.status_code == 422, evaluated.text
+    assert evaluated.headers["content-type"] == PROBLEM
+    assert evaluated.json()["detail"] == f"Ibuprofen — BHC (1992): {weightless}"
+    assert errors_of(evaluated.json()) == {"route": weightless}
+
+    stored = client.post(f"{API}/chem/routes", json={"route": route}, headers=chemist)
+    assert stored.status_code == 422, stored.text
+    assert errors_of(stored.json()) == {"route.materials.0.smiles": weightless}
+
+    material = client.post(f"{API}/chem/materials", headers=chemist,
+                           json={"name": "Dummy", "smiles": "[2*]", "price_per_kg": "1"})  # fmt: skip
+    assert material.status_code == 422, material.text
+    assert errors_of(material.json()) == {
+        "smiles": "'[2*]' has a molecular weight of 0 (only dummy atoms '*'); write the real "
+        "structure"
+    }
+    assert counts(chem) == (0, 0)
+
+
+def test_decimals_beyond_fifteen_digits_are_refused(client: TestClient, chem: ChemWorld) -> None:
+    chemist = headers(chem, "chemist")
+    cases: list[tuple[str, list[str | int]]] = [
+        ("route.production_kg", ["production_kg"]),
+        ("route.materials.0.price_per_kg", ["materials", 0, "price_per_kg"]),
+        ("route.materials.4.density_kg_per_l", ["materials", 4, "density_kg_per_l"]),
+        ("route.equipment_rates.reactor", ["equipment_rates", "reactor"]),
+        ("route.steps.0.batch_output_kg", ["steps", 0, "batch_output_kg"]),
+    ]
+    for field, path in cases:
+        route = aspirin_route()
+        holder: Any = route
+        for key in path[:-1]:
+            holder = holder[key]
+        holder[path[-1]] = TOO_LONG
+        refused = client.post(f"{API}/chem/routes", json={"route": route}, headers=chemist)
+        assert refused.status_code == 422, (field, refused.text)
+        assert errors_of(refused.json()) == {
+            field: "Decimal input should have no more than 15 digits in total"
+        }
+    whole = aspirin_route()
+    whole["production_kg"] = "1000000000000"
+    refused = client.post(f"{API}/chem/routes", json={"route": whole}, headers=chemist)
+    assert refused.status_code == 422
+    assert errors_of(refused.json()) == {
+        "route.production_kg": "Decimal input should have no more than 9 digits before the "
+        "decimal point"
+    }
+    material = client.post(f"{API}/chem/materials", headers=chemist,
+                           json={"name": "Gold", "price_per_kg": TOO_LONG})  # fmt: skip
+    assert material.status_code == 422
+    assert errors_of(material.json()) == {
+        "price_per_kg": "Decimal input should have no more than 15 digits in total"
+    }
+    assert counts(chem) == (0, 0)
+
+
+def test_fifteen_digits_read_back_exactly(client: TestClient, chem: ChemWorld) -> None:
+    chemist = headers(chem, "chemist")
+    route = aspirin_route()
+    route["production_kg"] = LONGEST
+    route["materials"][0]["price_per_kg"] = LONGEST
+    made = client.post(f"{API}/chem/routes", headers=chemist, json={
+        "route": route, "product_id": str(chem.products["ASP"])})  # fmt: skip
+    assert made.status_code == 201, made.text
+    route_id = made.json()["id"]
+    read = client.get(f"{API}/chem/routes/{route_id}", headers=chemist)
+    assert read.status_code == 200 and read.json()["spec"]["production_kg"] == LONGEST
+    phenol = client.get(f"{API}/chem/materials", headers=chemist, params={"q": "Phenol"})
+    assert phenol.json()["items"][0]["price_per_kg"] == LONGEST
+    other = client.post(f"{API}/chem/routes", headers=chemist, json={"route": amide_route()})
+    assert other.status_code == 201
+    for path in ("evaluation", "sensitivity", "export"):
+        answer = client.get(f"{API}/chem/routes/{route_id}/{path}", headers=chemist)
+        assert answer.status_code == 200, (path, answer.text)
+    compared = client.post(f"{API}/chem/routes/compare", headers=chemist,
+                           json={"route_ids": [route_id, other.json()["id"]]})  # fmt: skip
+    assert compared.status_code == 200, compared.text
+    chosen = client.post(f"{API}/chem/routes/{route_id}/choose", headers=chemist,
+                         json={"plant_id": str(chem.plant_id), "version": 1})  # fmt: skip
+    assert chosen.status_code == 200, chosen.text
+
+
+def test_stored_values_out_of_range_answer_what_to_fix(client: TestClient, chem: ChemWorld) -> None:
+    """Values stored before the limit (SQLite rounded them to 1e12) give a 422, not a 500."""
+    chemist = headers(chem, "chemist")
+    made = client.post(f"{API}/chem/routes", headers=chemist, json={
+        "route": aspirin_route(), "product_id": str(chem.products["ASP"])})  # fmt: skip
+    other = client.post(f"{API}/chem/routes", headers=chemist, json={"route": amide_route()})
+    assert made.status_code == 201 and other.status_code == 201
+    route_id, other_id = made.json()["id"], other.json()["id"]
+    chem.session.execute(
+        update(ChemMaterial).where(ChemMaterial.name == "Phenol").values(price_per_kg=10**12)
+    )
+    chem.session.commit()
+
+    phenol = (
+        "material 'Phenol' holds values a route cannot use (price_per_kg is 1000000000000: "
+        "Decimal input should have no more than 9 digits before the decimal point); correct it "
+        "in the material library"
+    )
+    for path in ("evaluation", "sensitivity", "export"):
+        answer = client.get(f"{API}/chem/routes/{route_id}/{path}", headers=chemist)
+        assert answer.status_code == 422, (path, answer.text)
+        assert answer.json()["detail"] == phenol
+    compared = client.post(f"{API}/chem/routes/compare", headers=chemist,
+                           json={"route_ids": [route_id, other_id]})  # fmt: skip
+    assert compared.status_code == 422 and compared.json()["detail"] == phenol
+    chosen = client.post(f"{API}/chem/routes/{route_id}/choose", headers=chemist,
+                         json={"plant_id": str(chem.plant_id), "version": 1})  # fmt: skip
+    assert chosen.status_code == 422 and chosen.json()["detail"] == phenol
+    listed = client.get(f"{API}/chem/materials", headers=chemist, params={"q": "Phenol"})
+    assert listed.status_code == 200
+    assert listed.json()["items"][0]["used_by"] == ["Aspirin via Kolbe-Schmitt"]
+    login(client, chem.emails["chemist"])
+    web_page = client.get(f"/chem/routes/{route_id}")
+    assert web_page.status_code == 422 and "correct it in the material library" in web_page.text
+
+    # correcting the material makes the route usable again
+    material_id = listed.json()["items"][0]["id"]
+    fixed = client.patch(f"{API}/chem/materials/{material_id}", headers=chemist,
+                         json={"version": 1, "price_per_kg": "2.00"})  # fmt: skip
+    assert fixed.status_code == 200, fixed.text
+    again = client.get(f"{API}/chem/routes/{route_id}/evaluation", headers=chemist)
+    assert again.status_code == 200
+
+    # a route spec kept with production_kg rounded to 1e12 (a JSON float); the change of
+    # Phenol re-evaluated the route (version 2)
+    row = chem.session.get(ChemRoute, uuid.UUID(route_id))
+    assert row is not None
+    chem.session.execute(
+        update(ChemRoute)
+        .where(ChemRoute.id == row.id)
+        .values(spec={**row.spec, "production_kg": 1e12})
+    )
+    chem.session.commit()
+    spec = (
+        "stored route 'Aspirin via Kolbe-Schmitt' holds values a route cannot use (production_kg "
+        "is 1000000000000: Decimal input should have no more than 9 digits before the decimal "
+        "point); save the route again with those values corrected"
+    )
+    for path in ("", "/evaluation", "/export"):
+        answer = client.get(f"{API}/chem/routes/{route_id}{path}", headers=chemist)
+        assert answer.status_code == 422, (path, answer.text)
+        assert answer.json()["detail"] == spec
+    assert client.get(f"{API}/chem/materials", headers=chemist).status_code == 200
+    replaced = client.put(f"{API}/chem/routes/{route_id}", headers=chemist, json={
+        "version": 2, "route": aspirin_route(), "product_id": str(chem.products["ASP"])})  # fmt: skip
+    assert replaced.status_code == 200, replaced.text
+    assert replaced.json()["spec"]["production_kg"] == "100"
+
+
+def test_an_input_charged_twice_in_a_step_is_refused(client: TestClient, chem: ChemWorld) -> None:
+    chemist = headers(chem, "chemist")
+    route = aspirin_route()
+    route["steps"][0]["inputs"].append(dict(route["steps"][0]["inputs"][2]))  # toluene again
+    twice = (
+        "Value error, material 'Toluene' as solvent is charged twice in this step; state it once "
+        "with the total amount"
+    )
+    evaluated = client.post(f"{API}/chem/evaluate", json=route, headers=chemist)
+    assert evaluated.status_code == 422
+    assert errors_of(evaluated.json()) == {"steps.0.inputs": twice}
+    stored = client.post(f"{API}/chem/routes", json={"route": route}, headers=chemist)
+    assert stored.status_code == 422
+    assert errors_of(stored.json()) == {"route.steps.0.inputs": twice}
+    assert counts(chem) == (0, 0)
+
+    intermediate = aspirin_route()
+    intermediate["steps"][1]["inputs"].append(
+        {"intermediate": "S1", "role": "reagent", "kg_per_kg": "0.1"}
+    )
+    refused = client.post(f"{API}/chem/evaluate", json=intermediate, headers=chemist)
+    assert errors_of(refused.json()) == {
+        "steps.1.inputs": "Value error, intermediate 'S1' is charged twice in this step; state it "
+        "once with the total amount"
+    }
+    # one material in two roles is two charges (methanol as reactant and as solvent)
+    two_roles = aspirin_route()
+    two_roles["steps"][1]["inputs"].append({"material": "Toluene", "role": "work-up",
+                                            "kg_per_kg": "1"})  # fmt: skip
+    assert client.post(f"{API}/chem/evaluate", json=two_roles, headers=chemist).status_code == 200
