@@ -206,6 +206,8 @@ def test_ending_on_the_day_it_starts_is_allowed(client: TestClient, sponsors: Sp
         ({"cause": "alien_invasion"}, "cause"),
         ({"title": ""}, "title"),
         ({"starts_on": None}, "starts_on"),
+        ({"starts_on": "0001-01-01"}, "starts_on"),  # a typo: outside 1900–2199
+        ({"ends_on": "9999-12-31"}, "ends_on"),
     ],
 )
 def test_malformed_input_answers_422_naming_the_field(

@@ -33,8 +33,6 @@ from sqlalchemy.orm import Session
 from opencxo.clinical import service
 from opencxo.clinical.models import SITE_TRANSITIONS, SiteStatus
 from opencxo.clinical.schemas import (
-    EARLIEST_DATE,
-    LATEST_DATE,
     EnrollmentRow,
     ImportResult,
     RowError,
@@ -44,6 +42,7 @@ from opencxo.clinical.schemas import (
     SiteUpdate,
 )
 from opencxo.core.auth.principal import Principal
+from opencxo.core.dates import EARLIEST_DATE, LATEST_DATE
 from opencxo.core.errors import Invalid
 
 MAX_BYTES = 5 * 1024 * 1024

@@ -17,6 +17,7 @@ from pydantic import (
 )
 
 from opencxo.clinical.models import SiteStatus, StudyPhase, StudyStatus
+from opencxo.core.dates import EARLIEST_DATE, LATEST_DATE
 from opencxo.core.geography import is_country
 from opencxo.core.types import ISO_4217_CURRENCIES
 
@@ -27,8 +28,6 @@ class ORMModel(BaseModel):
 
 #: The dates a study, a site or an enrollment record may carry: a typo such as 0001-01-01 or
 #: 9999-12-31 is refused at input (422) rather than breaking every chart, report and forecast.
-EARLIEST_DATE = date(1900, 1, 1)
-LATEST_DATE = date(2199, 12, 31)
 PlanDate = Annotated[
     date,
     Field(

@@ -15,8 +15,8 @@ from opencxo.contracts.models import (
     MilestoneStatus,
     WorkOrderStatus,
 )
-from opencxo.sourcing.schemas import EARLIEST_DATE as EARLIEST_DATE
-from opencxo.sourcing.schemas import LATEST_DATE as LATEST_DATE
+from opencxo.core.dates import EARLIEST_DATE as EARLIEST_DATE
+from opencxo.core.dates import LATEST_DATE as LATEST_DATE
 from opencxo.sourcing.schemas import BusinessDate as BusinessDate
 
 MONEY = {"max_digits": 16, "decimal_places": 2}

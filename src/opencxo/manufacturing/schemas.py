@@ -17,6 +17,7 @@ from typing import TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from opencxo.core.dates import EARLIEST_DATE, LATEST_DATE
 from opencxo.manufacturing.models import (
     QUANTITY_DIGITS,
     BatchStatus,
@@ -50,7 +51,7 @@ def clean_equipment_class(value: str) -> str:
 
 #: The years a date or time entered here may fall in: outside them it is a typo, and year
 #: 9999 plus a day, a shelf life or a time zone offset is no date at all.
-FIRST_YEAR, LAST_YEAR = 1900, 2199
+FIRST_YEAR, LAST_YEAR = EARLIEST_DATE.year, LATEST_DATE.year
 
 
 _Day = TypeVar("_Day", date, datetime)

@@ -7,6 +7,7 @@ from datetime import date, datetime
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from opencxo.core.dates import EARLIEST_DATE, LATEST_DATE
 from opencxo.core.geography import REGIONS, is_country
 from opencxo.parties.models import (
     AuditOutcome,
@@ -284,8 +285,13 @@ class DisruptionFields(BaseModel):
         None, description="ISO 3166-1 alpha-2 code; give a country or a region, not both"
     )
     region: str | None = Field(None, description="one of the platform's regions")
-    starts_on: date
-    ends_on: date | None = Field(None, description="leave empty while the disruption is open")
+    starts_on: date = Field(ge=EARLIEST_DATE, le=LATEST_DATE)
+    ends_on: date | None = Field(
+        None,
+        ge=EARLIEST_DATE,
+        le=LATEST_DATE,
+        description="leave empty while the disruption is open",
+    )
     enrollment_multiplier: float = Field(
         0.0, ge=0.0, le=1.0, description="enrollment rate factor while it lasts; 0 = suspended"
     )

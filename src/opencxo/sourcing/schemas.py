@@ -17,6 +17,7 @@ from pydantic import (
     model_validator,
 )
 
+from opencxo.core.dates import EARLIEST_DATE, LATEST_DATE
 from opencxo.core.geography import is_country
 from opencxo.core.types import ISO_4217_CURRENCIES
 from opencxo.parties.models import CertificationStandard
@@ -42,8 +43,6 @@ def _countries(values: list[str]) -> list[str]:
 # contract terms) and the longest span in days added to one (a bid's duration, a line's due
 # offset): a date plus a span stays far inside what ``datetime.date`` can hold, so date arithmetic
 # on accepted input never overflows. Contracts reuse these bounds.
-EARLIEST_DATE = date(1900, 1, 1)
-LATEST_DATE = date(2199, 12, 31)
 MAX_SPAN_DAYS = 3650
 
 
