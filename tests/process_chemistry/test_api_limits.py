@@ -133,6 +133,9 @@ def test_fifteen_digits_read_back_exactly(client: TestClient, chem: ChemWorld) -
 
 def test_stored_values_out_of_range_answer_what_to_fix(client: TestClient, chem: ChemWorld) -> None:
     """Values stored before the limit (SQLite rounded them to 1e12) give a 422, not a 500."""
+    # ten digits before the point: over the limit, yet exact in NUMERIC(18, 6) on every backend
+    # (PostgreSQL refuses 1e12 itself)
+    TOO_BIG = 1_234_567_890  # noqa: N806
     chemist = headers(chem, "chemist")
     made = client.post(f"{API}/chem/routes", headers=chemist, json={
         "route": aspirin_route(), "product_id": str(chem.products["ASP"])})  # fmt: skip
@@ -140,12 +143,12 @@ def test_stored_values_out_of_range_answer_what_to_fix(client: TestClient, chem:
     assert made.status_code == 201 and other.status_code == 201
     route_id, other_id = made.json()["id"], other.json()["id"]
     chem.session.execute(
-        update(ChemMaterial).where(ChemMaterial.name == "Phenol").values(price_per_kg=10**12)
+        update(ChemMaterial).where(ChemMaterial.name == "Phenol").values(price_per_kg=TOO_BIG)
     )
     chem.session.commit()
 
     phenol = (
-        "material 'Phenol' holds values a route cannot use (price_per_kg is 1000000000000: "
+        "material 'Phenol' holds values a route cannot use (price_per_kg is 1234567890: "
         "Decimal input should have no more than 9 digits before the decimal point); correct it "
         "in the material library"
     )
