@@ -121,6 +121,16 @@ class Deal:
 
     # --- sourcing: up to an award ---------------------------------------------------------------
 
+    def msa_body(self, **changes: str) -> dict[str, Any]:
+        """The sponsor's MSA with Borealis (MSA-NW-BOR-7, 2029–2034), with ``changes``."""
+        return {
+            "provider_id": str(self.ids["borealis"]),
+            "reference": "MSA-NW-BOR-7",
+            "terms": "Negotiated terms: net 60, IP to the sponsor, quality agreement QA-12.",
+            "effective_date": "2029-01-01",
+            "expiry_date": "2034-12-31",
+        } | changes
+
     def program(self, name: str = "NW-101") -> str:
         if name not in self._programs:
             body = {

@@ -123,13 +123,7 @@ def test_a_standard_msa_made_on_29_february_expires_on_28_february(
 
 
 def test_an_msa_entered_by_the_sponsor_governs_the_pairs_work_orders(deal: Deal) -> None:
-    body = {
-        "provider_id": str(deal.ids["borealis"]),
-        "reference": "MSA-NW-BOR-7",
-        "terms": "Negotiated terms: net 60, IP to the sponsor, quality agreement QA-12.",
-        "effective_date": "2029-01-01",
-        "expiry_date": "2034-12-31",
-    }
+    body = deal.msa_body()
     before = deal.state()
     deal.problem(deal.post("/msas", "sponsor", body | {"expiry_date": "2028-12-31"}), 422)
     deal.problem(deal.post("/msas", "sponsor_viewer", body), 403)

@@ -73,13 +73,7 @@ def test_invoice_issue_and_payment_dates_stay_in_range(deal: Deal) -> None:
 
 
 def test_msa_and_milestone_dates_stay_in_range(deal: Deal) -> None:
-    body = {
-        "provider_id": str(deal.ids["borealis"]),
-        "reference": "MSA-NW-BOR-7",
-        "terms": "Negotiated terms: net 60, IP to the sponsor, quality agreement QA-12.",
-        "effective_date": "2029-01-01",
-        "expiry_date": "9999-12-31",
-    }
+    body = deal.msa_body(expiry_date="9999-12-31")
     before = deal.state()
     refused = deal.problem(deal.post("/msas", "sponsor", body), 422)
     assert refused["errors"] == [{"field": "expiry_date", "message": OUT_OF_RANGE}]

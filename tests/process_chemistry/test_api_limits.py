@@ -131,6 +131,16 @@ def test_fifteen_digits_read_back_exactly(client: TestClient, chem: ChemWorld) -
     assert chosen.status_code == 200, chosen.text
 
 
+def _all_refused(
+    client: TestClient, who: dict[str, str], route_id: str, paths: tuple[str, ...], detail: str
+) -> None:
+    """Each of the route's ``paths`` answers 422 with ``detail``."""
+    for path in paths:
+        answer = client.get(f"{API}/chem/routes/{route_id}{path}", headers=who)
+        assert answer.status_code == 422, (path, answer.text)
+        assert answer.json()["detail"] == detail
+
+
 def test_stored_values_out_of_range_answer_what_to_fix(client: TestClient, chem: ChemWorld) -> None:
     """Values stored before the limit (SQLite rounded them to 1e12) give a 422, not a 500."""
     # ten digits before the point: over the limit, yet exact in NUMERIC(18, 6) on every backend
@@ -152,10 +162,7 @@ def test_stored_values_out_of_range_answer_what_to_fix(client: TestClient, chem:
         "Decimal input should have no more than 9 digits before the decimal point); correct it "
         "in the material library"
     )
-    for path in ("evaluation", "sensitivity", "export"):
-        answer = client.get(f"{API}/chem/routes/{route_id}/{path}", headers=chemist)
-        assert answer.status_code == 422, (path, answer.text)
-        assert answer.json()["detail"] == phenol
+    _all_refused(client, chemist, route_id, ("/evaluation", "/sensitivity", "/export"), phenol)
     compared = client.post(f"{API}/chem/routes/compare", headers=chemist,
                            json={"route_ids": [route_id, other_id]})  # fmt: skip
     assert compared.status_code == 422 and compared.json()["detail"] == phenol
@@ -192,10 +199,7 @@ def test_stored_values_out_of_range_answer_what_to_fix(client: TestClient, chem:
         "is 1000000000000: Decimal input should have no more than 9 digits before the decimal "
         "point); save the route again with those values corrected"
     )
-    for path in ("", "/evaluation", "/export"):
-        answer = client.get(f"{API}/chem/routes/{route_id}{path}", headers=chemist)
-        assert answer.status_code == 422, (path, answer.text)
-        assert answer.json()["detail"] == spec
+    _all_refused(client, chemist, route_id, ("", "/evaluation", "/export"), spec)
     assert client.get(f"{API}/chem/materials", headers=chemist).status_code == 200
     replaced = client.put(f"{API}/chem/routes/{route_id}", headers=chemist, json={
         "version": 2, "route": aspirin_route(), "product_id": str(chem.products["ASP"])})  # fmt: skip
