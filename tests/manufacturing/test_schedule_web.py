@@ -16,7 +16,8 @@ from opencxo.core import jobs
 from opencxo.core.settings import Settings
 from opencxo.manufacturing import planning, scheduling
 from opencxo.manufacturing.models import Batch, ProductionOrder, Schedule
-from opencxo.manufacturing.schedule_schemas import ScheduleRequest
+from opencxo.manufacturing.schedule_schemas import ImprovementRead, ScheduleRead, ScheduleRequest
+from opencxo.manufacturing.schedule_web import progress_figure
 from tests.conftest import TEST_SECRET
 from tests.manufacturing.conftest import PlantWorld
 from tests.web.conftest import csrf_of, login
@@ -261,3 +262,46 @@ def test_orders_the_current_schedule_finishes_late_are_flagged_in_the_lists(
     assert flagged == ["PO-B-1"]
     order_b = client.get(f"/mfg/orders/{plant.orders['PO-B-1']}").text
     assert 'data-testid="late"' in order_b and "scheduled to finish" in order_b
+
+
+def _read(
+    status: str, wall_time_s: float | None, *improvements: tuple[float, str, float, float]
+) -> ScheduleRead:
+    return ScheduleRead.model_construct(
+        status=status,
+        wall_time_s=wall_time_s,
+        improvements=[
+            ImprovementRead(wall_time_s=t, phase=p, objective=o, bound=b)
+            for t, p, o, b in improvements
+        ],
+    )
+
+
+def test_the_progress_chart_shows_each_phase_with_its_bound_to_the_end_of_the_solve() -> None:
+    done = _read(
+        "done", 3.0,
+        (0.02, "weighted_tardiness", 158, 122), (0.03, "weighted_tardiness", 122, 122),
+        (2.3, "makespan", 164, 146), (2.7, "makespan", 146, 146),
+    )  # fmt: skip
+    figure = progress_figure(done)
+    lines = {t["name"]: (t["x"], t["y"], t["yaxis"]) for t in figure["data"]}
+    assert lines == {
+        # tardiness runs until the makespan phase starts, on the right-hand axis
+        "weighted tardiness (priority × h)": ([0.02, 0.03, 2.3], [158, 122, 122], "y2"),
+        "weighted tardiness: proved bound": ([0.02, 0.03, 2.3], [122, 122, 122], "y2"),
+        # the last phase runs on to the solve's end
+        "makespan (h)": ([2.3, 2.7, 3.0], [164, 146, 146], "y"),
+        "makespan: proved bound": ([2.3, 2.7, 3.0], [146, 146, 146], "y"),
+    }
+    assert figure["layout"]["yaxis"]["title"]["text"] == "Makespan (hours)"
+    assert figure["layout"]["yaxis2"]["side"] == "right"
+
+    # while it runs, a single phase: one axis, named for it, and nothing drawn past the last point
+    running = _read("running", None, (0.5, "weighted_tardiness", 40, 0))
+    figure = progress_figure(running)
+    assert [(t["name"], t["x"], t["yaxis"]) for t in figure["data"]] == [
+        ("weighted tardiness (priority × h)", [0.5], "y"),
+        ("weighted tardiness: proved bound", [0.5], "y"),
+    ]
+    assert "yaxis2" not in figure["layout"]
+    assert figure["layout"]["yaxis"]["title"]["text"] == "Weighted tardiness (priority × hours)"

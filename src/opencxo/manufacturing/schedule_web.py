@@ -120,33 +120,60 @@ def gantt_figure(operations: list[ScheduledOperationRead], title: str) -> dict[s
     }
 
 
+_PHASE_AXES = {"weighted_tardiness": ("y2", "priority × h"), "makespan": ("y", "h")}
+
+
 def progress_figure(schedule: ScheduleRead) -> dict[str, Any]:
-    phases = sorted({i.phase for i in schedule.improvements})
+    """Each phase's improving objective and its proved bound over the solve, as steps. A
+    finished solve's lines run on to its end, so a plateau shows as one; with both phases,
+    weighted tardiness (priority × hours) has the right-hand axis, makespan (hours) the left."""
+    phases = [p for p in _PHASE_AXES if any(i.phase == p for i in schedule.improvements)]
+    two_axes = len(phases) == 2
+    end = schedule.wall_time_s if schedule.finished else None
     traces = []
-    for phase in phases:
+    for index, phase in enumerate(phases):
         items = [i for i in schedule.improvements if i.phase == phase]
-        unit = "h" if phase == "makespan" else "priority × h"
+        # a phase runs until the next one starts, the last one until the solve's end
+        until = (
+            min(i.wall_time_s for i in schedule.improvements if i.phase == phases[index + 1])
+            if index + 1 < len(phases)
+            else end
+        )
+        x = [i.wall_time_s for i in items]
+        objective = [i.objective for i in items]
+        bound = [i.bound for i in items]
+        if until is not None and until > x[-1]:
+            x, objective, bound = [*x, until], [*objective, objective[-1]], [*bound, bound[-1]]
+        axis, unit = _PHASE_AXES[phase] if two_axes else ("y", _PHASE_AXES[phase][1])
+        label = phase.replace("_", " ")
         traces.append(
             {
-                "type": "scatter",
-                "mode": "lines+markers",
-                "line": {"shape": "hv"},
-                "name": f"{phase.replace('_', ' ')} ({unit})",
-                "x": [i.wall_time_s for i in items],
-                "y": [i.objective for i in items],
+                "type": "scatter", "mode": "lines+markers", "line": {"shape": "hv"},
+                "name": f"{label} ({unit})", "x": x, "y": objective, "yaxis": axis,
             }
-        )
-    return {
-        "data": traces,
-        "layout": {
-            "title": {"text": "Improving objective"},
-            "height": 260,
-            "margin": {"l": 60, "r": 20, "t": 40, "b": 45},
-            "xaxis": {"title": {"text": "Seconds since the solve started"}},
-            "yaxis": {"title": {"text": "Objective (hours)"}},
-            "legend": {"orientation": "h", "y": -0.35},
-        },
+        )  # fmt: skip
+        traces.append(
+            {
+                "type": "scatter", "mode": "lines", "line": {"shape": "hv", "dash": "dot"},
+                "name": f"{label}: proved bound", "x": x, "y": bound, "yaxis": axis,
+            }
+        )  # fmt: skip
+    makespan_left = "makespan" in phases
+    y_title = "Makespan (hours)" if makespan_left else "Weighted tardiness (priority × hours)"
+    layout: dict[str, Any] = {
+        "title": {"text": "Improving objective and proved bound"},
+        "height": 280,
+        "margin": {"l": 60, "r": 60 if two_axes else 20, "t": 40, "b": 45},
+        "xaxis": {"title": {"text": "Seconds since the solve started"}},
+        "yaxis": {"title": {"text": y_title}},
+        "legend": {"orientation": "h", "y": -0.35},
     }
+    if two_axes:
+        layout["yaxis2"] = {
+            "title": {"text": "Weighted tardiness (priority × hours)"},
+            "overlaying": "y", "side": "right", "showgrid": False,
+        }  # fmt: skip
+    return {"data": traces, "layout": layout}
 
 
 def _operation_rows(operations: list[ScheduledOperationRead]) -> list[list[Any]]:

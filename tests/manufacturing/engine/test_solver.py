@@ -77,6 +77,24 @@ def test_weighted_tardiness_comes_before_makespan() -> None:
     assert phases == {"weighted_tardiness", "makespan"}
 
 
+def test_a_batch_late_even_alone_bounds_the_tardiness_from_the_first_schedule() -> None:
+    # C needs A's product (A ends at 2 + 6 = 8 at the earliest, then a lag of 3) and takes 4 or
+    # 9 h: it ends at 15 at the earliest, 5 h after its due date, weight 3 -> at least 15.
+    # B (due 20) is late only if scheduled badly. The bound holds from the first (list)
+    # schedule on, before any search, and the list schedule that reaches it proves phase 1.
+    a = Job((Operation((Mode(0, 6), Mode(1, 8))),), name="A", release=2)
+    b = Job((Operation((Mode(0, 5),)),), name="B", due=20)
+    c = Job((Operation((Mode(1, 4), Mode(0, 9))),), name="C", due=10, weight=3)
+    problem = Problem(units=2, jobs=(a, b, c), precedences=(Precedence((0, 0), (2, 0), 3),))
+    result = solve(problem, time_limit_s=10, workers=1)
+    first = result.improvements[0]
+    assert (first.phase, first.bound) == ("weighted_tardiness", 15.0)
+    assert (result.weighted_tardiness, result.weighted_tardiness_bound) == (15, 15)
+    assert result.status == "OPTIMAL"
+    assert result.makespan == 15
+    assert check_schedule(problem, result.operations).ok
+
+
 def test_changeovers_group_the_families() -> None:
     jobs = tuple(Job((Operation((Mode(0, 1),)),), family=f) for f in (0, 1, 0, 1))
     problem = _one_unit(*jobs, changeovers=(Changeovers(0, ((0, 5), (5, 0))),))

@@ -768,6 +768,19 @@ def _makespan_lb(problem: Problem, graph: _Graph) -> int:
     return assignment_bound(problem, head, tail, static)
 
 
+def _tardiness_lb(problem: Problem, graph: _Graph) -> int:
+    """Each job's tardiness if its last operation ended at its earliest (the release and the
+    shortest chain before it), weighted: a batch that cannot be on time even alone is late by
+    at least that much in every schedule."""
+    head, _, mindur = _heads_tails(problem, graph)
+    total = 0
+    for j, job in enumerate(problem.jobs):
+        if job.due is not None:
+            last = (j, len(job.operations) - 1)
+            total += job.weight * max(0, head[last] + mindur[last] - job.due)
+    return total
+
+
 def _build(
     problem: Problem, graph: _Graph, horizon: int, model: cp_model.CpModel, makespan_lb: int
 ) -> _Vars:
@@ -1159,6 +1172,7 @@ def solve(
             ],
         )
     static_lb = _makespan_lb(problem, graph)
+    tardiness_lb = _tardiness_lb(problem, graph)
 
     def found(ops: list[ScheduledOperation], check: CheckReport) -> None:
         # each better list schedule is reported at once, before the model is even built
@@ -1166,7 +1180,11 @@ def solve(
             round(time.perf_counter() - t0, 4),
             phase1,
             float(check.weighted_tardiness if phase1 == "weighted_tardiness" else check.makespan),
-            float(0 if phase1 == "weighted_tardiness" else min(static_lb, check.makespan)),
+            float(
+                min(tardiness_lb, check.weighted_tardiness)
+                if phase1 == "weighted_tardiness"
+                else min(static_lb, check.makespan)
+            ),
         )
         improvements.append(event)
         if on_improvement is not None:
@@ -1178,13 +1196,13 @@ def solve(
     greedy, greedy_check = _greedy_search(
         problem, graph, time.perf_counter() + greedy_budget, found
     )
-    # makespan only, or nothing late in the greedy schedule (so the tardiness phase is proved
-    # without a search and the makespan phase keeps it at 0): no optimum ends after the greedy
-    # schedule; otherwise a schedule of least tardiness may end later
-    no_tardiness = greedy_check is not None and greedy_check.weighted_tardiness == 0
+    # makespan only, or the greedy schedule's tardiness at its lower bound (so the tardiness
+    # phase is proved without a search and the makespan phase keeps it there): no optimum
+    # ends after the greedy schedule; otherwise a schedule of least tardiness may end later
+    tardiness_proved = greedy_check is not None and greedy_check.weighted_tardiness <= tardiness_lb
     horizon = (
         max(s.end for s in greedy)
-        if greedy is not None and (phase1 == "makespan" or no_tardiness)
+        if greedy is not None and (phase1 == "makespan" or tardiness_proved)
         else safe
     )
     makespan_lb = min(horizon, static_lb)
@@ -1208,6 +1226,8 @@ def solve(
         # rounds of ~7 s on the plant) for little: the search starts from the hint sooner
         extra["cp_model_probing_level"] = 0
     if phase1 == "weighted_tardiness":
+        # a proved bound: CP-SAT stops as soon as a schedule reaches it
+        model.add(v.weighted_tardiness >= tardiness_lb)
         model.minimize(v.weighted_tardiness)
         budget = time_limit_s * TARDINESS_SHARE
     else:
@@ -1277,12 +1297,9 @@ def solve(
             prover.join()  # HiGHS keeps to the time limit it was given
         return out.operations, out.makespan, out.stopped, proved[0]
 
-    if (
-        phase1 == "weighted_tardiness"
-        and greedy_check is not None
-        and greedy_check.weighted_tardiness == 0
-    ):
-        # nothing is late in the greedy schedule: phase 1 is proved optimal without a search
+    if phase1 == "weighted_tardiness" and tardiness_proved:
+        # the greedy schedule is no later than every batch must be: phase 1 is proved optimal
+        # without a search
         status, stopped = "OPTIMAL", False
     elif phase1 == "makespan" and big and greedy is not None:
         ops, makespan, stopped, proved = lns(greedy, None)
@@ -1316,11 +1333,13 @@ def solve(
             status = "FEASIBLE"
         ops = greedy
         wt = greedy_check.weighted_tardiness
-        first_bound = 0 if v.tardiness else v.makespan_lb
+        first_bound = tardiness_lb if v.tardiness else v.makespan_lb
     else:
         ops = _extract(problem, v, solver)
         wt = round(solver.value(v.weighted_tardiness)) if v.tardiness else 0
         first_bound = int(solver.best_objective_bound)
+        if v.tardiness:
+            first_bound = max(first_bound, tardiness_lb)
     if phase1 == "makespan":
         makespan = max(s.end for s in ops)
         bound = max(first_bound, makespan_lb)  # both proved
