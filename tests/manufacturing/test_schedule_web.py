@@ -96,6 +96,8 @@ def test_the_plant_page_solves_shows_progress_and_the_gantt(
     assert 'data-status="done"' in run.text
     assert 'data-testid="gantt"' in run.text and "every 1s" not in run.text
     assert 'data-testid="stop"' not in run.text  # finished: nothing to stop
+    # proved optimal well before its 2 s: done is 100 %, not the share of the limit used
+    assert 'aria-valuenow="100"' in run.text
 
     page = client.get(f"/mfg/plants/{plant.plant_id}/schedule")
     assert 'data-testid="kpi-makespan"' in page.text
@@ -286,15 +288,17 @@ def test_the_progress_chart_shows_each_phase_with_its_bound_to_the_end_of_the_so
     figure = progress_figure(done)
     lines = {t["name"]: (t["x"], t["y"], t["yaxis"]) for t in figure["data"]}
     assert lines == {
-        # tardiness runs until the makespan phase starts, on the right-hand axis
-        "weighted tardiness (priority × h)": ([0.02, 0.03, 2.3], [158, 122, 122], "y2"),
-        "weighted tardiness: proved bound": ([0.02, 0.03, 2.3], [122, 122, 122], "y2"),
-        # the last phase runs on to the solve's end
-        "makespan (h)": ([2.3, 2.7, 3.0], [164, 146, 146], "y"),
-        "makespan: proved bound": ([2.3, 2.7, 3.0], [146, 146, 146], "y"),
+        # tardiness runs until the makespan phase starts, in the upper panel
+        "weighted tardiness (priority × h)": ([0.02, 0.03, 2.3], [158, 122, 122], "y"),
+        "weighted tardiness: proved bound": ([0.02, 0.03, 2.3], [122, 122, 122], "y"),
+        # the last phase runs on to the solve's end, in the lower panel
+        "makespan (h)": ([2.3, 2.7, 3.0], [164, 146, 146], "y2"),
+        "makespan: proved bound": ([2.3, 2.7, 3.0], [146, 146, 146], "y2"),
     }
-    assert figure["layout"]["yaxis"]["title"]["text"] == "Makespan (hours)"
-    assert figure["layout"]["yaxis2"]["side"] == "right"
+    layout = figure["layout"]
+    assert layout["yaxis"]["title"]["text"] == "Weighted tardiness (priority × hours)"
+    assert layout["yaxis2"]["title"]["text"] == "Makespan (hours)"
+    assert (layout["yaxis"]["domain"], layout["yaxis2"]["domain"]) == ([0.56, 1.0], [0.0, 0.5])
 
     # while it runs, a single phase: one axis, named for it, and nothing drawn past the last point
     running = _read("running", None, (0.5, "weighted_tardiness", 40, 0))
@@ -305,3 +309,4 @@ def test_the_progress_chart_shows_each_phase_with_its_bound_to_the_end_of_the_so
     ]
     assert "yaxis2" not in figure["layout"]
     assert figure["layout"]["yaxis"]["title"]["text"] == "Weighted tardiness (priority × hours)"
+    assert figure["layout"]["yaxis"]["domain"] == [0.0, 1.0]

@@ -120,20 +120,29 @@ def gantt_figure(operations: list[ScheduledOperationRead], title: str) -> dict[s
     }
 
 
-_PHASE_AXES = {"weighted_tardiness": ("y2", "priority × h"), "makespan": ("y", "h")}
+_PHASE_UNITS = {
+    "weighted_tardiness": ("priority × h", "Weighted tardiness (priority × hours)"),
+    "makespan": ("h", "Makespan (hours)"),
+}
 
 
 def progress_figure(schedule: ScheduleRead) -> dict[str, Any]:
-    """Each phase's improving objective and its proved bound over the solve, as steps. A
-    finished solve's lines run on to its end, so a plateau shows as one; with both phases,
-    weighted tardiness (priority × hours) has the right-hand axis, makespan (hours) the left."""
-    phases = [p for p in _PHASE_AXES if any(i.phase == p for i in schedule.improvements)]
-    two_axes = len(phases) == 2
+    """Each phase's improving objective and its proved bound over the solve, as steps, one
+    panel a phase (weighted tardiness above, makespan below, one time axis). A phase's lines
+    run on until the next phase starts, the last one's to the end of a finished solve, so a
+    plateau shows as one."""
+    phases = [p for p in _PHASE_UNITS if any(i.phase == p for i in schedule.improvements)]
     end = schedule.wall_time_s if schedule.finished else None
     traces = []
+    layout: dict[str, Any] = {
+        "title": {"text": "Improving objective and proved bound"},
+        "height": 200 + 140 * len(phases),
+        "margin": {"l": 70, "r": 20, "t": 40, "b": 45},
+        "xaxis": {"title": {"text": "Seconds since the solve started"}},
+        "legend": {"orientation": "h", "y": -0.2},
+    }
     for index, phase in enumerate(phases):
         items = [i for i in schedule.improvements if i.phase == phase]
-        # a phase runs until the next one starts, the last one until the solve's end
         until = (
             min(i.wall_time_s for i in schedule.improvements if i.phase == phases[index + 1])
             if index + 1 < len(phases)
@@ -144,7 +153,8 @@ def progress_figure(schedule: ScheduleRead) -> dict[str, Any]:
         bound = [i.bound for i in items]
         if until is not None and until > x[-1]:
             x, objective, bound = [*x, until], [*objective, objective[-1]], [*bound, bound[-1]]
-        axis, unit = _PHASE_AXES[phase] if two_axes else ("y", _PHASE_AXES[phase][1])
+        axis = "y" if index == 0 else f"y{index + 1}"
+        unit, title = _PHASE_UNITS[phase]
         label = phase.replace("_", " ")
         traces.append(
             {
@@ -158,20 +168,12 @@ def progress_figure(schedule: ScheduleRead) -> dict[str, Any]:
                 "name": f"{label}: proved bound", "x": x, "y": bound, "yaxis": axis,
             }
         )  # fmt: skip
-    makespan_left = "makespan" in phases
-    y_title = "Makespan (hours)" if makespan_left else "Weighted tardiness (priority × hours)"
-    layout: dict[str, Any] = {
-        "title": {"text": "Improving objective and proved bound"},
-        "height": 280,
-        "margin": {"l": 60, "r": 60 if two_axes else 20, "t": 40, "b": 45},
-        "xaxis": {"title": {"text": "Seconds since the solve started"}},
-        "yaxis": {"title": {"text": y_title}},
-        "legend": {"orientation": "h", "y": -0.35},
-    }
-    if two_axes:
-        layout["yaxis2"] = {
-            "title": {"text": "Weighted tardiness (priority × hours)"},
-            "overlaying": "y", "side": "right", "showgrid": False,
+        # panels top to bottom in phase order, a small gap between them
+        share = 1 / len(phases)
+        top = 1 - index * share
+        domain = [max(0.0, top - share + (0.06 if index + 1 < len(phases) else 0)), top]
+        layout["yaxis" if index == 0 else f"yaxis{index + 1}"] = {
+            "title": {"text": title}, "domain": [round(d, 3) for d in domain], "anchor": "x",
         }  # fmt: skip
     return {"data": traces, "layout": layout}
 
@@ -337,7 +339,12 @@ def record_breakdown(
 
 def _run_context(session: DbSession, principal: PageUser, schedule: ScheduleRead) -> dict[str, Any]:
     plant = scheduling.plant_summary(session, principal, schedule.plant_id)
-    fraction = min(1.0, schedule.elapsed_s / schedule.time_limit_s) if schedule.time_limit_s else 0
+    if schedule.finished:
+        fraction = 1.0  # a solve that proved its optimum early is done, not 46 % done
+    else:
+        fraction = (
+            min(1.0, schedule.elapsed_s / schedule.time_limit_s) if schedule.time_limit_s else 0
+        )
     return {
         "schedule": schedule,
         "plant": plant,
