@@ -296,9 +296,10 @@ def test_the_progress_chart_shows_each_phase_with_its_bound_to_the_end_of_the_so
         "makespan: proved bound": ([2.3, 2.7, 3.0], [146, 146, 146], "y2"),
     }
     layout = figure["layout"]
-    assert layout["yaxis"]["title"]["text"] == "Weighted tardiness (priority × hours)"
-    assert layout["yaxis2"]["title"]["text"] == "Makespan (hours)"
-    assert (layout["yaxis"]["domain"], layout["yaxis2"]["domain"]) == ([0.56, 1.0], [0.0, 0.5])
+    assert layout["yaxis"]["title"]["text"] == "Weighted tardiness<br>(priority × hours)"
+    assert layout["yaxis2"]["title"]["text"] == "Makespan<br>(hours)"
+    assert (layout["yaxis"]["domain"], layout["yaxis2"]["domain"]) == ([0.58, 1.0], [0.0, 0.5])
+    assert layout["xaxis"]["anchor"] == "y2"  # the time axis under the lower panel
 
     # while it runs, a single phase: one axis, named for it, and nothing drawn past the last point
     running = _read("running", None, (0.5, "weighted_tardiness", 40, 0))
@@ -308,5 +309,5 @@ def test_the_progress_chart_shows_each_phase_with_its_bound_to_the_end_of_the_so
         ("weighted tardiness: proved bound", [0.5], "y"),
     ]
     assert "yaxis2" not in figure["layout"]
-    assert figure["layout"]["yaxis"]["title"]["text"] == "Weighted tardiness (priority × hours)"
+    assert figure["layout"]["yaxis"]["title"]["text"] == "Weighted tardiness<br>(priority × hours)"
     assert figure["layout"]["yaxis"]["domain"] == [0.0, 1.0]

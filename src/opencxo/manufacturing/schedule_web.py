@@ -121,8 +121,8 @@ def gantt_figure(operations: list[ScheduledOperationRead], title: str) -> dict[s
 
 
 _PHASE_UNITS = {
-    "weighted_tardiness": ("priority × h", "Weighted tardiness (priority × hours)"),
-    "makespan": ("h", "Makespan (hours)"),
+    "weighted_tardiness": ("priority × h", "Weighted tardiness<br>(priority × hours)"),
+    "makespan": ("h", "Makespan<br>(hours)"),
 }
 
 
@@ -137,8 +137,12 @@ def progress_figure(schedule: ScheduleRead) -> dict[str, Any]:
     layout: dict[str, Any] = {
         "title": {"text": "Improving objective and proved bound"},
         "height": 200 + 140 * len(phases),
-        "margin": {"l": 70, "r": 20, "t": 40, "b": 45},
-        "xaxis": {"title": {"text": "Seconds since the solve started"}},
+        "margin": {"l": 80, "r": 20, "t": 40, "b": 45},
+        # the time axis under the lowest panel
+        "xaxis": {
+            "title": {"text": "Seconds since the solve started"},
+            "anchor": "y" if len(phases) < 2 else f"y{len(phases)}",
+        },
         "legend": {"orientation": "h", "y": -0.2},
     }
     for index, phase in enumerate(phases):
@@ -171,7 +175,7 @@ def progress_figure(schedule: ScheduleRead) -> dict[str, Any]:
         # panels top to bottom in phase order, a small gap between them
         share = 1 / len(phases)
         top = 1 - index * share
-        domain = [max(0.0, top - share + (0.06 if index + 1 < len(phases) else 0)), top]
+        domain = [max(0.0, top - share + (0.08 if index + 1 < len(phases) else 0)), top]
         layout["yaxis" if index == 0 else f"yaxis{index + 1}"] = {
             "title": {"text": title}, "domain": [round(d, 3) for d in domain], "anchor": "x",
         }  # fmt: skip
