@@ -14,6 +14,7 @@ from opencxo.core.http import DbSession
 from opencxo.core.pagination import PageParams
 from opencxo.parties import service as parties
 from opencxo.parties.models import QualificationStatus
+from opencxo.web.dashboard import overview
 from opencxo.web.deps import PageUser
 from opencxo.web.rendering import render
 
@@ -42,6 +43,7 @@ def dashboard(request: Request, session: DbSession, principal: PageUser) -> Resp
             "provider_total": providers.total,
             "top_providers": providers.items,
             "can_read_audit": principal.can(Permission.AUDIT_READ),
+            "overview": overview(session, principal),
         },
     )
 
