@@ -21,6 +21,7 @@ from opencxo.core.auth.principal import Principal
 from opencxo.core.errors import NotFound
 from opencxo.core.geography import region_of
 from opencxo.core.pagination import PageParams
+from opencxo.core.signatures import Signature, signatures_of
 from opencxo.core.types import utcnow
 from opencxo.demo.loader import DemoLoadReport, load_demo_world
 from opencxo.manufacturing import batch_records, scheduling
@@ -107,6 +108,41 @@ def test_demo_world_is_complete_and_idempotent(session: Session) -> None:
     for organization in organizations:
         assert auth_repository.memberships_of_organization(session, organization.id)
     assert verify_chain(session).ok
+    _story_runs_in_order(session)
+
+
+def _story_runs_in_order(session: Session) -> None:
+    """A closed RFP's invitations, bids, award, contract signatures and milestone decisions are
+    dated in the story's order around its (past) deadline, not on the day of the load."""
+    closed = session.scalars(select(Rfp).where(Rfp.closed_at.is_not(None))).all()
+    assert len(closed) >= 2
+    for rfp in closed:
+        deadline = rfp.bid_deadline
+        assert rfp.published_at == deadline - timedelta(days=14)
+        assert rfp.invitations
+        assert all(rfp.published_at <= i.created_at < deadline for i in rfp.invitations)
+        bids = session.scalars(
+            select(Bid).where(Bid.rfp_id == rfp.id, Bid.submitted_at.is_not(None))
+        ).all()
+        assert bids and all(rfp.published_at < b.submitted_at < deadline for b in bids)
+        for award in session.scalars(select(Award).where(Award.rfp_id == rfp.id)):
+            awarded = session.get(Signature, award.signature_id)
+            assert awarded is not None
+            assert (
+                deadline + timedelta(days=10) <= awarded.signed_at < deadline + timedelta(days=11)
+            )
+            order = session.scalars(select(WorkOrder).where(WorkOrder.award_id == award.id)).first()
+            if order is None:
+                continue
+            signed = [s.signed_at for s in signatures_of(session, "work_order", order.id)]
+            assert len(signed) == 2
+            assert all(awarded.signed_at < t and t.date() < order.start_date for t in signed)
+            decided = [m for m in order.milestones if m.decided_at is not None]
+            for milestone in decided:
+                assert milestone.submitted_at is not None
+                assert milestone.decided_at == milestone.submitted_at + timedelta(days=3)
+                for signature in signatures_of(session, "milestone", milestone.id):
+                    assert signature.signed_at == milestone.decided_at
 
 
 def test_demo_sourcing_story(session: Session, files_dir: Path) -> None:

@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 import yaml
-from sqlalchemy import update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 import opencxo.models  # noqa: F401 - every mapper must be configured before the first query
@@ -40,6 +40,7 @@ from opencxo.contracts.models import (
     InvoiceStatus,
     Milestone,
     MilestoneStatus,
+    WorkOrder,
     WorkOrderStatus,
 )
 from opencxo.contracts.schemas import (
@@ -61,6 +62,7 @@ from opencxo.core.auth.principal import Principal
 from opencxo.core.auth.service import add_member, create_user, principal_for
 from opencxo.core.errors import NotFound
 from opencxo.core.pagination import MAX_PAGE_SIZE, PageParams, every_page
+from opencxo.core.signatures import Signature, signatures_of
 from opencxo.demo.manufacturing import load_manufacturing
 from opencxo.demo.process_chemistry import load_process_chemistry
 from opencxo.economics import service as economics
@@ -79,7 +81,7 @@ from opencxo.parties.schemas import (
     SiteCreate,
 )
 from opencxo.sourcing import service as sourcing
-from opencxo.sourcing.models import BidStatus, Rfp, RfpStatus
+from opencxo.sourcing.models import Award, Bid, BidStatus, Question, Rfp, RfpStatus
 from opencxo.sourcing.schemas import (
     AnswerCreate,
     AwardCreate,
@@ -683,6 +685,73 @@ def _close(session: Session, sponsor: Principal, rfp: RfpRead, deadline: datetim
     return closed
 
 
+def _story_dates(session: Session, rfp_id: uuid.UUID) -> None:
+    """Date what happened around a closed RFP in the demo's past, in the story's order.
+
+    DEMO-ONLY SHORTCUT, like ``_close``: every use case stamps "now", so an RFP whose deadline
+    ``_close`` moved months back still showed providers invited, bids submitted, the award and
+    the contract signed and milestones accepted on the day the demo was loaded — after the
+    deadline, before the work. Here those times are set from the deadline by direct UPDATEs:
+    published and invited ``OPENING_DAYS`` before it, questions in the first days, bids in the
+    last ones, the award ten days after, the work order signed three and four days later, each
+    milestone decided three days after its submission. Only times: what was signed (the
+    signatures' record hashes) and the audit trail, which records when the demo was loaded,
+    are untouched. The times derive from the deadline alone, so a second load changes nothing.
+    """
+    rfp = session.get(Rfp, rfp_id)
+    assert rfp is not None
+    deadline = rfp.bid_deadline
+    published = deadline - timedelta(days=OPENING_DAYS)
+    rfp.published_at = published
+    for n, invitation in enumerate(sorted(rfp.invitations, key=lambda i: i.created_at)):
+        invitation.created_at = published + timedelta(minutes=5 * n)
+    for n, question in enumerate(
+        session.scalars(
+            select(Question).where(Question.rfp_id == rfp_id).order_by(Question.created_at)
+        )
+    ):
+        question.created_at = published + timedelta(days=2 + n, hours=3)
+        if question.answered_at is not None:
+            question.answered_at = question.created_at + timedelta(days=1)
+    bids = session.scalars(
+        select(Bid)
+        .where(Bid.rfp_id == rfp_id, Bid.submitted_at.is_not(None))
+        .order_by(Bid.submitted_at)
+    ).all()
+    for n, bid in enumerate(bids):
+        bid.submitted_at = deadline - timedelta(days=1 + 2 * (len(bids) - 1 - n), hours=5)
+        bid.created_at = bid.submitted_at - timedelta(days=3)
+    awards = session.scalars(select(Award).where(Award.rfp_id == rfp_id).order_by(Award.created_at))
+    for n, award in enumerate(awards):
+        awarded = deadline + timedelta(days=10, hours=n)
+        award.created_at = awarded
+        _restamp(session, award.signature_id, awarded)
+        work_order = session.scalars(
+            select(WorkOrder).where(WorkOrder.award_id == award.id)
+        ).first()
+        if work_order is None:
+            continue
+        work_order.created_at = awarded + timedelta(days=1)
+        signed = signatures_of(session, "work_order", work_order.id)
+        for k, signature in enumerate(
+            sorted(signed, key=lambda s: s.organization_id != work_order.sponsor_id)
+        ):
+            signature.signed_at = awarded + timedelta(days=3 + k)
+        for milestone in work_order.milestones:
+            if milestone.submitted_at is None or milestone.decided_at is None:
+                continue
+            milestone.decided_at = milestone.submitted_at + timedelta(days=3)
+            for signature in signatures_of(session, "milestone", milestone.id):
+                signature.signed_at = milestone.decided_at
+    session.flush()
+
+
+def _restamp(session: Session, signature_id: uuid.UUID, when: datetime) -> None:
+    signature = session.get(Signature, signature_id)
+    assert signature is not None
+    signature.signed_at = when
+
+
 def _exchange_rates(
     session: Session, sponsor: Principal, rfp: RfpRead, rates: Raw, counts: Counter[str]
 ) -> RfpRead:
@@ -752,6 +821,8 @@ def _rfps(
                 counts["transitions"] += 1
         rfp = _exchange_rates(session, sponsor, rfp, spec.get("exchange_rates", {}), counts)
         if spec["target"] != "awarded":
+            if spec["target"] == "closed":
+                _story_dates(session, rfp.id)
             continue
         awarded = {a.lot_id: a for a in sourcing.list_awards(session, sponsor, rfp.id)}
         for award_raw in spec.get("awards", []):
@@ -762,6 +833,7 @@ def _rfps(
                     session, sponsor, award, award_spec["work_order"], today, password, counts
                 )
             rfp = sourcing.get_rfp(session, sponsor, rfp.id)
+        _story_dates(session, rfp.id)
 
 
 # --- contracts: work orders, milestones, invoices, change orders ------------------------------
