@@ -4,6 +4,7 @@ that says what to fix and changes nothing; stored data never answers a 500."""
 
 from __future__ import annotations
 
+import uuid
 from datetime import date
 from decimal import Decimal
 from typing import Any
@@ -16,9 +17,12 @@ from opencxo.clinical.report_pdf import _months
 from opencxo.clinical.schemas import EnrollmentCreate
 from opencxo.core.audit import AuditEvent
 from opencxo.models import EnrollmentRecord, RecoveryPlan, SiteOffer, Study, StudySite
+from opencxo.parties.models import Disruption
 from tests.clinical.conftest import Clinic, days
+from tests.clinical.test_forecasting import SUSPENDED_FOR
 from tests.clinical.test_recovery_api import API, body, count, problem, tokens
 from tests.clinical.test_recovery_service import recovery_world
+from tests.web.conftest import login
 
 TOO_EARLY = "Input should be greater than or equal to 1900-01-01"
 TOO_LATE = "Input should be less than or equal to 2199-12-31"
@@ -205,3 +209,91 @@ def test_a_suspension_declared_before_a_site_enrolled_leaves_the_forecast_workin
         ).status_code
         == 200
     )
+
+
+# --- 5. disruptions at the ends of the calendar ---------------------------------------------------
+
+
+def test_disruptions_at_the_ends_of_the_calendar_leave_every_figure_working(
+    client: TestClient, clinic: Clinic
+) -> None:
+    """Disruptions declared through the API on the first and last days accepted (1900-01-01,
+    2199-12-31): a US one lasting all 300 years, a German suspension open since 1900, a Polish
+    one until 2199 and a European one from 2199 on, freezing two planned sites. Exposures are
+    weighted from 1900, activations frozen until 2200: the forecast, the study's disruptions,
+    the report and its PDF, a recovery plan and the study page all answer, and so they do for
+    dates stored before the check (years 1 and 9999)."""
+    study_id, _ = recovery_world(clinic)
+    clinic.site(study_id, "US-009")  # planned, frozen by the US disruption
+    clinic.site(study_id, "DE-009", country="DE")
+    clinic.session.commit()
+    who = tokens(clinic)
+    bodies = [
+        {"title": "US, 1900–2199", "country": "US", "starts_on": "1900-01-01",
+         "ends_on": "2199-12-31", "enrollment_multiplier": 0.5},
+        {"title": "Germany since 1900", "country": "DE", "starts_on": "1900-01-01"},
+        {"title": "Poland until 2199", "country": "PL", "starts_on": days(-5).isoformat(),
+         "ends_on": "2199-12-31"},
+        {"title": "Europe from 2199", "region": "Europe", "starts_on": "2199-12-31"},
+    ]  # fmt: skip
+    ids = []
+    for declared_body in bodies:
+        declared = client.post(
+            f"{API}/disruptions",
+            json={"cause": "other", "freeze_activations": True, **declared_body},
+            headers=who["manager"],
+        )
+        assert declared.status_code == 201, declared.text
+        ids.append(declared.json()["id"])
+    login(client, clinic.emails["manager"])
+
+    def every_figure() -> dict[str, Any]:
+        manager = who["manager"]
+        forecast = client.get(
+            f"{API}/studies/{study_id}/forecast?paths=1000&seed=3", headers=manager
+        )
+        assert forecast.status_code == 200, forecast.text
+        listed = client.get(f"{API}/studies/{study_id}/disruptions", headers=manager)
+        assert listed.status_code == 200, listed.text
+        assert len(listed.json()) == 5  # and recovery_world's epidemic in Poland
+        report = client.get(f"{API}/studies/{study_id}/report?paths=1000", headers=manager)
+        assert report.status_code == 200, report.text
+        assert len(report.json()["disruptions"]) == 5
+        pdf = client.get(f"{API}/studies/{study_id}/report.pdf?paths=1000", headers=manager)
+        assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF")
+        plan = client.post(
+            f"{API}/studies/{study_id}/recovery-plans", json=body(paths=1000), headers=manager
+        )
+        assert plan.status_code == 201, plan.text
+        assert client.get(f"/studies/{study_id}").status_code == 200
+        found: dict[str, Any] = forecast.json()
+        return found
+
+    found = every_figure()
+    assert found["sites_planned"] == 2
+    with_them, without = found["with_disruptions"], found["without_disruptions"]
+    assert with_them["completion_date_p50"] > without["completion_date_p50"]
+
+    # dates stored before the check: year 1 and year 9999
+    for disruption_id, dates in zip(
+        ids,
+        [
+            {"starts_on": date(1, 1, 1), "ends_on": date(9999, 12, 31)},
+            {"starts_on": date(1, 1, 1)},
+            {"ends_on": date(9999, 12, 31)},
+            {"starts_on": date(9999, 12, 31)},
+        ],
+        strict=True,
+    ):
+        clinic.session.execute(
+            update(Disruption).where(Disruption.id == uuid.UUID(disruption_id)).values(**dates)
+        )
+    clinic.session.commit()
+    again = every_figure()
+    assert [(d["title"], d["starts_on"], d["ends_on"]) for d in again["disruptions"]] == [
+        ("Germany since 1900", "0001-01-01", None),
+        ("US, 1900–2199", "0001-01-01", "9999-12-31"),
+        ("Epidemic in Poland", days(-SUSPENDED_FOR).isoformat(), None),
+        ("Poland until 2199", days(-5).isoformat(), "9999-12-31"),
+        ("Europe from 2199", "9999-12-31", None),
+    ]

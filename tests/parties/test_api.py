@@ -9,11 +9,13 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine
+from sqlalchemy import Engine, func, select, update
 from sqlalchemy.orm import Session
 
+from opencxo.core.audit import AuditEvent
 from opencxo.core.auth import repository as auth_repository
 from opencxo.parties import service as parties
+from opencxo.parties.models import Qualification
 from opencxo.parties.schemas import SiteCreate
 from tests.factories import make_organization, make_provider, make_token, make_user, operator
 
@@ -810,3 +812,122 @@ def test_a_partial_qualification_patch_keeps_what_it_leaves_out(
     nulled = client.patch(url, json={"version": 2, "status": None}, headers=qa)
     assert nulled.status_code == 422
     assert nulled.json()["errors"][0]["field"] == "status"
+
+
+# --- dates within the shared calendar range (core.dates: 1900-01-01 … 2199-12-31) -----------------
+
+OUT_OF_RANGE = "Value error, use a date between 1900-01-01 and 2199-12-31"
+
+
+def _audit_events(session: Session) -> int:
+    session.expire_all()
+    return int(session.scalar(select(func.count()).select_from(AuditEvent)) or 0)
+
+
+def test_profile_dates_outside_the_calendar_are_refused_saying_the_range(
+    client: TestClient, op: dict[str, str], session: Session
+) -> None:
+    provider = make_provider(session, name="Strict Labs")
+    session.commit()
+    url = f"{API}/providers/{provider.id}"
+    before, events = client.get(url, headers=op).json(), _audit_events(session)
+    for path, body, fields in [
+        ("inspections", {"authority": "FDA", "inspected_on": "1899-12-31", "outcome": "NAI"},
+         ["inspected_on"]),
+        ("certifications", {"standard": "GLP", "issuer": "OECD", "valid_from": "0001-01-01",
+                            "valid_until": "9999-12-31"}, ["valid_from", "valid_until"]),
+        ("certifications", {"standard": "GLP", "issuer": "OECD", "valid_until": "2200-01-01"},
+         ["valid_until"]),
+    ]:  # fmt: skip
+        response = client.post(f"{url}/{path}", json=body, headers=op)
+        assert response.status_code == 422, response.text
+        assert response.json()["errors"] == [
+            {"field": field, "message": OUT_OF_RANGE} for field in fields
+        ]
+    assert client.get(url, headers=op).json() == before
+    assert _audit_events(session) == events
+    # the first and last days are dates like any other
+    kept = client.post(f"{url}/certifications", headers=op, json={
+        "standard": "GLP", "issuer": "OECD", "valid_from": "1900-01-01",
+        "valid_until": "2199-12-31"})  # fmt: skip
+    assert kept.status_code == 201, kept.text
+    assert client.post(f"{url}/inspections", headers=op, json={
+        "authority": "FDA", "inspected_on": "1900-01-01", "outcome": "NAI"}).status_code == 201  # fmt: skip
+
+
+def test_qualification_dates_outside_the_calendar_are_refused_saying_the_range(
+    client: TestClient, qa: dict[str, str], provider_id: uuid.UUID, session: Session
+) -> None:
+    events = _audit_events(session)
+    body = {"provider_id": str(provider_id), "status": "conditional",
+            "cda_signed_on": "0001-01-01", "expires_on": "2200-01-01"}  # fmt: skip
+    refused = client.post(f"{API}/qualifications", json=body, headers=qa)
+    assert refused.status_code == 422, refused.text
+    assert refused.json()["errors"] == [
+        {"field": "cda_signed_on", "message": OUT_OF_RANGE},
+        {"field": "expires_on", "message": OUT_OF_RANGE},
+    ]
+    assert client.get(f"{API}/qualifications", headers=qa).json()["total"] == 0
+    assert _audit_events(session) == events
+
+    created = client.post(
+        f"{API}/qualifications",
+        json={"provider_id": str(provider_id), "status": "conditional",
+              "cda_signed_on": "1900-01-01", "expires_on": "2199-12-31"},
+        headers=qa,
+    )  # fmt: skip
+    assert created.status_code == 201, created.text
+    url = f"{API}/qualifications/{created.json()['id']}"
+    events = _audit_events(session)
+    for change, field in [
+        ({"last_audit_on": "9999-12-31"}, "last_audit_on"),
+        ({"msa_signed_on": "1899-12-31"}, "msa_signed_on"),
+    ]:
+        changed = client.patch(url, json={"version": 1, **change}, headers=qa)
+        assert changed.status_code == 422, changed.text
+        assert changed.json()["errors"] == [{"field": field, "message": OUT_OF_RANGE}]
+    assert client.get(url, headers=qa).json() == created.json()
+    assert _audit_events(session) == events
+
+
+def test_a_qualification_date_stored_before_the_range_reads_and_asks_for_a_correction(
+    client: TestClient, qa: dict[str, str], provider_id: uuid.UUID, session: Session
+) -> None:
+    """A date kept before the check (year 1) reads; a change that would keep it is a 422
+    naming the stored date (it used to be a 500), and one that corrects it is saved."""
+    created = client.post(
+        f"{API}/qualifications",
+        json={"provider_id": str(provider_id), "status": "conditional", "notes": "CAPA open"},
+        headers=qa,
+    )
+    assert created.status_code == 201, created.text
+    qualification_id = created.json()["id"]
+    session.execute(
+        update(Qualification)
+        .where(Qualification.id == uuid.UUID(qualification_id))
+        .values(cda_signed_on=date(1, 1, 1))
+    )
+    session.commit()
+    url = f"{API}/qualifications/{qualification_id}"
+    read = client.get(url, headers=qa)
+    assert read.status_code == 200 and read.json()["cda_signed_on"] == "0001-01-01"
+    assert client.get(f"{API}/qualifications", headers=qa).json()["total"] == 1
+    events = _audit_events(session)
+
+    kept = client.patch(url, json={"version": 1, "notes": "CAPA closed"}, headers=qa)
+    assert kept.status_code == 422, kept.text
+    assert kept.json()["errors"] == [
+        {
+            "field": "cda_signed_on",
+            "message": "the stored value 0001-01-01 is no longer accepted (use a date between "
+            "1900-01-01 and 2199-12-31); send the corrected date with this change",
+        }
+    ]
+    assert client.get(url, headers=qa).json() == read.json()
+    assert _audit_events(session) == events
+
+    fixed = client.patch(
+        url, json={"version": 1, "notes": "CAPA closed", "cda_signed_on": days(-30)}, headers=qa
+    )
+    assert fixed.status_code == 200, fixed.text
+    assert (fixed.json()["cda_signed_on"], fixed.json()["notes"]) == (days(-30), "CAPA closed")

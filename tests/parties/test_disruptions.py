@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, func, select, update
 from sqlalchemy.orm import Session
 
 from opencxo.core.audit import AuditEvent
@@ -625,3 +625,89 @@ def test_end_disruption_refuses_what_an_update_would_refuse(
         FLU["title"]: (None, 1),
         "Strike": (date(2026, 3, 10), 1),
     }
+
+
+# --- the shared calendar range (core.dates: 1900-01-01 … 2199-12-31) -----------------------------
+
+OUT_OF_RANGE = "Value error, use a date between 1900-01-01 and 2199-12-31"
+
+
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [
+        ({"starts_on": "1899-12-31"}, "starts_on"),
+        ({"starts_on": "0001-01-01", "ends_on": None}, "starts_on"),
+        ({"ends_on": "2200-01-01"}, "ends_on"),
+        ({"ends_on": "9999-12-31"}, "ends_on"),
+    ],
+    ids=["day-before-1900", "year-1", "day-after-2199", "year-9999"],
+)
+def test_dates_outside_the_calendar_answer_422_saying_the_range(
+    changes: dict[str, Any], field: str, client: TestClient, sponsors: Sponsors, engine: Engine
+) -> None:
+    member = sponsors.headers["a_member"]
+    events = audit_count(engine)
+    declared = client.post(f"{API}/disruptions", json={**FLU, **changes}, headers=member)
+    assert declared.status_code == 422, declared.text
+    assert declared.headers["content-type"] == "application/problem+json"
+    assert declared.json()["errors"] == [{"field": field, "message": OUT_OF_RANGE}]
+    assert (disruption_count(engine), audit_count(engine)) == (0, events)
+
+    created = declare(client, member)
+    events = audit_count(engine)
+    url = f"{API}/disruptions/{created['id']}"
+    updated = client.put(url, json={**FLU, **changes, "version": 1}, headers=member)
+    assert updated.status_code == 422, updated.text
+    assert updated.json()["errors"] == [{"field": field, "message": OUT_OF_RANGE}]
+    assert client.get(url, headers=member).json() == created
+    assert audit_count(engine) == events
+
+
+def test_the_first_and_last_days_of_the_calendar_are_accepted(
+    client: TestClient, sponsors: Sponsors
+) -> None:
+    longest = declare(
+        client, sponsors.headers["a_member"], starts_on="1900-01-01", ends_on="2199-12-31"
+    )
+    assert (longest["starts_on"], longest["ends_on"]) == ("1900-01-01", "2199-12-31")
+
+
+def test_dates_stored_before_the_range_still_read(
+    client: TestClient, sponsors: Sponsors, engine: Engine, session: Session
+) -> None:
+    """Rows kept before the check (year 1, year 9999) list and read; ending one "today" is a
+    422 naming the stored date (it used to be a 500); saving corrected dates works."""
+    member = sponsors.headers["a_member"]
+    created = declare(client, member, ends_on=None)
+    session.execute(
+        update(Disruption)
+        .where(Disruption.id == uuid.UUID(created["id"]))
+        .values(starts_on=date(1, 1, 1), ends_on=date(9999, 12, 31))
+    )
+    session.commit()
+    url = f"{API}/disruptions/{created['id']}"
+    read = client.get(url, headers=member)
+    assert read.status_code == 200, read.text
+    assert (read.json()["starts_on"], read.json()["ends_on"]) == ("0001-01-01", "9999-12-31")
+    assert [d["id"] for d in client.get(f"{API}/disruptions", headers=member).json()] == [
+        created["id"]
+    ]
+    covering = parties.disruptions_covering(session, sponsors.a, "DE", date(2026, 1, 1), None)
+    assert [d.title for d in covering] == [FLU["title"]]
+
+    events = audit_count(engine)
+    principal = principal_of(session, make_user(session, organization_id=sponsors.a))
+    with pytest.raises(Invalid) as ended:
+        parties.end_disruption(
+            session, principal, uuid.UUID(created["id"]), DisruptionEnd(version=1)
+        )
+    session.rollback()
+    assert ended.value.field_errors == {
+        "starts_on": "the stored value 0001-01-01 is no longer accepted (use a date between "
+        "1900-01-01 and 2199-12-31); edit the disruption to correct it, then end it"
+    }
+    assert audit_count(engine) == events
+
+    fixed = client.put(url, json={**FLU, "version": 1}, headers=member)
+    assert fixed.status_code == 200, fixed.text
+    assert (fixed.json()["starts_on"], fixed.json()["ends_on"]) == ("2026-01-10", "2026-02-10")

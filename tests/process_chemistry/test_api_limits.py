@@ -9,6 +9,7 @@ unchanged (docs/decisions.md).
 from __future__ import annotations
 
 import uuid
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ import yaml
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select, update
 
+from opencxo.manufacturing.models import Recipe
 from opencxo.process_chemistry.models import ChemMaterial, ChemRoute
 from tests.process_chemistry.conftest import ChemWorld, amide_route, aspirin_route
 from tests.process_chemistry.test_api import API, PROBLEM, errors_of, headers
@@ -237,3 +239,197 @@ def test_an_input_charged_twice_in_a_step_is_refused(client: TestClient, chem: C
     two_roles["steps"][1]["inputs"].append({"material": "Toluene", "role": "work-up",
                                             "kg_per_kg": "1"})  # fmt: skip
     assert client.post(f"{API}/chem/evaluate", json=two_roles, headers=chemist).status_code == 200
+
+
+# --- figures past what can be kept: the largest accepted inputs multiplied --------------------
+
+TINY = "0.000001"  # the smallest yield (and batch output) a route file accepts
+
+
+def costly_route(*, price: str = "1", **step: Any) -> dict[str, Any]:
+    """One step making methyl ethyl ether from priced ethanol (1 kg per kg unless ``step`` says
+    otherwise), the reactor at the largest accepted rate, 1 kg to produce."""
+    charge = {"material": "Ethanol", "role": "reagent", "kg_per_kg": "1"}
+    charge.update(step.pop("charge", {}))
+    return {
+        "format": "opencxo-route/1", "name": "Costly ether", "currency": "USD",
+        "production_kg": "1", "equipment_rates": {"reactor": LONGEST},
+        "materials": [{"name": "Ethanol", "smiles": "CCO", "price_per_kg": price}],
+        "steps": [{"id": "S1", "product_smiles": "CCOC", "yield_fraction": "1",
+                   "inputs": [charge], **step}],
+    }  # fmt: skip
+
+
+RAISE_AMOUNTS = "lower a price or an amount (kg_per_kg, litres_per_kg, equivalents) of its inputs"
+CONVERSION = (
+    "shorten a cycle_time_h, raise a batch_output_kg or lower an equipment rate (a conversion "
+    "cost per kg is cycle time × rate ÷ batch output, here and in the steps whose products it "
+    "charges)"
+)
+
+
+def test_costs_past_what_can_be_kept_are_refused_naming_the_step(
+    client: TestClient, chem: ChemWorld
+) -> None:
+    """The largest price × the largest amount ÷ the smallest yield (or a cycle time × rate ÷
+    the smallest batch) is each input within its limit, and a COGS of 10²⁴ per kg: it was a
+    500 (the Decimal could not be rounded to 1/100 of a cent) or, just past 10¹², a COGS that
+    SQLite kept as a float and PostgreSQL's NUMERIC(18, 6) could not hold. Now a 422 naming the
+    step and what to change, with nothing stored; 10¹² less 1/100 of a cent is still kept."""
+    chemist = headers(chem, "chemist")
+    cost_ceiling = "a cost per kg must stay below 1,000,000,000,000 USD"
+    cases = {
+        "equivalents": (
+            costly_route(
+                price=LONGEST,
+                yield_fraction=TINY,
+                charge={"kg_per_kg": None, "equivalents": LONGEST},
+            ),
+            f"step 'S1' would cost 7.67e+23 USD per kg of its product (raw materials 7.67e+23, "
+            f"conversion 0.00): {cost_ceiling}; {RAISE_AMOUNTS}, or correct its yield_fraction "
+            "(0.000001): amounts in equivalents are divided by it",
+        ),
+        "conversion": (
+            costly_route(cycle_time_h=LONGEST, batch_output_kg=TINY, equipment_class="reactor"),
+            f"step 'S1' would cost 1e+24 USD per kg of its product (raw materials 1.00, "
+            f"conversion 1e+24): {cost_ceiling}; {CONVERSION}",
+        ),
+        "just past 10¹²": (
+            costly_route(price=LONGEST, charge={"kg_per_kg": "1000.001"}),
+            "step 'S1' would cost 1,000,001,000,000.00 USD per kg of its product (raw materials "
+            f"1,000,001,000,000.00, conversion 0.00): {cost_ceiling}; {RAISE_AMOUNTS}",
+        ),
+    }
+    for case, (route, message) in cases.items():
+        evaluated = client.post(f"{API}/chem/evaluate", json=route, headers=chemist)
+        assert evaluated.status_code == 422, (case, evaluated.text)
+        assert evaluated.headers["content-type"] == PROBLEM
+        assert evaluated.json()["detail"] == f"Costly ether: {message}", case
+        assert errors_of(evaluated.json()) == {"steps.S1": message}, case
+        tornado = client.post(f"{API}/chem/sensitivity", json=route, headers=chemist)
+        assert tornado.status_code == 422, (case, tornado.text)
+        assert errors_of(tornado.json()) == {"steps.S1": message}, case
+        stored = client.post(f"{API}/chem/routes", json={"route": route}, headers=chemist)
+        assert stored.status_code == 422, (case, stored.text)
+        assert errors_of(stored.json()) == {"route.steps.S1": message}, case
+        assert counts(chem) == (0, 0), case
+
+    # 10¹² less a tenth of a cent: evaluated, stored and read back on every backend
+    kept = costly_route(price=LONGEST, charge={"kg_per_kg": "1000"})
+    made = client.post(f"{API}/chem/routes", json={"route": kept}, headers=chemist)
+    assert made.status_code == 201, made.text
+    assert Decimal(made.json()["cogs_per_kg"]) == Decimal("999999999999.999")
+    read = client.get(f"{API}/chem/routes/{made.json()['id']}/evaluation", headers=chemist)
+    assert read.status_code == 200 and read.json()["cogs_per_kg"] == "999999999999.9990"
+    assert counts(chem) == (1, 1)
+
+
+def test_a_price_change_that_puts_a_route_past_the_limit_changes_nothing(
+    client: TestClient, chem: ChemWorld
+) -> None:
+    chemist = headers(chem, "chemist")
+    made = client.post(f"{API}/chem/routes", headers=chemist,
+                       json={"route": costly_route(charge={"kg_per_kg": "1000.001"})})  # fmt: skip
+    assert made.status_code == 201, made.text
+    assert Decimal(made.json()["cogs_per_kg"]) == Decimal("1000.001")
+    (ethanol,) = client.get(f"{API}/chem/materials", headers=chemist).json()["items"]
+    refused = client.patch(f"{API}/chem/materials/{ethanol['id']}", headers=chemist,
+                           json={"version": 1, "price_per_kg": LONGEST})  # fmt: skip
+    assert refused.status_code == 422, refused.text
+    step = (
+        "Costly ether: step 'S1' would cost 1,000,001,000,000.00 USD per kg of its product (raw "
+        "materials 1,000,001,000,000.00, conversion 0.00): a cost per kg must stay below "
+        f"1,000,000,000,000 USD; {RAISE_AMOUNTS}"
+    )
+    assert errors_of(refused.json()) == {
+        "price_per_kg": "this change to 'Ethanol' would make 1 route(s) invalid, so nothing was "
+        f"changed — route 'Costly ether': {step}; fix those routes first or change the material "
+        "differently"
+    }
+    (unchanged,) = client.get(f"{API}/chem/materials", headers=chemist).json()["items"]
+    assert (Decimal(unchanged["price_per_kg"]), unchanged["version"]) == (1, 1)
+    route = client.get(f"{API}/chem/routes/{made.json()['id']}", headers=chemist).json()
+    assert (Decimal(route["cogs_per_kg"]), route["version"]) == (Decimal("1000.001"), 1)
+
+
+def test_a_stored_route_past_the_limit_reads_and_answers_what_to_fix(
+    client: TestClient, chem: ChemWorld
+) -> None:
+    """A price stored before the check (straight into the table) that takes a route past the
+    limit: the route and the library still read; its figures answer a 422, not a 500."""
+    chemist = headers(chem, "chemist")
+    made = client.post(f"{API}/chem/routes", headers=chemist,
+                       json={"route": costly_route(charge={"kg_per_kg": "2000"})})  # fmt: skip
+    assert made.status_code == 201, made.text
+    route_id = made.json()["id"]
+    chem.session.execute(
+        update(ChemMaterial).where(ChemMaterial.name == "Ethanol").values(price_per_kg=LONGEST)
+    )
+    chem.session.commit()
+    message = (
+        "Costly ether: step 'S1' would cost 2,000,000,000,000.00 USD per kg of its product (raw "
+        "materials 2,000,000,000,000.00, conversion 0.00): a cost per kg must stay below "
+        f"1,000,000,000,000 USD; {RAISE_AMOUNTS}"
+    )
+    _all_refused(client, chemist, route_id, ("/evaluation", "/sensitivity"), message)
+    assert client.get(f"{API}/chem/routes/{route_id}", headers=chemist).status_code == 200
+    assert client.get(f"{API}/chem/routes", headers=chemist).json()["total"] == 1
+    assert client.get(f"{API}/chem/materials", headers=chemist).status_code == 200
+    login(client, chem.emails["chemist"])
+    page = client.get(f"/chem/routes/{route_id}")
+    assert page.status_code == 422 and "a cost per kg must stay below" in page.text
+
+
+def test_a_batch_a_recipe_cannot_hold_is_refused_when_choosing(
+    client: TestClient, chem: ChemWorld
+) -> None:
+    """The largest batch output ÷ the smallest yield is a batch of 10¹⁵ kg: choosing the route
+    for manufacturing was a 500 (manufacturing's recipe refused it); now a 422 saying what to
+    change, and no recipe is written."""
+    chemist = headers(chem, "chemist")
+    route = costly_route(cycle_time_h="1", batch_output_kg=LONGEST, equipment_class="reactor",
+                         yield_fraction=TINY)  # fmt: skip
+    route["equipment_rates"] = {"reactor": "0"}
+    made = client.post(f"{API}/chem/routes", headers=chemist,
+                       json={"route": route, "product_id": str(chem.products["ASP"])})  # fmt: skip
+    assert made.status_code == 201, made.text
+    recipes = chem.session.execute(select(func.count()).select_from(Recipe)).scalar_one()
+    chosen = client.post(f"{API}/chem/routes/{made.json()['id']}/choose", headers=chemist,
+                         json={"plant_id": str(chem.plant_id), "version": 1})  # fmt: skip
+    assert chosen.status_code == 422, chosen.text
+    assert chosen.json()["detail"] == (
+        "route 'Costly ether' cannot become a plant recipe (the batch size (kg) would be "
+        "999999999999999.1: Decimal input should have no more than 15 digits in total; the kg of "
+        "'Ethanol' per batch would be 1000000000: Decimal input should have no more than 9 digits "
+        "before the decimal point); raise the steps' yields (a recipe's batch size is the output "
+        "÷ the product of the yields), lower batch_output_kg or shorten the cycle times"
+    )
+    assert list(errors_of(chosen.json())) == ["route"]
+    chem.session.expire_all()
+    assert chem.session.execute(select(func.count()).select_from(Recipe)).scalar_one() == recipes
+    again = client.get(f"{API}/chem/routes/{made.json()['id']}", headers=chemist).json()
+    assert (again["chosen"], again["version"]) == (False, 1)
+
+
+def test_a_tornado_bar_past_what_can_be_computed_is_refused(
+    client: TestClient, chem: ChemWorld
+) -> None:
+    """35 steps charging the largest amount of the step before: 10³⁰⁸ kg per kg, still a number,
+    but at a tenth of a yield the tornado's PMI is not (it was a 500: infinity is no JSON)."""
+    chemist = headers(chem, "chemist")
+    route = costly_route(price="0", yield_fraction="0.06", charge={"kg_per_kg": "100"})
+    route["steps"] += [
+        {"id": f"S{i}", "yield_fraction": "0.06",
+         "inputs": [{"intermediate": f"S{i - 1}", "role": "reactant", "kg_per_kg": LONGEST}]}
+        for i in range(2, 36)
+    ]  # fmt: skip
+    evaluated = client.post(f"{API}/chem/evaluate", json=route, headers=chemist)
+    assert evaluated.status_code == 200 and evaluated.json()["pmi"] > 1e307
+    tornado = client.post(f"{API}/chem/sensitivity", json=route, headers=chemist)
+    assert tornado.status_code == 422, tornado.text
+    message = (
+        "with step 'S1' at a yield of 0.01 the route would need more kg of raw materials per kg "
+        "of product than can be computed; lower the amounts of its inputs"
+    )
+    assert tornado.json()["detail"] == f"Costly ether: {message}"
+    assert errors_of(tornado.json()) == {"route": message}

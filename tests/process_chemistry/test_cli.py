@@ -10,6 +10,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -233,3 +234,31 @@ def test_a_too_deep_or_non_utf8_file_is_one_line_and_exit_1(
     assert result.stdout == ""
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith(f"error: {message}")
+
+
+def _largest_price_amount_and_smallest_yield(route: dict[str, Any]) -> None:
+    """Isobutylbenzene at the largest price a file accepts, charged at the largest number of
+    equivalents, in a step at the smallest yield: each value within its limit."""
+    route["materials"][0]["price_per_kg"] = "999999999.999999"
+    route["steps"][0]["yield_fraction"] = "0.000001"
+    route["steps"][0]["inputs"][0]["equivalents"] = "999999999.999999"
+
+
+@pytest.mark.parametrize("command", ["evaluate", "sensitivity"])
+def test_a_cost_no_route_can_keep_is_refused_naming_the_step(tmp_path: Path, command: str) -> None:
+    """It was a traceback (the cost of 100 kg, 10²⁶, could not be rounded to 1/100 of a cent)."""
+    data = yaml.safe_load(BHC.read_text(encoding="utf-8"))
+    _largest_price_amount_and_smallest_yield(data)
+    path = tmp_path / "corner.yaml"
+    path.write_text(yaml.safe_dump(data), encoding="utf-8")
+    result = run(command, str(path), "--json")
+    assert result.returncode == 1
+    assert result.stdout == ""
+    assert result.stderr.strip().splitlines()[-1] == (
+        "error: Ibuprofen — BHC (1992): step 'acylation' would cost 7.62e+23 USD per kg of its "
+        "product (raw materials 7.62e+23, conversion 0.00): a cost per kg must stay below "
+        "1,000,000,000,000 USD; lower a price or an amount (kg_per_kg, litres_per_kg, "
+        "equivalents) of its inputs, or correct its yield_fraction (0.000001): amounts in "
+        "equivalents are divided by it"
+    )
+    assert "Traceback" not in result.stderr

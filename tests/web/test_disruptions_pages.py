@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from opencxo.core.audit import AuditEvent
@@ -281,6 +281,9 @@ def test_declare_with_a_ticked_freeze_and_a_region(
     )
 
 
+OUT_OF_RANGE = "use a date between 1900-01-01 and 2199-12-31"
+
+
 @pytest.mark.parametrize(
     ("changes", "field", "message"),
     [
@@ -292,6 +295,8 @@ def test_declare_with_a_ticked_freeze_and_a_region(
         ({"title": ""}, "title", "at least 1 character"),
         ({"starts_on": ""}, "starts_on", "date"),
         ({"country": "ZZ"}, "country", "ISO 3166-1 alpha-2"),
+        ({"starts_on": "0001-01-01"}, "starts_on", OUT_OF_RANGE),
+        ({"ends_on": "9999-12-31"}, "ends_on", OUT_OF_RANGE),
     ],
     ids=[
         "both",
@@ -302,6 +307,8 @@ def test_declare_with_a_ticked_freeze_and_a_region(
         "title",
         "start",
         "country",
+        "year-1",
+        "year-9999",
     ],
 )
 def test_an_error_shows_next_to_its_field_and_keeps_the_input(
@@ -400,6 +407,53 @@ def test_edit_error_keeps_the_input(client: TestClient, session: Session, manage
     assert 'value="Typhoon Haikui"' in response.text
     assert 'value="-1"' in response.text
     assert _disruptions(session)[0].title == "Flu"
+
+
+def test_an_edit_outside_the_calendar_keeps_the_input(
+    client: TestClient, session: Session, manager: World
+) -> None:
+    flu = _declare(session, manager, title="Flu")
+    data = {**FORM, "version": "1", "starts_on": "1899-12-31", "ends_on": "2200-01-01"}
+    response = client.post(
+        f"/disruptions/{flu.id}",
+        data={**data, "csrf_token": csrf(client, f"/disruptions/{flu.id}")},
+    )
+    assert response.status_code == 422
+    assert _field_error(response.text, "starts_on") == OUT_OF_RANGE
+    assert _field_error(response.text, "ends_on") == OUT_OF_RANGE
+    assert 'value="1899-12-31"' in response.text and 'value="2200-01-01"' in response.text
+    (kept,) = _disruptions(session)
+    assert (kept.title, kept.starts_on, kept.version) == ("Flu", TODAY, 1)
+    assert _events(session, "update") == 0
+
+
+def test_a_disruption_stored_before_the_calendar_check_still_shows(
+    client: TestClient, session: Session, manager: World
+) -> None:
+    """Dates kept before the check (year 1, year 9999): the list and the edit page show them;
+    ending it today says which date to correct (it was a 500) and changes nothing."""
+    old = _declare(session, manager, title="Old strike")
+    session.execute(
+        update(Disruption)
+        .where(Disruption.id == old.id)
+        .values(starts_on=date(1, 1, 1), ends_on=date(9999, 12, 31))
+    )
+    session.commit()
+    listing = client.get("/disruptions")
+    assert listing.status_code == 200
+    assert "Old strike" in _row(listing.text, old)
+    edit = client.get(f"/disruptions/{old.id}")
+    assert edit.status_code == 200 and 'value="0001-01-01"' in edit.text
+    data = {"version": "1", "back": "list", "csrf_token": csrf_of(edit.text)}
+    response = client.post(f"/disruptions/{old.id}/end", data=data)
+    assert response.status_code == 200
+    assert _flash(response.text) == [
+        "“Old strike” was not ended: the stored value 0001-01-01 is no longer accepted (use a "
+        "date between 1900-01-01 and 2199-12-31); edit the disruption to correct it, then end it"
+    ]
+    (kept,) = _disruptions(session)
+    assert (kept.starts_on, kept.ends_on, kept.version) == (date(1, 1, 1), date(9999, 12, 31), 1)
+    assert _events(session, "update") == 0
 
 
 def test_a_stale_edit_answers_409_with_the_reason(

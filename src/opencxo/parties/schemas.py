@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, datetime
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
 from opencxo.core.dates import EARLIEST_DATE, LATEST_DATE
 from opencxo.core.geography import REGIONS, is_country
@@ -33,6 +34,17 @@ INSPECTION_AUTHORITIES = (
     "TGA",
     "HC",
 )
+
+
+def _calendar_date(value: date) -> date:
+    if not EARLIEST_DATE <= value <= LATEST_DATE:
+        raise ValueError(f"use a date between {EARLIEST_DATE} and {LATEST_DATE}")
+    return value
+
+
+CalendarDate = Annotated[date, AfterValidator(_calendar_date)]
+"""A date entered here: within ``EARLIEST_DATE`` … ``LATEST_DATE`` (year 1 or 9999 is a typo,
+and a disruption's dates feed clinical forecasts that count days from them)."""
 
 
 def _country(value: str) -> str:
@@ -165,8 +177,8 @@ class CertificationCreate(BaseModel):
     issuer: str = Field(min_length=1, max_length=200)
     reference: str = Field("", max_length=100)
     site_id: uuid.UUID | None = None
-    valid_from: date | None = None
-    valid_until: date | None = None
+    valid_from: CalendarDate | None = None
+    valid_until: CalendarDate | None = None
 
 
 class CertificationRead(ORMModel):
@@ -181,7 +193,7 @@ class CertificationRead(ORMModel):
 
 class InspectionCreate(BaseModel):
     authority: str = Field(description="FDA, EMA, MHRA, NMPA, PMDA, MFDS, CDSCO, ANVISA, TGA or HC")
-    inspected_on: date
+    inspected_on: CalendarDate
     outcome: InspectionOutcome
     site_id: uuid.UUID | None = None
     summary: str = Field("", max_length=5000)
@@ -214,13 +226,13 @@ class DirectoryHit(BaseModel):
 
 class QualificationFields(BaseModel):
     status: QualificationStatus
-    cda_signed_on: date | None = None
-    msa_signed_on: date | None = None
-    quality_agreement_signed_on: date | None = None
-    last_audit_on: date | None = None
+    cda_signed_on: CalendarDate | None = None
+    msa_signed_on: CalendarDate | None = None
+    quality_agreement_signed_on: CalendarDate | None = None
+    last_audit_on: CalendarDate | None = None
     last_audit_outcome: AuditOutcome | None = None
     audit_findings: str = Field("", max_length=10000)
-    expires_on: date | None = None
+    expires_on: CalendarDate | None = None
     notes: str = Field("", max_length=10000)
 
 
@@ -237,13 +249,13 @@ class QualificationUpdate(BaseModel):
     version: int = Field(description="the version you read; a stale version answers 409")
     reason: str = Field("", max_length=1000, description="why the qualification changed")
     status: QualificationStatus | None = None
-    cda_signed_on: date | None = None
-    msa_signed_on: date | None = None
-    quality_agreement_signed_on: date | None = None
-    last_audit_on: date | None = None
+    cda_signed_on: CalendarDate | None = None
+    msa_signed_on: CalendarDate | None = None
+    quality_agreement_signed_on: CalendarDate | None = None
+    last_audit_on: CalendarDate | None = None
     last_audit_outcome: AuditOutcome | None = None
     audit_findings: str | None = Field(None, max_length=10000)
-    expires_on: date | None = None
+    expires_on: CalendarDate | None = None
     notes: str | None = Field(None, max_length=10000)
 
     @field_validator("status")
@@ -285,12 +297,9 @@ class DisruptionFields(BaseModel):
         None, description="ISO 3166-1 alpha-2 code; give a country or a region, not both"
     )
     region: str | None = Field(None, description="one of the platform's regions")
-    starts_on: date = Field(ge=EARLIEST_DATE, le=LATEST_DATE)
-    ends_on: date | None = Field(
-        None,
-        ge=EARLIEST_DATE,
-        le=LATEST_DATE,
-        description="leave empty while the disruption is open",
+    starts_on: CalendarDate
+    ends_on: CalendarDate | None = Field(
+        None, description="leave empty while the disruption is open"
     )
     enrollment_multiplier: float = Field(
         0.0, ge=0.0, le=1.0, description="enrollment rate factor while it lasts; 0 = suspended"

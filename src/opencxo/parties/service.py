@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
+from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
 from opencxo.core import audit
@@ -755,7 +756,12 @@ def update_qualification(
         if text in changes and changes[text] is None:
             changes[text] = ""
     current = {name: getattr(qualification, name) for name in QUALIFICATION_FIELDS}
-    merged = QualificationFields.model_validate({**current, **changes})
+    try:
+        merged = QualificationFields.model_validate({**current, **changes})
+    except ValidationError as error:
+        raise _stored_values_refused(
+            "the qualification", error, "send the corrected date with this change"
+        ) from None
     _check_dates(merged)
     before = audit.snapshot(qualification, QUALIFICATION_FIELDS)
     for name, value in merged.model_dump(include=set(QUALIFICATION_FIELDS)).items():
@@ -801,6 +807,20 @@ def organization_history(
 
 def region_label(country: str) -> str:
     return region_of(country) or "Other"
+
+
+def _stored_values_refused(what: str, error: ValidationError, fix: str) -> Invalid:
+    """Values stored before today's checks (a date in year 1 or 9999) that a change would keep:
+    a 422 naming each field, its value and what to do, instead of a 500."""
+    errors = {
+        ".".join(str(part) for part in item["loc"]): (
+            f"the stored value {item.get('input')} is no longer accepted "
+            f"({str(item['msg']).removeprefix('Value error, ')}); {fix}"
+        )
+        for item in error.errors(include_url=False)
+    }
+    listing = "; ".join(f"{field}: {message}" for field, message in errors.items())
+    return Invalid(f"{what} cannot be saved as stored — {listing}", field_errors=errors)
 
 
 # --- disruptions (private to the declaring organisation) ---------------------------------------
@@ -921,7 +941,14 @@ def end_disruption(
     if disruption.ends_on is not None and disruption.ends_on < today:
         raise Conflict(f"the disruption already ended on {disruption.ends_on.isoformat()}")
     fields = DisruptionRead.model_validate(disruption).model_dump(include=set(DISRUPTION_FIELDS))
-    update = DisruptionUpdate.model_validate({**fields, "ends_on": today, "version": data.version})
+    try:
+        update = DisruptionUpdate.model_validate(
+            {**fields, "ends_on": today, "version": data.version}
+        )
+    except ValidationError as error:
+        raise _stored_values_refused(
+            "the disruption", error, "edit the disruption to correct it, then end it"
+        ) from None
     return update_disruption(session, principal, disruption_id, update)
 
 

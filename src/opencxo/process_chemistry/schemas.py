@@ -29,6 +29,11 @@ _CURRENCY = re.compile(r"^[A-Z]{3}$")
 # value accepted is a value read back unchanged (docs/decisions.md).
 STORED_DIGITS = 15
 STORED_PLACES = 6
+#: A cost per kg (of a step's product, of the final product: COGS) stays below this: what the
+#: NUMERIC(18, 6) ``cogs_per_kg`` column holds once rounded to 1/100 of a cent. Inputs within
+#: their own limits multiply past it (a price of 10⁹ per kg × 10⁹ kg per kg, a conversion cost
+#: of 10⁹ h × 10⁹ per hour ÷ 10⁻⁶ kg per batch): such a route is refused naming its step.
+MAX_COST_PER_KG = Decimal(10) ** 12
 Positive = Annotated[Decimal, Field(gt=0, max_digits=STORED_DIGITS, decimal_places=STORED_PLACES)]
 NonNegative = Annotated[
     Decimal, Field(ge=0, max_digits=STORED_DIGITS, decimal_places=STORED_PLACES)

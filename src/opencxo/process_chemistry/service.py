@@ -21,6 +21,7 @@ from opencxo.core.errors import Invalid
 from opencxo.process_chemistry import engine
 from opencxo.process_chemistry.engine import ChemistryError, RouteError
 from opencxo.process_chemistry.schemas import (
+    MAX_COST_PER_KG,
     AtomEconomyReport,
     ComparisonReport,
     ComparisonRow,
@@ -32,6 +33,7 @@ from opencxo.process_chemistry.schemas import (
     RouteFile,
     SensitivityBarReport,
     SensitivityReport,
+    StepEntry,
     StepReport,
 )
 
@@ -152,6 +154,8 @@ def evaluate(route: RouteFile, *, production_kg: Decimal | None = None) -> Evalu
         needs = engine.requirements(result, float(quantity))
     except (RouteError, ChemistryError) as error:
         raise invalid(error, what=route.name) from None
+    check_figures(route, result)
+    _check_requirements(route, needs, quantity)
     return EvaluationReport(
         name=route.name,
         product=route.product,
@@ -209,6 +213,7 @@ def sensitivity(
 ) -> SensitivityReport:
     """Tornado of COGS and PMI: each step's yield ± ``yield_change``, each price × (1 ± change)."""
     try:
+        base = engine.evaluate(to_engine(route))
         result = engine.sensitivity(
             to_engine(route), yield_change=yield_change, price_change=price_change
         )
@@ -217,7 +222,27 @@ def sensitivity(
         if "_change" in str(error):
             raise Invalid(str(error), field_errors={field: str(error)}) from None
         raise invalid(error, what=route.name) from None
+    # The bars move one yield (down to a tenth) or one price (by less than 100 %) from figures
+    # checked here: their costs stay within what Decimal holds; only masses can still overflow.
+    check_figures(route, base)
     names = {s.id: s.name or s.id for s in route.steps}
+    order = {s.id: i for i, s in enumerate(route.steps)}
+    broken = [
+        bar
+        for bar in result.bars
+        if not all(
+            math.isfinite(f)
+            for f in (bar.cogs_at_low, bar.cogs_at_high, bar.pmi_at_low, bar.pmi_at_high)
+        )
+    ]
+    if broken:  # a yield a tenth of a step's (masses ×10) past what a float holds
+        bar = min(broken, key=lambda b: order.get(b.key, len(order)))
+        what = f"step '{bar.key}' at a yield of" if bar.kind == "yield" else f"{bar.key} at"
+        message = (
+            f"with {what} {bar.low_value:g} the route would need more kg of raw materials per kg "
+            "of product than can be computed; lower the amounts of its inputs"
+        )
+        raise Invalid(f"{route.name}: {message}", field_errors={"route": message})
     return SensitivityReport(
         name=route.name,
         currency=route.currency,
@@ -245,6 +270,101 @@ def sensitivity(
             for bar in result.bars
         ],
     )
+
+
+# --- figures out of range -----------------------------------------------------------------------
+
+
+def check_figures(route: RouteFile, result: engine.RouteResult) -> None:
+    """Refuse (422) a route whose figures leave what can be computed or kept.
+
+    Each input has its limit (15 digits), but their products do not: the largest price × the
+    largest amount, a cycle time × an equipment rate ÷ the smallest batch, amounts in
+    equivalents ÷ the smallest yield, compounded over the steps. Every cost per kg must stay
+    below :data:`~opencxo.process_chemistry.schemas.MAX_COST_PER_KG` (what the stored COGS
+    column holds) and every mass balance finite. The first step out of range, raw materials
+    first, is named with what to change.
+    """
+    entries = {s.id: s for s in route.steps}
+    for step in result.steps:  # in the engine's order: a step after the steps it charges
+        entry = entries[step.id]
+        if not math.isfinite(step.pmi_cumulative):
+            raise _out_of_range(
+                route,
+                step.id,
+                "needs more kg of raw materials per kg of its product than can be computed",
+                _amounts_fix(entry, prices=False),
+            )
+        raw, conversion = step.raw_material_cost_per_kg, step.conversion_cost_per_kg
+        total = raw + conversion
+        if _cost_within(total):
+            continue
+        # what to change: each part out of range on its own, else the larger one
+        raw_over, conversion_over = not _cost_within(raw), not _cost_within(conversion)
+        if not (raw_over or conversion_over):
+            raw_over = raw >= conversion
+            conversion_over = not raw_over
+        fixes = []
+        if raw_over:
+            fixes.append(_amounts_fix(entry))
+        if conversion_over:
+            fixes.append(
+                "shorten a cycle_time_h, raise a batch_output_kg or lower an equipment rate "
+                "(a conversion cost per kg is cycle time × rate ÷ batch output, here and in the "
+                "steps whose products it charges)"
+            )
+        fix = "; ".join(fixes)
+        currency = route.currency
+        raise _out_of_range(
+            route,
+            step.id,
+            f"would cost {_cost(total)} {currency} per kg of its product (raw materials "
+            f"{_cost(raw)}, conversion {_cost(conversion)}): a cost per kg must stay below "
+            f"{MAX_COST_PER_KG:,} {currency}",
+            fix,
+        )
+
+
+def _cost_within(value: float) -> bool:
+    """Whether a cost per kg can be reported and kept: finite and below ``MAX_COST_PER_KG`` once
+    rounded to 1/100 of a cent (checked on the float first, so that ``money`` cannot fail)."""
+    return (
+        math.isfinite(value) and value < float(MAX_COST_PER_KG) and money(value) < MAX_COST_PER_KG
+    )
+
+
+def _cost(value: float) -> str:
+    return f"{value:,.2f}" if math.isfinite(value) and abs(value) < 1e15 else f"{value:.3g}"
+
+
+def _amounts_fix(step: StepEntry, *, prices: bool = True) -> str:
+    what = "a price or an amount" if prices else "an amount"
+    fix = f"lower {what} (kg_per_kg, litres_per_kg, equivalents) of its inputs"
+    if any(item.equivalents is not None for item in step.inputs):
+        fix += (
+            f", or correct its yield_fraction ({step.yield_fraction}): amounts in equivalents "
+            "are divided by it"
+        )
+    return fix
+
+
+def _out_of_range(route: RouteFile, step_id: str, problem: str, fix: str) -> Invalid:
+    message = f"step '{step_id}' {problem}; {fix}"
+    return Invalid(f"{route.name}: {message}", field_errors={f"steps.{step_id}": message})
+
+
+def _check_requirements(
+    route: RouteFile, needs: Sequence[engine.MaterialQuantity], production_kg: Decimal
+) -> None:
+    """The raw materials for ``production_kg``: each route figure is in range, but times a
+    large production it may still not be a number."""
+    for need in needs:
+        if not (math.isfinite(need.kg) and math.isfinite(need.cost)):
+            message = (
+                f"material '{need.material}' would need more kg than can be computed for "
+                f"{production_kg} kg of product; lower production_kg"
+            )
+            raise Invalid(f"{route.name}: {message}", field_errors={"production_kg": message})
 
 
 # Metric, label, unit, which way is better — the comparison table and its charts, in this order.
@@ -331,6 +451,12 @@ def depiction(smiles: str, *, width_px: int = 260, height_px: int = 180) -> str:
 
 _QUANTITY = Decimal("0.001")
 
+#: What to change when a route's batch does not fit a manufacturing recipe.
+RECIPE_FIX = (
+    "raise the steps' yields (a recipe's batch size is the output ÷ the product of the yields), "
+    "lower batch_output_kg or shorten the cycle times"
+)
+
 
 def _quantity(value: float) -> Decimal:
     return Decimal(repr(value)).quantize(_QUANTITY, rounding=ROUND_HALF_UP)
@@ -345,6 +471,19 @@ def recipe_plan(route: RouteFile) -> RecipePlan:
         plan = engine.recipe_plan(to_engine(route))
     except (RouteError, ChemistryError) as error:
         raise invalid(error, what=route.name) from None
+    figures = [("batch size", plan.batch_size_kg), ("output per batch", plan.output_per_batch_kg)]
+    figures += [(f"step '{s.id}' hours per batch", s.duration_h) for s in plan.steps]
+    figures += [(f"kg of '{name}' per batch", kg) for name, kg in plan.bom]
+    for what, value in figures:
+        # a recipe holds 9 digits before the point; past 10¹⁵ the figure is no Decimal to round
+        if not (math.isfinite(value) and abs(value) < 1e15):
+            message = (
+                f"route '{route.name}' cannot become a plant recipe: its {what} would be "
+                f"{value:.3g}"
+            )
+            raise Invalid(
+                f"{message}; {RECIPE_FIX}", field_errors={"route": f"{message}; {RECIPE_FIX}"}
+            )
     yields = {s.id: s.yield_fraction for s in route.steps}
     return RecipePlan(
         batch_size_kg=_quantity(plan.batch_size_kg),

@@ -30,13 +30,7 @@ from opencxo.core.errors import Conflict, Invalid, NotFound, NotPermitted, check
 from opencxo.core.pagination import Page, PageParams
 from opencxo.core.types import utcnow
 from opencxo.manufacturing import service as manufacturing
-from opencxo.manufacturing.schemas import (
-    BomLineInput,
-    ProductRead,
-    RecipeInput,
-    RecipeStepInput,
-    RecipeUpdate,
-)
+from opencxo.manufacturing.schemas import ProductRead, RecipeInput, RecipeUpdate
 from opencxo.process_chemistry import engine, repository, service
 from opencxo.process_chemistry.models import ChemMaterial, ChemRoute
 from opencxo.process_chemistry.records import (
@@ -58,6 +52,7 @@ from opencxo.process_chemistry.schemas import (
     EvaluationReport,
     Hazard,
     MaterialEntry,
+    RecipePlan,
     RouteFile,
     SensitivityReport,
 )
@@ -893,6 +888,53 @@ def _micro(value: Decimal) -> Decimal:
     return value.quantize(_MICRO)
 
 
+def _recipe_input(row: ChemRoute, body: ChooseRoute, plan: RecipePlan) -> RecipeInput:
+    """The plan as manufacturing's recipe input; Invalid naming each figure a recipe cannot hold
+    (a batch of the output ÷ the product of tiny yields, a step run thousands of times)."""
+    data = {
+        "plant_id": body.plant_id,
+        "batch_size": _micro(plan.batch_size_kg),
+        "description": f"From process chemistry route '{row.name}'.",
+        "steps": [
+            {
+                "operation": (s.operation or "Step")[:120],
+                "equipment_class": s.equipment_class,
+                "duration_hours": _micro(s.duration_hours),
+                "yield_fraction": _micro(s.yield_fraction),
+            }
+            for s in plan.steps
+        ],
+        "bom": [
+            {"material_name": line.material_name,
+             "quantity_per_batch": _micro(line.quantity_per_batch_kg)}
+            for line in plan.bom
+        ],
+    }  # fmt: skip
+    try:
+        return RecipeInput.model_validate(data)
+    except ValidationError as error:
+        problems = "; ".join(
+            f"{_recipe_figure(plan, e['loc'])} would be {_shown(e.get('input'))}: {e['msg']}"
+            for e in error.errors(include_url=False)
+        )
+        message = (
+            f"route '{row.name}' cannot become a plant recipe ({problems}); {service.RECIPE_FIX}"
+        )
+        raise Invalid(message, field_errors={"route": message}) from None
+
+
+def _recipe_figure(plan: RecipePlan, loc: tuple[int | str, ...]) -> str:
+    """A recipe field in the chemist's words: the batch size, a step's hours, a material's kg."""
+    match loc:
+        case ("steps", int(i), "duration_hours", *_):
+            return f"the hours of step '{plan.steps[i].operation}' per batch"
+        case ("bom", int(i), "quantity_per_batch", *_):
+            return f"the kg of '{plan.bom[i].material_name}' per batch"
+        case ("batch_size", *_):
+            return "the batch size (kg)"
+    return ".".join(str(part) for part in loc)
+
+
 def choose_route(
     session: Session, principal: Principal, route_id: uuid.UUID, body: ChooseRoute
 ) -> RouteChosen:
@@ -912,25 +954,7 @@ def choose_route(
         raise _prefixed(error) from None
     product = manufacturing.get_product(session, principal, row.product_id)
     existing = next((r for r in product.recipes if r.plant_id == body.plant_id), None)
-    recipe_input = RecipeInput(
-        plant_id=body.plant_id,
-        batch_size=_micro(plan.batch_size_kg),
-        description=f"From process chemistry route '{row.name}'.",
-        steps=[
-            RecipeStepInput(
-                operation=(s.operation or "Step")[:120],
-                equipment_class=s.equipment_class,
-                duration_hours=_micro(s.duration_hours),
-                yield_fraction=_micro(s.yield_fraction),
-            )
-            for s in plan.steps
-        ],
-        bom=[
-            BomLineInput(material_name=line.material_name,
-                         quantity_per_batch=_micro(line.quantity_per_batch_kg))
-            for line in plan.bom
-        ],
-    )  # fmt: skip
+    recipe_input = _recipe_input(row, body, plan)
     if existing is not None:
         update = RecipeUpdate(**recipe_input.model_dump(), version=existing.version)
         recipe = manufacturing.update_recipe(session, principal, existing.id, update)
