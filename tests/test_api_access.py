@@ -1930,7 +1930,7 @@ ROUTES: tuple[Route, ...] = (
         "/mfg/specifications/{spec_id}",
         (401, 404, 403, 200),
         {"spec_id": "mfg_spec"},
-        body=lambda s: {"lower_limit": "97.5"},
+        body=lambda s: {"version": 1, "lower_limit": "97.5"},
         records=1,
         **AS_P,
     ),

@@ -19,7 +19,6 @@ from fastapi.testclient import TestClient
 from httpx import Response
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
-from sqlalchemy.orm.exc import StaleDataError
 
 import opencxo.contracts.service as contracts_service
 from opencxo.app import create_app
@@ -159,7 +158,9 @@ def test_a_decision_made_on_a_stale_read_is_refused(deal: Deal, engine: Engine) 
             )
         assert accepted.status == "accepted"
 
-        with pytest.raises(StaleDataError):
+        # The milestone's row is held and its version checked again before the signature:
+        # the stale session is refused (409) before it signs anything.
+        with pytest.raises(Conflict, match="changed by someone else"):
             contracts_service.decide_milestone(late, late_principal, milestone_id, decision)
         late.rollback()
     finally:

@@ -52,7 +52,7 @@ def test_the_plan_button_plans_and_comes_back_with_a_flash(
     token = csrf_of(client.get(f"/mfg/plants/{plant.plant_id}/schedule").text)
     r = client.post(
         f"/mfg/orders/{plant.orders['PO-A-1']}/plan",
-        data={"csrf_token": token},
+        data={"csrf_token": token, "version": "1"},  # the order page's hidden version
         follow_redirects=False,
     )
     assert r.status_code == 303

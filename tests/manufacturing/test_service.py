@@ -283,9 +283,10 @@ def test_specification_kinds(plant: PlantWorld) -> None:
         test="Appearance", method="Visual", acceptance_text="White powder"))  # fmt: skip
     assert spec.position == 3
     with pytest.raises(Invalid):  # a limit added to a text test: both kinds
-        service.update_specification(s, admin, spec.id, SpecificationUpdate(lower_limit=Decimal(1)))
+        service.update_specification(s, admin, spec.id, SpecificationUpdate(
+            version=1, lower_limit=Decimal(1)))  # fmt: skip
     turned = service.update_specification(s, admin, spec.id, SpecificationUpdate(
-        lower_limit=Decimal(1), acceptance_text=None))  # fmt: skip
+        version=1, lower_limit=Decimal(1), acceptance_text=None))  # fmt: skip
     assert (turned.lower_limit, turned.acceptance_text) == (1, None)
     with pytest.raises(NotPermitted):
         service.delete_specification(s, plant["sponsor"], spec.id)

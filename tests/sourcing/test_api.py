@@ -170,9 +170,10 @@ def test_rfp_goes_draft_published_closed_awarded_and_refuses_illegal_transitions
     assert market.problem(again, 409)["detail"] == "lot 1 is already awarded"
     assert market.award(rfp, lot2, bid["id"]).status_code == 201
     awarded = market.read(rfp)
-    assert (awarded["status"], awarded["version"]) == ("awarded", 4)
+    # each award bumps the version (3 → 4 → 5), the last one's transition too (→ 6)
+    assert (awarded["status"], awarded["version"]) == ("awarded", 6)
 
-    cancel = market.post(f"{url}/cancel", "sponsor", {"version": 4, "reason": "too late now"})
+    cancel = market.post(f"{url}/cancel", "sponsor", {"version": 6, "reason": "too late now"})
     assert market.problem(cancel, 409)["detail"] == (
         "cannot cancel an RFP that is awarded (only when draft or published or closed)"
     )

@@ -8,6 +8,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, File, Query, UploadFile, status
 from fastapi.responses import Response
+from starlette.concurrency import run_in_threadpool
 
 from opencxo.clinical import forecasting, importing, service
 from opencxo.clinical.models import StudyStatus
@@ -152,7 +153,10 @@ async def import_file(
     """Import sites or enrollment (per date counts or per subject) from CSV or XLSX. A bad row
     refuses the whole file: the 422 lists every bad row with its number and reason."""
     content = await file.read()
-    return importing.import_file(session, principal, study_id, file.filename or "", content)
+    # In the thread pool: the import blocks on the database, which must not stall the event loop.
+    return await run_in_threadpool(
+        importing.import_file, session, principal, study_id, file.filename or "", content
+    )
 
 
 @router.get("/study-sites/{site_id}", response_model=SiteRead)

@@ -17,6 +17,7 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import RedirectResponse, Response
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
 from opencxo.clinical import forecasting, importing, service
@@ -970,6 +971,21 @@ async def import_upload(
     upload = form.get("file")
     filename = upload.filename or "" if isinstance(upload, UploadFile) else ""
     content = await upload.read() if isinstance(upload, UploadFile) else b""
+    # The import blocks on the database: in the thread pool, never on the event loop.
+    return await run_in_threadpool(
+        _import_upload, request, study_id, session, principal, filename, content
+    )
+
+
+def _import_upload(
+    request: Request,
+    study_id: uuid.UUID,
+    session: Session,
+    principal: Principal,
+    filename: str,
+    content: bytes,
+) -> Response:
+    """The synchronous half of an import upload."""
     try:
         result = importing.import_file(session, principal, study_id, filename, content)
     except OpenCXOError as exc:

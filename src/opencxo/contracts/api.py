@@ -7,6 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, File, Form, Query, UploadFile, status
 from fastapi.responses import Response
+from starlette.concurrency import run_in_threadpool
 
 from opencxo.contracts import service
 from opencxo.contracts.models import InvoiceStatus, WorkOrderStatus
@@ -167,8 +168,17 @@ async def submit_milestone(
 ) -> MilestoneRead:
     """Submit a milestone as complete with its deliverables (multipart form)."""
     uploads = [(f.filename or "", f.content_type or "", await f.read()) for f in files]
-    return service.submit_milestone(
-        session, principal, milestone_id, version=version, note=note, uploads=uploads
+    # The use case blocks on the database (a row lock, SQLite's write lock): in the thread
+    # pool, not on the event loop, where it would stall every other request — the one holding
+    # the lock included.
+    return await run_in_threadpool(
+        service.submit_milestone,
+        session,
+        principal,
+        milestone_id,
+        version=version,
+        note=note,
+        uploads=uploads,
     )
 
 

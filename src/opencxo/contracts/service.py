@@ -59,6 +59,7 @@ from opencxo.contracts.schemas import (
 from opencxo.core import audit, files, notifications, signatures
 from opencxo.core.auth.permissions import Permission
 from opencxo.core.auth.principal import Principal
+from opencxo.core.db import hold
 from opencxo.core.errors import Conflict, Invalid, NotFound, NotPermitted, check_version
 from opencxo.core.files import StoredFile
 from opencxo.core.pagination import Page, PageParams
@@ -510,6 +511,10 @@ def sign_work_order(
     side = _side(principal, work_order)
     principal.require(Permission.CONTRACTS_SIGN, side)
     _require(work_order, WorkOrderStatus.PENDING_SIGNATURE, action="sign")
+    # The work order's row before the signature's audit event (the lock order of every other
+    # write to it: a termination meanwhile makes this 409, not a deadlock); the signatures are
+    # read under it.
+    hold(session, work_order)
     signed = signatures.signatures_of(session, "work_order", work_order.id)
     if any(s.organization_id == side for s in signed):
         raise Conflict("your organisation has already signed this work order")
@@ -666,6 +671,7 @@ def decide_milestone(
         raise Conflict(
             f"milestone {milestone.position} is {milestone.status}; only a submitted milestone is decided"
         )
+    hold(session, milestone)  # before the signature
     meaning = SignatureMeaning.ACCEPTED if data.accept else SignatureMeaning.REJECTED
     signatures.sign(
         session,
@@ -985,6 +991,15 @@ def sign_change_order(
     if change_order.status != ChangeOrderStatus.PENDING:
         raise Conflict(f"change order {change_order.number} is {change_order.status}")
     _require(work_order, WorkOrderStatus.ACTIVE, action="change")
+    # Every row the signature may change, before its audit event (see sign_work_order): the
+    # change order, its work order and the milestones it names.
+    named = {c.get("milestone_id") for c in change_order.changes}
+    hold(
+        session,
+        change_order,
+        work_order,
+        *(m for m in work_order.milestones if str(m.id) in named),
+    )
     _still_applicable(work_order, change_order)
     signed = signatures.signatures_of(session, "change_order", change_order.id)
     if any(s.organization_id == side for s in signed):

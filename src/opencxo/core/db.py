@@ -10,7 +10,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, MetaData, Uuid, create_engine, event
+from sqlalchemy import Engine, MetaData, Uuid, create_engine, event, select
 from sqlalchemy.orm import (
     DeclarativeBase,
     Mapped,
@@ -20,6 +20,7 @@ from sqlalchemy.orm import (
     sessionmaker,
 )
 
+from opencxo.core.errors import STALE_RECORD, Conflict
 from opencxo.core.settings import get_settings
 from opencxo.core.types import UTCDateTime, utcnow
 
@@ -54,6 +55,24 @@ class VersionedMixin:
     @declared_attr.directive
     def __mapper_args__(cls) -> dict[str, Any]:  # noqa: N805 - SQLAlchemy's declared_attr form
         return {"version_id_col": cls.__table__.c.version}  # type: ignore[attr-defined]
+
+
+def hold(session: Session, *rows: Any) -> None:
+    """Lock loaded versioned rows until the transaction ends (``SELECT … FOR UPDATE``; SQLite
+    serialises writers and needs none) and refuse (409) if one changed since it was read.
+
+    For a use case that appends to the audit chain before it writes its rows — an e-signature
+    is recorded first. Every other write takes the locks the other way round: its row first,
+    then the chain's head. Two transactions taking them in opposite orders could each hold what
+    the other waits for (a deadlock: a 500 on PostgreSQL); held here first, the rows come first.
+    """
+    for row in rows:
+        model = type(row)
+        current = session.execute(
+            select(model.version).where(model.id == row.id).with_for_update()
+        ).scalar_one_or_none()
+        if current != row.version:
+            raise Conflict(STALE_RECORD)
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

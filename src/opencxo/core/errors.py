@@ -55,6 +55,10 @@ class TooManyAttempts(OpenCXOError):
         self.retry_after_s = retry_after_s
 
 
+STALE_RECORD = "the record was changed by someone else while you worked; reload and try again"
+"""What a write answers when its record changed since it was read (whoever notices it)."""
+
+
 def check_version(entity: str, current: int, expected: int | None) -> None:
     """Refuse a write based on an out-of-date read (optimistic locking)."""
     if expected is not None and expected != current:

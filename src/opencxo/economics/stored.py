@@ -450,18 +450,23 @@ def delete_scenario(
     valuations = session.execute(
         select(func.count()).select_from(Valuation).where(Valuation.scenario_id == row.id)
     ).scalar_one()
+    before = {**audit.snapshot(row, SCENARIO_FIELDS), "valuations": valuations}
+    scenario_id, sponsor_id = row.id, row.sponsor_id
+    # The row first (its version checked by the DELETE), then the audit chain: the order every
+    # update takes. The other way round, a delete and a concurrent save each hold the lock the
+    # other waits for (PostgreSQL ends one with a deadlock error, a 500, instead of a 409).
+    session.execute(delete(Valuation).where(Valuation.scenario_id == row.id))
+    session.delete(row)
+    session.flush()
     audit.record(
         session,
         action="delete",
         entity_type="valuation_scenario",
-        entity_id=row.id,
+        entity_id=scenario_id,
         actor=principal,
-        organization_id=row.sponsor_id,
-        before={**audit.snapshot(row, SCENARIO_FIELDS), "valuations": valuations},
+        organization_id=sponsor_id,
+        before=before,
     )
-    session.execute(delete(Valuation).where(Valuation.scenario_id == row.id))
-    session.delete(row)
-    session.flush()
 
 
 # --- valuations ---------------------------------------------------------------------------------
@@ -696,17 +701,19 @@ def delete_portfolio(
     row = _portfolio(session, principal, portfolio_id)
     principal.require(Permission.PROGRAMS_WRITE, row.sponsor_id)
     check_version("portfolio", row.version, version)
+    before = audit.snapshot(row, PORTFOLIO_FIELDS)
+    portfolio_id, sponsor_id = row.id, row.sponsor_id
+    session.delete(row)  # the row, then the audit chain (see delete_scenario)
+    session.flush()
     audit.record(
         session,
         action="delete",
         entity_type="valuation_portfolio",
-        entity_id=row.id,
+        entity_id=portfolio_id,
         actor=principal,
-        organization_id=row.sponsor_id,
-        before=audit.snapshot(row, PORTFOLIO_FIELDS),
+        organization_id=sponsor_id,
+        before=before,
     )
-    session.delete(row)
-    session.flush()
 
 
 def run_portfolio(session: Session, principal: Principal, portfolio_id: uuid.UUID) -> PortfolioRead:

@@ -17,6 +17,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import RedirectResponse, Response
 from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
 from opencxo.core.auth.permissions import Permission
@@ -727,11 +728,35 @@ def _upload_errors(error: OpenCXOError, filename: str) -> dict[str, str]:
     return {"file": error.message}
 
 
+async def _read_upload(request: Request) -> tuple[bytes, str] | Invalid:
+    """The uploaded file, or the refusal of a form without one (raised later, in the thread
+    pool, with the rest of the use case)."""
+    try:
+        return await _upload(request)
+    except Invalid as error:
+        return error
+
+
+def _uploaded(upload: tuple[bytes, str] | Invalid) -> tuple[bytes, str]:
+    if isinstance(upload, Invalid):
+        raise upload
+    return upload
+
+
 @router.post("/scenarios/upload")
 async def upload_scenario(request: Request, session: DbSession, principal: PageUser) -> Response:
+    # Only the upload is read on the event loop; the use case blocks on the database and runs
+    # in the thread pool (on the loop it would stall every request, the lock holder's too).
+    upload = await _read_upload(request)
+    return await run_in_threadpool(_upload_scenario, request, session, principal, upload)
+
+
+def _upload_scenario(
+    request: Request, session: Session, principal: Principal, upload: tuple[bytes, str] | Invalid
+) -> Response:
     filename = "the file"
     try:
-        content, filename = await _upload(request)
+        content, filename = _uploaded(upload)
         data = stored.parse_upload(content, filename)
         spec = service.parse(ScenarioInput, data, what=filename)
         created = stored.create_scenario(session, principal, ScenarioCreate(spec=spec))
@@ -1128,9 +1153,23 @@ async def replace_scenario_file(
     """Replace the scenario with an edited file (the version guards against a lost update)."""
     data = await request.form()
     version = str(data.get("version") or "")
+    upload = await _read_upload(request)
+    return await run_in_threadpool(
+        _replace_scenario_file, request, scenario_id, session, principal, version, upload
+    )
+
+
+def _replace_scenario_file(
+    request: Request,
+    scenario_id: uuid.UUID,
+    session: Session,
+    principal: Principal,
+    version: str,
+    upload: tuple[bytes, str] | Invalid,
+) -> Response:
     filename = "the file"
     try:
-        content, filename = await _upload(request)
+        content, filename = _uploaded(upload)
         spec = service.parse(ScenarioInput, stored.parse_upload(content, filename), what=filename)
         body = ScenarioUpdate(version=int(version) if version.isdigit() else 1, spec=spec)
         updated = stored.update_scenario(session, principal, scenario_id, body)
@@ -1246,9 +1285,16 @@ def portfolios_page(request: Request, session: DbSession, principal: PageUser) -
 
 @router.post("/portfolios")
 async def upload_portfolio(request: Request, session: DbSession, principal: PageUser) -> Response:
+    upload = await _read_upload(request)
+    return await run_in_threadpool(_upload_portfolio, request, session, principal, upload)
+
+
+def _upload_portfolio(
+    request: Request, session: Session, principal: Principal, upload: tuple[bytes, str] | Invalid
+) -> Response:
     filename = "the file"
     try:
-        content, filename = await _upload(request)
+        content, filename = _uploaded(upload)
         data = stored.parse_upload(content, filename)
         spec = service.parse(PortfolioInput, data, what=filename)
         created = stored.create_portfolio(session, principal, PortfolioCreate(spec=spec))

@@ -25,6 +25,7 @@ from opencxo.contracts.schemas import MilestoneRead, WorkOrderRead
 from opencxo.core import audit
 from opencxo.core.auth.permissions import Permission
 from opencxo.core.auth.principal import Principal
+from opencxo.core.db import hold
 from opencxo.core.errors import Conflict, Invalid, NotFound, check_version
 from opencxo.core.pagination import Page, PageParams
 from opencxo.core.signatures import Signature, SignatureMeaning, sign, signatures_of
@@ -1035,6 +1036,10 @@ def release_batch(
     batch = _writable(session, principal, batch_id, Permission.BATCHES_RELEASE)
     _require_state(batch, "release", BatchStatus.COMPLETED)
     check_version(f"batch {batch.batch_number}", batch.version, body.version)
+    # The batch row is held before anything is checked or signed: a deviation opened or a QC
+    # result recorded meanwhile is seen (409), and the row comes before the signature's audit
+    # event, the lock order of every other write to the record.
+    hold(session, batch)
     qc = _qc_lines(session, batch)
     blockers, _, _ = _blockers(batch, qc, repository.deviations(session, batch.id))
     if blockers:
@@ -1050,6 +1055,7 @@ def reject_batch(
     batch = _writable(session, principal, batch_id, Permission.BATCHES_RELEASE)
     _require_state(batch, "rejection", BatchStatus.COMPLETED)
     check_version(f"batch {batch.batch_number}", batch.version, body.version)
+    hold(session, batch)  # as for a release
     return _dispose(session, principal, batch, decision=BatchStatus.REJECTED,
                     password=body.password, reason=body.reason)  # fmt: skip
 

@@ -116,7 +116,7 @@ class Product(IdMixin, TimestampMixin, VersionedMixin, Base):
     )
 
 
-class Specification(IdMixin, TimestampMixin, Base):
+class Specification(IdMixin, TimestampMixin, VersionedMixin, Base):
     """One release test of a product: numeric limits (either may be open) or a text criterion."""
 
     __tablename__ = "mfg_specifications"

@@ -26,7 +26,8 @@ from sqlalchemy.orm import Session
 from opencxo.core import audit
 from opencxo.core.auth.permissions import Permission
 from opencxo.core.auth.principal import Principal
-from opencxo.core.errors import Conflict, Invalid, NotFound
+from opencxo.core.errors import Conflict, Invalid, NotFound, check_version
+from opencxo.core.types import utcnow
 from opencxo.manufacturing import access
 from opencxo.manufacturing.models import (
     Batch,
@@ -158,15 +159,24 @@ def _new_batches(
 
 
 def plan_order(
-    session: Session, principal: Principal, order_id: uuid.UUID, *, today: date | None = None
+    session: Session,
+    principal: Principal,
+    order_id: uuid.UUID,
+    *,
+    today: date | None = None,
+    version: int | None = None,
 ) -> list[PlannedBatchRead]:
-    """(Re-)plan the batches of an order; returns every batch of the order after planning."""
+    """(Re-)plan the batches of an order; returns every batch of the order after planning.
+
+    ``version``: the order's version the planner read (the order page sends it); a stale one
+    answers 409."""
     order = session.get(ProductionOrder, order_id)
     if order is None:
         raise NotFound("order not found")
     access.require(
         principal, Permission.MANUFACTURING_WRITE, "order", order.provider_id, order.sponsor_id
     )
+    check_version(f"production order {order.number}", order.version, version)
     if order.status in (OrderStatus.CANCELLED.value, OrderStatus.COMPLETED.value):
         raise Conflict(f"order {order.number} is {order.status}: there is nothing to plan")
     recipes = _recipes_at(session, order.plant_id)
@@ -205,6 +215,12 @@ def plan_order(
         pid: _next_numbers(session, order.provider_id, f"{products[pid].code}-{year}-")
         for pid in sequence
     }
+    # Planning bumps the order's version, before any batch is written: of two plans, a plan
+    # and a cancellation or a plan and an edit of the quantity at once, the second fails (409)
+    # instead of leaving a cancelled order with planned batches, or batches for a quantity
+    # that is no longer the order's.
+    order.updated_at = utcnow()
+    session.flush()
     for batch in replaced:
         session.delete(batch)
     session.flush()

@@ -28,11 +28,17 @@ router = APIRouter(tags=["manufacturing"])
 
 @router.post("/mfg/orders/{order_id}/plan", response_model=list[PlannedBatchRead])
 def plan_order(
-    order_id: uuid.UUID, session: DbSession, principal: ApiPrincipal
+    order_id: uuid.UUID,
+    session: DbSession,
+    principal: ApiPrincipal,
+    version: Annotated[
+        int | None, Query(ge=1, description="the order's version you read (stale: 409)")
+    ] = None,
 ) -> list[PlannedBatchRead]:
     """Derive the order's batches (quantity ÷ output per batch, rounded up; intermediates from
-    the bill of materials). Not-started batches are replaced; started ones are kept."""
-    return planning.plan_order(session, principal, order_id)
+    the bill of materials). Not-started batches are replaced; started ones are kept. Planning
+    changes the order's version."""
+    return planning.plan_order(session, principal, order_id, version=version)
 
 
 @router.post(

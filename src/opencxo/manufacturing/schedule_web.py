@@ -12,7 +12,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import RedirectResponse, Response
 
-from opencxo.core.errors import OpenCXOError
+from opencxo.core.errors import Invalid, OpenCXOError
 from opencxo.core.http import CsrfProtected, DbSession
 from opencxo.core.pagination import PageParams
 from opencxo.manufacturing import planning, scheduling, tasks
@@ -207,10 +207,15 @@ def _operation_rows(operations: list[ScheduledOperationRead]) -> list[list[Any]]
 
 @router.post("/mfg/orders/{order_id}/plan")
 def plan_order(
-    order_id: uuid.UUID, request: Request, session: DbSession, principal: PageUser
+    order_id: uuid.UUID, request: Request, session: DbSession, principal: PageUser, form: FormData
 ) -> Response:
+    raw = str(form.get("version", ""))
     try:
-        batches = planning.plan_order(session, principal, order_id)
+        if not raw.isdigit():
+            raise Invalid("the form lacks the order's version; reload the page and plan again")
+        # The version of the order page the planner looked at: planning from a stale page
+        # (the quantity changed since, another plan) is refused.
+        batches = planning.plan_order(session, principal, order_id, version=int(raw))
     except OpenCXOError as exc:
         if exc.status_code in (401, 403, 404):
             raise

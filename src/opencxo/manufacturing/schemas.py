@@ -240,6 +240,7 @@ class SpecificationCreate(BaseModel):
 class SpecificationUpdate(BaseModel):
     """Only the fields sent change; send ``null`` to clear a limit or the criterion."""
 
+    version: int = Field(description="the version you read; a stale version answers 409")
     test: str | None = Field(None, min_length=1, max_length=120)
     method: str | None = Field(None, min_length=1, max_length=120)
     lower_limit: Decimal | None = Field(None, max_digits=QUANTITY_DIGITS, decimal_places=6)
@@ -259,6 +260,7 @@ class SpecificationRead(ORMModel):
     upper_limit: Decimal | None
     result_unit: str
     acceptance_text: str | None
+    version: int
 
 
 class ProductCreate(BaseModel):

@@ -760,7 +760,10 @@ def update_specification(
     session: Session, principal: Principal, spec_id: uuid.UUID, data: SpecificationUpdate
 ) -> SpecificationRead:
     spec = _spec(session, principal, spec_id)
-    changes = data.model_dump(exclude_unset=True)
+    # Release specifications decide QA's disposition: an edit made from an out-of-date page
+    # must not silently undo another's (409, as for every versioned record).
+    check_version(f"specification {spec.test!r}", spec.version, data.version)
+    changes = data.model_dump(exclude_unset=True, exclude={"version"})
     if "result_unit" in changes and changes["result_unit"] is None:
         changes["result_unit"] = ""  # a unitless result ("conforms", a count)
     for name in ("test", "method", "position"):

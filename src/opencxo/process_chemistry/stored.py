@@ -761,11 +761,14 @@ def delete_route(
     """Delete a stored route; its materials stay in the library, a recipe made from it stays."""
     row = _writable_route(session, principal, route_id)
     check_version("route", row.version, version)
-    audit.record(session, action="delete", entity_type="chem_route", entity_id=row.id,
-                 actor=principal, organization_id=row.organization_id,
-                 before=audit.snapshot(row, ROUTE_FIELDS))  # fmt: skip
+    before = audit.snapshot(row, ROUTE_FIELDS)
+    row_id, organization_id = row.id, row.organization_id
+    # the row first, then the audit chain: the lock order of every update (the other way round
+    # a deletion and a concurrent save can deadlock on PostgreSQL)
     session.delete(row)
     session.flush()
+    audit.record(session, action="delete", entity_type="chem_route", entity_id=row_id,
+                 actor=principal, organization_id=organization_id, before=before)  # fmt: skip
 
 
 def delete_material(
@@ -780,11 +783,14 @@ def delete_material(
             f"material '{row.name}' is used by {_route_list(users)}; remove it from those routes "
             "first"
         )
-    audit.record(session, action="delete", entity_type="chem_material", entity_id=row.id,
-                 actor=principal, organization_id=row.organization_id,
-                 before=audit.snapshot(row, MATERIAL_FIELDS))  # fmt: skip
+    before = audit.snapshot(row, MATERIAL_FIELDS)
+    row_id, organization_id = row.id, row.organization_id
+    # the row first, then the audit chain: the lock order of every update (the other way round
+    # a deletion and a concurrent save can deadlock on PostgreSQL)
     session.delete(row)
     session.flush()
+    audit.record(session, action="delete", entity_type="chem_material", entity_id=row_id,
+                 actor=principal, organization_id=organization_id, before=before)  # fmt: skip
 
 
 def list_routes(

@@ -23,6 +23,8 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import RedirectResponse, Response
 from pydantic import BaseModel, ValidationError
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import FormData as MultipartForm
 from starlette.datastructures import UploadFile
 
 from opencxo.core.auth.permissions import Permission
@@ -646,18 +648,37 @@ def _file_errors(error: OpenCXOError) -> dict[str, str]:
     return errors
 
 
+async def _file_of(data: MultipartForm) -> tuple[str, bytes] | None:
+    """The form's file (name, bytes), None when none was chosen."""
+    upload = data.get("file")
+    if not isinstance(upload, UploadFile) or not upload.filename:
+        return None
+    return upload.filename, await upload.read()
+
+
 @router.post("/chem/routes/import")
 async def import_route(request: Request, session: DbSession, principal: PageUser) -> Response:
     data = await request.form()
     form = {k: v for k, v in data.items() if isinstance(v, str) and k != "csrf_token"}
-    upload = data.get("file")
+    file = await _file_of(data)
+    # Only the upload is read on the event loop; the use case blocks on the database and runs
+    # in the thread pool (on the loop it would stall every request, the lock holder's too).
+    return await run_in_threadpool(_import_route, request, session, principal, form, file)
+
+
+def _import_route(
+    request: Request,
+    session: Session,
+    principal: Principal,
+    form: dict[str, str],
+    file: tuple[str, bytes] | None,
+) -> Response:
     filename = "the file"
     try:
-        if not isinstance(upload, UploadFile) or not upload.filename:
+        if file is None:
             message = "choose a route file (YAML or JSON, format opencxo-route/1)"
             raise Invalid(message, field_errors={"file": message})
-        filename = upload.filename
-        content = await upload.read()
+        filename, content = file
         parsed = parse_upload(content, filename, expected="format, name, materials, steps")
         route = service.parse_route(parsed, what=filename)
         body, errors = _validated(RouteImport, {
@@ -953,12 +974,26 @@ async def replace_route_file(
 ) -> Response:
     """Replace the route file with a revised one, under the rules of an import (``PUT
     /chem/routes/{id}``); the route keeps its product. Nothing changes on a refusal."""
+    data = await request.form()
+    version = _version({k: v for k, v in data.items() if isinstance(v, str)})
+    file = await _file_of(data)
+    # the use case in the thread pool, as for an import
+    return await run_in_threadpool(
+        _replace_route_file, route_id, request, session, principal, version, file
+    )
+
+
+def _replace_route_file(
+    route_id: uuid.UUID,
+    request: Request,
+    session: Session,
+    principal: Principal,
+    version: int | None,
+    file: tuple[str, bytes] | None,
+) -> Response:
     _reader(principal)
     route = stored.get_route(session, principal, route_id)
     principal.require(WRITE, route.organization_id)
-    data = await request.form()
-    version = _version({k: v for k, v in data.items() if isinstance(v, str)})
-    upload = data.get("file")
     filename = "the file"
     updated: RouteRead | None = None
     errors: dict[str, str] = {}
@@ -969,11 +1004,10 @@ async def replace_route_file(
         try:
             # A stale page first: its file was edited from an older version of the route.
             check_version("route", route.version, version)
-            if not isinstance(upload, UploadFile) or not upload.filename:
+            if file is None:
                 message = "choose the revised route file (YAML or JSON, format opencxo-route/1)"
                 raise Invalid(message, field_errors={"file": message})
-            filename = upload.filename
-            content = await upload.read()
+            filename, content = file
             parsed = parse_upload(content, filename, expected="format, name, materials, steps")
             body = RouteUpdate(
                 version=version,

@@ -472,6 +472,11 @@ class Comparison(BaseModel):
 
 class AwardCreate(BaseModel):
     bid_id: uuid.UUID
+    version: int | None = Field(
+        None,
+        description="the RFP's version you compared the bids at; a stale one answers 409 (the "
+        "exchange rates, and so the amounts, may have changed since)",
+    )
     password: str = Field(min_length=1, description="your password again: the award is e-signed")
     meaning: str = Field("awarded", description="the signature's meaning")
     rationale: str = Field("", max_length=5000)

@@ -1238,6 +1238,9 @@ def award_lot(
     """Give one lot to one bid, e-signed; the RFP is awarded when every lot is."""
     rfp = _sponsor_rfp(session, principal, rfp_id, Permission.RFPS_AWARD)
     _require_status(rfp, RfpStatus.CLOSED, action="award")
+    # The comparison the sponsor signs from was read at this version: new exchange rates (new
+    # amounts) or another award since, and the signature would cover what nobody looked at.
+    check_version("RFP", rfp.version, data.version)
     lot = next((lot for lot in rfp.lots if lot.id == lot_id), None)
     if lot is None:
         raise NotFound("no such lot")
@@ -1262,6 +1265,13 @@ def award_lot(
             "unknown signature meaning", field_errors={"meaning": "use awarded or approved"}
         ) from None
     amount = _in_base(rfp, offer.lines)
+    # Every award bumps the RFP's version, before anything else is written (the RFP row, then
+    # the audit chain: the order every RFP transition takes). Of an award and a cancellation,
+    # an award and the finish of the award, or two awards at once, the second fails here (409)
+    # instead of both passing their checks: no cancelled RFP holding an e-signed award, no RFP
+    # left closed with every lot awarded.
+    rfp.updated_at = utcnow()
+    session.flush()
     award_id = uuid.uuid4()
     signature = signatures.sign(
         session,

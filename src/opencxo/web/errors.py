@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
 
-from opencxo.core.errors import OpenCXOError, TooManyAttempts
+from opencxo.core.errors import STALE_RECORD, OpenCXOError, TooManyAttempts
 from opencxo.core.http import LoginRequired
 from opencxo.web.rendering import render
 
@@ -85,7 +85,7 @@ def handle_validation_error(request: Request, exc: RequestValidationError) -> Re
 
 
 def handle_stale_data(request: Request, exc: Exception) -> Response:
-    detail = "the record was changed by someone else while you worked; reload and try again"
+    detail = STALE_RECORD
     if _is_api(request):
         return problem(409, "Conflict", detail)
     return _page(request, 409, "Conflict", detail)

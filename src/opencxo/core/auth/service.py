@@ -9,7 +9,9 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any, cast
 
+from sqlalchemy import CursorResult, update
 from sqlalchemy.orm import Session
 
 from opencxo.core import audit
@@ -218,7 +220,16 @@ def revoke_token(session: Session, principal: Principal, token_id: uuid.UUID) ->
         raise NotFound("no such API token")
     if token.revoked_at is not None:
         raise Conflict("this token is already revoked")
-    token.revoked_at = utcnow()
+    now = utcnow()
+    # Revoked only if still live, in one statement: of two revocations at once, the second
+    # finds it revoked (409) instead of revoking it again with a second audit event.
+    revoked = session.execute(
+        update(ApiToken)
+        .where(ApiToken.id == token.id, ApiToken.revoked_at.is_(None))
+        .values(revoked_at=now)
+    )
+    if cast("CursorResult[Any]", revoked).rowcount != 1:
+        raise Conflict("this token is already revoked")
     audit.record(
         session,
         action="revoke",
@@ -226,7 +237,7 @@ def revoke_token(session: Session, principal: Principal, token_id: uuid.UUID) ->
         entity_id=token.id,
         actor=principal,
         before={"revoked_at": None},
-        after={"revoked_at": token.revoked_at.isoformat()},
+        after={"revoked_at": now.isoformat()},
     )
     session.flush()
     return token
@@ -355,14 +366,18 @@ def remove_member(session: Session, principal: Principal, membership_id: uuid.UU
     member = _own_membership(session, principal, membership_id)
     if member.user_id == principal.user_id:
         raise Invalid("you cannot remove yourself from your organisation")
+    before = {"user_id": str(member.user_id), "role": member.role}
+    member_id, organization_id = member.id, member.organization_id
+    # The row first, then the audit chain: the lock order of every update (change_role too);
+    # the other way round a removal and a concurrent role change can deadlock on PostgreSQL.
+    session.delete(member)
+    session.flush()
     audit.record(
         session,
         action="delete",
         entity_type="membership",
-        entity_id=member.id,
+        entity_id=member_id,
         actor=principal,
-        organization_id=member.organization_id,
-        before={"user_id": str(member.user_id), "role": member.role},
+        organization_id=organization_id,
+        before=before,
     )
-    session.delete(member)
-    session.flush()
