@@ -17,7 +17,6 @@ PostgreSQL (``OPENCXO_TEST_DATABASE_URL``) they really overlap.
 from __future__ import annotations
 
 import re
-import socket
 import threading
 import time
 import uuid
@@ -30,12 +29,10 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from sqlalchemy import Engine, func, select, text, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
-from opencxo.app import create_app
 from opencxo.clinical import service as clinical
 from opencxo.clinical.schemas import StudyCreate
 from opencxo.contracts.models import ChangeOrder, Invoice, Payment, WorkOrder
@@ -55,6 +52,7 @@ from opencxo.sourcing.models import Award, Rfp
 from opencxo.sourcing.schemas import ProgramCreate
 from tests.contracts.conftest import BIDDER, LINES, LOTS, START, Deal, deal
 from tests.factories import PASSWORD, make_organization, make_token, make_user, principal_of
+from tests.live_server import serving
 from tests.manufacturing.batch_helpers import PASSING, add_results, make_batch
 from tests.manufacturing.conftest import PlantWorld, plant
 
@@ -63,12 +61,6 @@ __all__ = ["deal", "plant"]  # fixtures of the contracts and manufacturing tests
 API = "/api/v1"
 TIMEOUT_S = 30.0
 CSRF_FIELD = re.compile(r'name="csrf_token" value="([^"]+)"')
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture
@@ -84,22 +76,8 @@ def live_server(settings: Settings, engine: Engine) -> Iterator[str]:
         settings = settings.model_copy(
             update={"database_url": url.render_as_string(hide_password=False)}
         )
-    app = create_app(settings)
-    port = _free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
-    )
-    thread = threading.Thread(target=server.run, name=f"uvicorn-{port}", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 15
-    while not server.started:
-        assert thread.is_alive(), "uvicorn stopped while starting"
-        assert time.monotonic() < deadline, "uvicorn did not start within 15 s"
-        time.sleep(0.02)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=15)
-    app.state.engine.dispose()
+    with serving(settings) as url:
+        yield url
 
 
 def race(base_url: str, *requests: Callable[[httpx.Client], httpx.Response]) -> list[int]:

@@ -7,9 +7,6 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import socket
-import threading
-import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -17,11 +14,9 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-import uvicorn
 from sqlalchemy import Engine, update
 from sqlalchemy.orm import Session
 
-from opencxo.app import create_app
 from opencxo.core.settings import Settings
 from opencxo.core.types import utcnow
 from opencxo.sourcing.models import Rfp
@@ -33,6 +28,7 @@ from tests.factories import (
     make_qualification,
     make_user,
 )
+from tests.live_server import serving
 
 pytestmark = pytest.mark.browser
 
@@ -60,31 +56,11 @@ from playwright.sync_api import (
 )
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture
 def live_server(settings: Settings, engine: Engine) -> Iterator[str]:
     """The real app on 127.0.0.1 in a background thread; stopped before the database is wiped."""
-    app = create_app(settings)
-    port = _free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
-    )
-    thread = threading.Thread(target=server.run, name=f"uvicorn-{port}", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 15
-    while not server.started:
-        assert thread.is_alive(), "uvicorn stopped while starting"
-        assert time.monotonic() < deadline, "uvicorn did not start within 15 s"
-        time.sleep(0.02)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=15)
-    app.state.engine.dispose()
+    with serving(settings) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

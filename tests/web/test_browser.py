@@ -3,21 +3,17 @@
 from __future__ import annotations
 
 import re
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-import uvicorn
 from sqlalchemy import Engine
 
-from opencxo.app import create_app
 from opencxo.core.settings import Settings
 from tests.browser_support import watch
 from tests.factories import PASSWORD
+from tests.live_server import serving
 from tests.web.conftest import World
 
 pytestmark = pytest.mark.browser
@@ -43,31 +39,11 @@ from playwright.sync_api import (
 )
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture
 def live_server(settings: Settings, engine: Engine) -> Iterator[str]:
     """The real app on 127.0.0.1 in a background thread; stopped before the database is wiped."""
-    app = create_app(settings)
-    port = _free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
-    )
-    thread = threading.Thread(target=server.run, name=f"uvicorn-{port}", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 15
-    while not server.started:
-        assert thread.is_alive(), "uvicorn stopped while starting"
-        assert time.monotonic() < deadline, "uvicorn did not start within 15 s"
-        time.sleep(0.02)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=15)
-    app.state.engine.dispose()
+    with serving(settings) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
