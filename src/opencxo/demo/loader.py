@@ -719,8 +719,10 @@ def _story_dates(session: Session, rfp_id: uuid.UUID) -> None:
         .order_by(Bid.submitted_at)
     ).all()
     for n, bid in enumerate(bids):
-        bid.submitted_at = deadline - timedelta(days=1 + 2 * (len(bids) - 1 - n), hours=5)
-        bid.created_at = bid.submitted_at - timedelta(days=3)
+        # two days apart, the last the day before the deadline; never before the invitations
+        spacing = min(2.0, (OPENING_DAYS - 2) / max(1, len(bids)))
+        bid.submitted_at = deadline - timedelta(days=1 + spacing * (len(bids) - 1 - n), hours=5)
+        bid.created_at = max(published + timedelta(hours=6), bid.submitted_at - timedelta(days=3))
     awards = session.scalars(select(Award).where(Award.rfp_id == rfp_id).order_by(Award.created_at))
     for n, award in enumerate(awards):
         awarded = deadline + timedelta(days=10, hours=n)
