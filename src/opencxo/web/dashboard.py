@@ -75,11 +75,16 @@ def _money(amount: Decimal, currency: str) -> str:
 
 def _rfps(session: Session, principal: Principal) -> Panel:
     panel = Panel("rfps", "RFPs", "/rfps", "No open RFPs: nothing to bid on, compare or award.")
-    page = sourcing.list_rfps(
-        session, principal, status=None, params=PageParams(page=1, page_size=100)
-    )
+    # the open ones only: a page of every status would fill up with old awarded RFPs
+    rfps = [
+        rfp
+        for status in (RfpStatus.PUBLISHED, RfpStatus.CLOSED)
+        for rfp in sourcing.list_rfps(
+            session, principal, status=status, params=PageParams(page=1, page_size=100)
+        ).items
+    ]
     now = utcnow()
-    for rfp in sorted(page.items, key=lambda r: r.bid_deadline):
+    for rfp in sorted(rfps, key=lambda r: r.bid_deadline):
         status = RfpStatus(rfp.status)
         sponsor_side = rfp.program_name is not None  # programs show only on one's own RFPs
         if status == RfpStatus.PUBLISHED:
