@@ -21,6 +21,8 @@ from opencxo.parties.schemas import (
     QualificationRead,
     SiteCreate,
 )
+from opencxo.sourcing import service as sourcing
+from opencxo.sourcing.schemas import ProgramCreate, ProgramRead
 
 PASSWORD = "correct-horse-battery"
 
@@ -192,3 +194,17 @@ def make_qualification(
             audit_findings="findings on file" if status != "approved" else "",
         ),
     )
+
+
+def make_program(session: Session, principal: Principal, **fields: object) -> ProgramRead:
+    """A sponsor's program: NWT-204, a Phase II small molecule in ulcerative colitis, unless
+    ``fields`` say otherwise."""
+    values: dict[str, object] = {
+        "name": "NWT-204",
+        "modality": "small_molecule",
+        "therapeutic_area": "Gastroenterology",
+        "indication": "Ulcerative colitis",
+        "phase": "phase_2",
+        **fields,
+    }
+    return sourcing.create_program(session, principal, ProgramCreate.model_validate(values))

@@ -47,11 +47,16 @@ from opencxo.economics.models import Portfolio, ValuationScenario
 from opencxo.economics.records import PortfolioCreate, ScenarioCreate
 from opencxo.manufacturing.models import Batch, ProductionOrder
 from opencxo.parties.models import PerformanceRecord
-from opencxo.sourcing import service as sourcing
 from opencxo.sourcing.models import Award, Rfp
-from opencxo.sourcing.schemas import ProgramCreate
 from tests.contracts.conftest import BIDDER, LINES, LOTS, START, Deal, deal
-from tests.factories import PASSWORD, make_organization, make_token, make_user, principal_of
+from tests.factories import (
+    PASSWORD,
+    make_organization,
+    make_program,
+    make_token,
+    make_user,
+    principal_of,
+)
 from tests.live_server import serving
 from tests.manufacturing.batch_helpers import PASSING, add_results, make_batch
 from tests.manufacturing.conftest import PlantWorld, plant
@@ -520,17 +525,7 @@ def sponsor(session: Session, live_server: str) -> Sponsor:
     organization = make_organization(session, name="Northwind Therapeutics", country="US")
     user = make_user(session, organization_id=organization.id, role="admin")
     admin = principal_of(session, user)
-    program = sourcing.create_program(
-        session,
-        admin,
-        ProgramCreate(
-            name="NWT-204",
-            modality="small_molecule",  # type: ignore[arg-type]
-            therapeutic_area="Gastroenterology",
-            indication="Ulcerative colitis",
-            phase="phase_2",  # type: ignore[arg-type]
-        ),
-    )
+    program = make_program(session, admin)
     study = clinical.create_study(
         session,
         admin,

@@ -31,9 +31,7 @@ from opencxo.economics.records import (
     TornadoRequest,
 )
 from opencxo.economics.schemas import ScenarioInput, ValuationRequest
-from opencxo.sourcing import service as sourcing
-from opencxo.sourcing.schemas import ProgramCreate
-from tests.factories import make_organization, make_token, make_user, principal_of
+from tests.factories import make_organization, make_program, make_token, make_user, principal_of
 
 API = "/api/v1"
 EXAMPLES = Path(__file__).resolve().parents[2] / "docs" / "examples"
@@ -58,17 +56,7 @@ def sponsors(session: Session) -> Sponsors:
         "b_admin": make_user(session, organization_id=b.id, role="admin"),
     }
     a_admin = principal_of(session, users["a_admin"])
-    program = sourcing.create_program(
-        session,
-        a_admin,
-        ProgramCreate(
-            name="NWT-204",
-            modality="small_molecule",  # type: ignore[arg-type]
-            therapeutic_area="Gastroenterology",
-            indication="Ulcerative colitis",
-            phase="phase_2",  # type: ignore[arg-type]
-        ),
-    )
+    program = make_program(session, a_admin)
     tokens = {name: make_token(session, user=user) for name, user in users.items()}
     session.commit()
     return Sponsors(
