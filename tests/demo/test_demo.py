@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import Counter
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -20,6 +20,7 @@ from opencxo.core.auth import service as auth
 from opencxo.core.auth.principal import Principal
 from opencxo.core.errors import NotFound
 from opencxo.core.geography import region_of
+from opencxo.core.notifications import Notification
 from opencxo.core.pagination import PageParams
 from opencxo.core.signatures import Signature, signatures_of
 from opencxo.core.types import utcnow
@@ -143,6 +144,39 @@ def _story_runs_in_order(session: Session) -> None:
                 assert milestone.decided_at == milestone.submitted_at + timedelta(days=3)
                 for signature in signatures_of(session, "milestone", milestone.id):
                     assert signature.signed_at == milestone.decided_at
+        _notifications_dated(session, rfp)
+
+
+def _notifications_dated(session: Session, rfp: Rfp) -> None:
+    """The bell tells a closed RFP's story when it happened: a minute after each event."""
+    minute = timedelta(minutes=1)
+
+    def when(link: str, kind: str) -> list[datetime]:
+        return sorted({n.created_at for n in session.scalars(
+            select(Notification).where(Notification.link == link, Notification.kind == kind)
+        )})  # fmt: skip
+
+    link = f"/rfps/{rfp.id}"
+    assert when(link, "invited") == [rfp.published_at + minute]
+    bids = session.scalars(select(Bid).where(Bid.rfp_id == rfp.id, Bid.submitted_at.is_not(None)))
+    assert when(link, "bid_received") == sorted(b.submitted_at + minute for b in bids)
+    assert rfp.closed_at is not None and when(link, "rfp_closed") == [rfp.closed_at + minute]
+    awards = session.scalars(select(Award).where(Award.rfp_id == rfp.id)).all()
+    assert when(link, "awarded") == sorted(a.created_at + minute for a in awards)
+    for award in awards:
+        order = session.scalars(select(WorkOrder).where(WorkOrder.award_id == award.id)).first()
+        if order is None:
+            continue
+        link = f"/work-orders/{order.id}"
+        signed = [s.signed_at for s in signatures_of(session, "work_order", order.id)]
+        assert when(link, "contract_active") == [max(signed) + minute]
+        decided = sorted(m.decided_at for m in order.milestones if m.decided_at is not None)
+        assert when(link, "milestone_accepted") == [t + minute for t in decided]
+        for invoice in session.scalars(select(Invoice).where(Invoice.work_order_id == order.id)):
+            assert invoice.issued_on is not None
+            assert when(f"/invoices/{invoice.id}", "invoice_issued") == [
+                datetime.combine(invoice.issued_on, time(9, 1), UTC)
+            ]
 
 
 def test_demo_sourcing_story(session: Session, files_dir: Path) -> None:

@@ -37,9 +37,11 @@ from opencxo.clinical.schemas import SiteCreate as StudySiteCreate
 from opencxo.contracts import service as contracts
 from opencxo.contracts.models import (
     ChangeOrderStatus,
+    Invoice,
     InvoiceStatus,
     Milestone,
     MilestoneStatus,
+    Payment,
     WorkOrder,
     WorkOrderStatus,
 )
@@ -61,6 +63,7 @@ from opencxo.core.auth.models import User
 from opencxo.core.auth.principal import Principal
 from opencxo.core.auth.service import add_member, create_user, principal_for
 from opencxo.core.errors import NotFound
+from opencxo.core.notifications import Notification
 from opencxo.core.pagination import MAX_PAGE_SIZE, PageParams, every_page
 from opencxo.core.signatures import Signature, signatures_of
 from opencxo.demo.manufacturing import load_manufacturing
@@ -746,6 +749,114 @@ def _story_dates(session: Session, rfp_id: uuid.UUID) -> None:
             for signature in signatures_of(session, "milestone", milestone.id):
                 signature.signed_at = milestone.decided_at
     session.flush()
+    _date_notifications(session, rfp)
+
+
+def _date_notifications(session: Session, rfp: Rfp) -> None:
+    """Date the notifications about a closed RFP, its work orders and their invoices when what
+    they report happened (DEMO-ONLY, after ``_story_dates``): they were all stamped on the day
+    of the load, so the bell listed a win, an acceptance and a payment months after the fact.
+
+    One event notifies several organisations at one instant, so a link's notifications of one
+    kind, grouped by that instant in order, are matched in order to the events they report: the
+    k-th "bid received" to the k-th bid submitted, and so on. Times come from the records
+    alone (never later than now), so a second load changes nothing.
+    """
+    now = datetime.now(UTC)
+    at_nine = time(9, 0)
+    rfp_events: dict[str, list[datetime]] = {
+        "invited": sorted({i.created_at for i in rfp.invitations}),
+        "bid_received": sorted(
+            b.submitted_at
+            for b in session.scalars(select(Bid).where(Bid.rfp_id == rfp.id))
+            if b.submitted_at is not None
+        ),
+        "rfp_closed": [rfp.closed_at] if rfp.closed_at is not None else [],
+    }
+    questions = list(session.scalars(select(Question).where(Question.rfp_id == rfp.id)))
+    rfp_events["question"] = sorted(q.created_at for q in questions)
+    rfp_events["question_answered"] = sorted(
+        q.answered_at for q in questions if q.answered_at is not None
+    )
+    awards = list(session.scalars(select(Award).where(Award.rfp_id == rfp.id)))
+    rfp_events["awarded"] = rfp_events["not_awarded"] = sorted(a.created_at for a in awards)
+    _restamp_notifications(session, f"/rfps/{rfp.id}", rfp_events, now)
+    for award in awards:
+        work_order = session.scalars(
+            select(WorkOrder).where(WorkOrder.award_id == award.id)
+        ).first()
+        if work_order is None:
+            continue
+        signed = [s.signed_at for s in signatures_of(session, "work_order", work_order.id)]
+        milestones = work_order.milestones
+        _restamp_notifications(
+            session,
+            f"/work-orders/{work_order.id}",
+            {
+                "signature_needed": [work_order.created_at],  # change orders: their own time
+                "contract_active": [max(signed)] if len(signed) == 2 else [],
+                "milestone_submitted": sorted(
+                    m.submitted_at for m in milestones if m.submitted_at is not None
+                ),
+                "milestone_decided": sorted(
+                    m.decided_at for m in milestones if m.decided_at is not None
+                ),
+            },
+            now,
+            skip_prefix="Change order",
+        )
+        for invoice in session.scalars(
+            select(Invoice).where(Invoice.work_order_id == work_order.id)
+        ):
+            payments = session.scalars(select(Payment).where(Payment.invoice_id == invoice.id))
+            events = {
+                "payment": sorted(datetime.combine(p.paid_on, at_nine, UTC) for p in payments)
+            }
+            if invoice.issued_on is not None:
+                events["invoice_issued"] = [datetime.combine(invoice.issued_on, at_nine, UTC)]
+            if invoice.due_on is not None:
+                events["invoice_overdue"] = [
+                    datetime.combine(invoice.due_on + timedelta(days=1), at_nine, UTC)
+                ]
+            _restamp_notifications(session, f"/invoices/{invoice.id}", events, now)
+    session.flush()
+
+
+# A milestone's decision notifies as accepted or rejected: one series of events either way.
+DECISION_SERIES = {
+    "milestone_accepted": "milestone_decided",
+    "milestone_rejected": "milestone_decided",
+}
+
+
+def _restamp_notifications(
+    session: Session,
+    link: str,
+    events: dict[str, list[datetime]],
+    now: datetime,
+    *,
+    skip_prefix: str | None = None,
+) -> None:
+    series = {**{kind: kind for kind in events}, **DECISION_SERIES}
+    notifications = session.scalars(
+        select(Notification)
+        .where(Notification.link == link, Notification.kind.in_(list(series)))
+        .order_by(Notification.created_at, Notification.id)
+    ).all()
+    groups: dict[tuple[str, datetime], list[Notification]] = {}
+    for notification in notifications:
+        if skip_prefix is not None and notification.message.startswith(skip_prefix):
+            continue
+        key = (series[notification.kind], notification.created_at)
+        groups.setdefault(key, []).append(notification)
+    seen: Counter[str] = Counter()
+    for (name, _), group in groups.items():
+        times = events.get(name, [])
+        if seen[name] < len(times):
+            when = min(times[seen[name]] + timedelta(minutes=1), now)
+            for notification in group:
+                notification.created_at = when
+        seen[name] += 1
 
 
 def _restamp(session: Session, signature_id: uuid.UUID, when: datetime) -> None:
@@ -788,7 +899,9 @@ def _award(
     bid = next((b for b in bids if isinstance(b, BidRead) and b.provider_id == provider_id), None)
     if bid is None:
         raise ValueError(f"demo data: {spec['provider']} has no bid on {rfp.title!r}")
-    data = AwardCreate(bid_id=bid.id, password=password, rationale=spec.get("rationale", ""))
+    data = AwardCreate(
+        bid_id=bid.id, version=rfp.version, password=password, rationale=spec.get("rationale", "")
+    )
     award = sourcing.award_lot(session, sponsor, rfp.id, lot_id, data)
     counts["awards"] += 1
     awarded[lot_id] = award
