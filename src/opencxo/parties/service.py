@@ -258,18 +258,19 @@ def remove_site(session: Session, principal: Principal, site_id: uuid.UUID) -> u
     if site is None:
         raise NotFound("no such site")
     _require_write(principal, site.organization_id)
+    before = audit.snapshot(site, SITE_FIELDS)
+    organization_id = site.organization_id
+    session.delete(site)
+    session.flush()  # the row, then the audit chain (the lock order of core.db.hold)
     audit.record(
         session,
         action="delete",
         entity_type="site",
-        entity_id=site.id,
+        entity_id=site_id,
         actor=principal,
-        organization_id=site.organization_id,
-        before=audit.snapshot(site, SITE_FIELDS),
+        organization_id=organization_id,
+        before=before,
     )
-    organization_id = site.organization_id
-    session.delete(site)
-    session.flush()
     return organization_id
 
 
@@ -391,18 +392,19 @@ def remove_capability(
     if capability is None:
         raise NotFound("no such capability")
     _require_write(principal, capability.provider_id)
+    before = {"service_code": capability.service_code}
+    provider_id = capability.provider_id
+    session.delete(capability)
+    session.flush()  # the row, then the audit chain (the lock order of core.db.hold)
     audit.record(
         session,
         action="delete",
         entity_type="capability",
-        entity_id=capability.id,
+        entity_id=capability_id,
         actor=principal,
-        organization_id=capability.provider_id,
-        before={"service_code": capability.service_code},
+        organization_id=provider_id,
+        before=before,
     )
-    provider_id = capability.provider_id
-    session.delete(capability)
-    session.flush()
     return provider_id
 
 
