@@ -155,8 +155,20 @@ def test_cleaning_times_upsert_and_changeovers(plant: PlantWorld) -> None:
         same_product_hours=Decimal(3), product_change_hours=Decimal(12)))  # fmt: skip
     assert (row.same_product_hours, row.product_change_hours, row.version) == (3, 12, 2)
     new = service.set_cleaning_time(s, admin, plant.plant_id, "coater", CleaningTimeInput(
-        same_product_hours=Decimal(0), product_change_hours=Decimal(2)))  # fmt: skip
+        same_product_hours=Decimal(0), product_change_hours=Decimal(2), version=0))  # fmt: skip
     assert new.version == 1
+    # "Add" (version 0) when another user added the class's times meanwhile: refused, kept.
+    with pytest.raises(Conflict, match="coater has cleaning times already"):
+        service.set_cleaning_time(s, admin, plant.plant_id, "coater", CleaningTimeInput(
+            same_product_hours=Decimal(5), product_change_hours=Decimal(5), version=0))  # fmt: skip
+    with pytest.raises(Conflict, match="cleaning times of dryer-x were removed"):
+        service.set_cleaning_time(s, admin, plant.plant_id, "dryer-x", CleaningTimeInput(
+            same_product_hours=Decimal(5), product_change_hours=Decimal(5), version=3))  # fmt: skip
+    coater = {
+        c.equipment_class: c for c in service.get_plant(s, admin, plant.plant_id).cleaning_times
+    }
+    assert (coater["coater"].same_product_hours, coater["coater"].version) == (0, 1)
+    assert "dryer-x" not in coater
     with pytest.raises(Invalid) as bad:
         service.set_cleaning_time(s, admin, plant.plant_id, "Bad Class!", CleaningTimeInput(
             same_product_hours=Decimal(0), product_change_hours=Decimal(2)))  # fmt: skip

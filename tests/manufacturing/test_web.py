@@ -50,6 +50,12 @@ def test_plant_pages_for_the_cdmo(client: TestClient, plant: PlantWorld) -> None
         "csrf_token": token, "equipment_class": "coater", "same_product_hours": "1",
         "product_change_hours": "3"})  # fmt: skip
     assert "Cleaning times of coater saved." in saved.text
+    added_twice = client.post(f"/mfg/plants/{plant.plant_id}/cleaning-times", data={
+        "csrf_token": token, "equipment_class": "coater", "same_product_hours": "9",
+        "product_change_hours": "9", "version": "0"})  # fmt: skip
+    assert added_twice.status_code == 409
+    assert "coater has cleaning times already" in added_twice.text
+    assert 'value="9"' in added_twice.text  # the input is kept
     override = client.post(f"/mfg/plants/{plant.plant_id}/changeovers", data={
         "csrf_token": token, "equipment_class": "reactor", "hours": "24",
         "from_product_id": str(plant.products["API-B"]),

@@ -160,7 +160,12 @@ class CleaningTimeInput(BaseModel):
     product_change_hours: Hours = Field(
         ge=0, le=MAX_HOURS, max_digits=QUANTITY_DIGITS, decimal_places=6
     )
-    version: int | None = Field(None, description="of the row being replaced, when known")
+    version: int | None = Field(
+        None,
+        ge=0,
+        description="of the row being replaced, when known; 0 to add the class's times only if "
+        "it has none yet",
+    )
 
 
 class CleaningTimeRead(ORMModel):

@@ -377,6 +377,8 @@ def set_cleaning_time(
     name = _class_of(equipment_class_name)
     row = repository.cleaning_time(session, plant.id, name)
     if row is None:
+        if data.version:
+            raise Conflict(f"the cleaning times of {name} were removed; reload the plant")
         row = CleaningTime(
             provider_id=plant.provider_id,
             plant_id=plant.id,
@@ -390,6 +392,11 @@ def set_cleaning_time(
                entity_type="cleaning_time", entity_id=row.id,
                after=audit.snapshot(row, CLEANING_FIELDS))  # fmt: skip
         return CleaningTimeRead.model_validate(row)
+    if data.version == 0:
+        raise Conflict(
+            f"{name} has cleaning times already (added meanwhile?); reload the plant and edit "
+            "its row"
+        )
     check_version("cleaning time", row.version, data.version)
     before = audit.snapshot(row, CLEANING_FIELDS)
     row.same_product_hours = data.same_product_hours
