@@ -158,6 +158,15 @@ def _notifications_dated(session: Session, rfp: Rfp) -> None:
 
     link = f"/rfps/{rfp.id}"
     assert when(link, "invited") == [rfp.published_at + minute]
+    invited = session.scalars(
+        select(Notification).where(Notification.link == link, Notification.kind == "invited")
+    ).all()
+    assert {n.message for n in invited} == {
+        f"You are invited to bid on “{rfp.title}” by {rfp.bid_deadline:%Y-%m-%d %H:%M} UTC."
+    }
+    month_ago = utcnow() - timedelta(days=30)
+    for n in invited:  # read a day after, if older than a month
+        assert n.read_at == (n.created_at + timedelta(days=1) if n.created_at < month_ago else None)
     bids = session.scalars(select(Bid).where(Bid.rfp_id == rfp.id, Bid.submitted_at.is_not(None)))
     assert when(link, "bid_received") == sorted(b.submitted_at + minute for b in bids)
     assert rfp.closed_at is not None and when(link, "rfp_closed") == [rfp.closed_at + minute]

@@ -14,6 +14,7 @@ transaction.
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections import Counter
 from collections.abc import Sequence
@@ -760,7 +761,8 @@ def _date_notifications(session: Session, rfp: Rfp) -> None:
     One event notifies several organisations at one instant, so a link's notifications of one
     kind, grouped by that instant in order, are matched in order to the events they report: the
     k-th "bid received" to the k-th bid submitted, and so on. Times come from the records
-    alone (never later than now), so a second load changes nothing.
+    alone (never later than now), so a second load changes nothing. The invitations name the
+    deadline the RFP closed at, and what is older than a month is read.
     """
     now = datetime.now(UTC)
     at_nine = time(9, 0)
@@ -781,6 +783,14 @@ def _date_notifications(session: Session, rfp: Rfp) -> None:
     awards = list(session.scalars(select(Award).where(Award.rfp_id == rfp.id)))
     rfp_events["awarded"] = rfp_events["not_awarded"] = sorted(a.created_at for a in awards)
     _restamp_notifications(session, f"/rfps/{rfp.id}", rfp_events, now)
+    # The invitations named the deadline the RFP was published with, before ``_close``.
+    deadline_text = f"by {rfp.bid_deadline:%Y-%m-%d %H:%M} UTC."
+    for invitation in session.scalars(
+        select(Notification).where(
+            Notification.link == f"/rfps/{rfp.id}", Notification.kind == "invited"
+        )
+    ):
+        invitation.message = PUBLISHED_DEADLINE.sub(deadline_text, invitation.message)
     for award in awards:
         work_order = session.scalars(
             select(WorkOrder).where(WorkOrder.award_id == award.id)
@@ -819,8 +829,19 @@ def _date_notifications(session: Session, rfp: Rfp) -> None:
                     datetime.combine(invoice.due_on + timedelta(days=1), at_nine, UTC)
                 ]
             _restamp_notifications(session, f"/invoices/{invoice.id}", events, now)
+    # What a user would have read long ago is read: the bell counts this month's news only.
+    read_before = now - timedelta(days=READ_AFTER_DAYS)
+    for notification in session.scalars(
+        select(Notification).where(
+            Notification.created_at < read_before, Notification.read_at.is_(None)
+        )
+    ):
+        notification.read_at = notification.created_at + timedelta(days=1)
     session.flush()
 
+
+PUBLISHED_DEADLINE = re.compile(r"by \d{4}-\d{2}-\d{2} \d{2}:\d{2} UTC\.$")
+READ_AFTER_DAYS = 30
 
 # A milestone's decision notifies as accepted or rejected: one series of events either way.
 DECISION_SERIES = {
