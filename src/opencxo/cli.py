@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import signal
 import subprocess
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -20,10 +21,15 @@ from opencxo.economics.cli import econ_app
 from opencxo.manufacturing.cli import mfg_app
 from opencxo.process_chemistry.cli import chem_app
 
+if TYPE_CHECKING:
+    from opencxo.core.backup import Migrations
+
 app = typer.Typer(
     help="OpenCXO: outsourcing for pharmaceutical R&D and manufacturing.", no_args_is_help=True
 )
-db_app = typer.Typer(help="Database schema: migrate and check.", no_args_is_help=True)
+db_app = typer.Typer(
+    help="The database: migrate, check, back up and restore.", no_args_is_help=True
+)
 demo_app = typer.Typer(help="The demo world.", invoke_without_command=True)
 users_app = typer.Typer(help="User accounts.", no_args_is_help=True)
 tokens_app = typer.Typer(help="API tokens.", no_args_is_help=True)
@@ -41,7 +47,7 @@ app.add_typer(mfg_app, name="mfg")
 app.add_typer(chem_app, name="chem")
 
 
-def _alembic_config() -> Any:
+def _alembic_config(database_url: str | None = None) -> Any:
     from alembic.config import Config
 
     root = Path(__file__).resolve().parents[2]
@@ -49,16 +55,24 @@ def _alembic_config() -> Any:
     if not ini.exists():
         raise fail(f"alembic.ini not found at {ini}; run opencxo from a checkout of the project")
     config = Config(str(ini))
-    config.set_main_option("sqlalchemy.url", _settings().database_url)
+    # ``%`` escaped: the value goes through configparser interpolation (a percent-encoded
+    # password would otherwise stop every migration).
+    url = database_url or _settings().database_url
+    config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
     return config
+
+
+def _upgrade_to_head(database_url: str | None = None) -> None:
+    """Migrate the configured database (or the one at ``database_url``) to the newest revision."""
+    from alembic import command
+
+    command.upgrade(_alembic_config(database_url), "head")
 
 
 @db_app.command("upgrade")
 def db_upgrade() -> None:
     """Apply every migration up to the newest."""
-    from alembic import command
-
-    command.upgrade(_alembic_config(), "head")
+    _upgrade_to_head()
     typer.echo("database is at the newest migration")
 
 
@@ -75,6 +89,107 @@ def db_check() -> None:
     except CommandError as exc:
         raise fail(str(exc)) from None
     typer.echo("models and migrations agree")
+
+
+def _migrations() -> Migrations:
+    """This code's Alembic head, its known revisions and the upgrade, for backups."""
+    from alembic.script import ScriptDirectory
+
+    from opencxo.core.backup import Migrations
+
+    script = ScriptDirectory.from_config(_alembic_config())
+    return Migrations(
+        head=str(script.get_current_head()),
+        known=frozenset(revision.revision for revision in script.walk_revisions()),
+        upgrade=_upgrade_to_head,
+    )
+
+
+def _print_report(fields: list[tuple[str, object]], checks: tuple[str, ...]) -> None:
+    width = max(len(name) for name, _ in fields) + 1
+    for name, value in fields:
+        typer.echo(f"  {name + ':':<{width}} {value}")
+    typer.echo(f"  {'checks:':<{width}} " + f"\n  {'':<{width}} ".join(checks))
+
+
+@db_app.command("backup")
+@user_errors
+def db_backup(
+    file: Annotated[
+        Path, typer.Argument(metavar="FILE", help="the backup file to write", show_default=False)
+    ],
+    force: Annotated[bool, typer.Option("--force", help="replace FILE if it exists")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
+) -> None:
+    """Write a verified copy of the database to FILE, while the app may be serving.
+
+    SQLite: the online backup API; PostgreSQL: pg_dump --format=custom. The copy is checked
+    (integrity, revision, audit chain) before it is moved into place.
+    """
+    import opencxo.models  # noqa: F401 - every table mapped before the audit chain is read
+    from opencxo.core.backup import backup_database
+
+    report = backup_database(_settings().database_url, file, migrations=_migrations(), force=force)
+    if as_json:
+        typer.echo(json.dumps(dataclasses.asdict(report)))
+        return
+    typer.echo(f"backup written: {report.path}")
+    revision = report.revision + (
+        " (the newest)" if report.at_head else " (older than this code's; restore upgrades it)"
+    )
+    _print_report(
+        [
+            ("database", f"{report.database} {report.source}"),
+            ("size", f"{report.size_bytes} bytes"),
+            ("revision", revision),
+            ("audit events", report.audit_events),
+            ("chain head", report.chain_head_hash),
+            ("taken at", f"{report.taken_at}, in {report.duration_s:.3f} s"),
+        ],
+        report.checks,
+    )
+
+
+@db_app.command("restore")
+@user_errors
+def db_restore(
+    file: Annotated[
+        Path,
+        typer.Argument(
+            metavar="FILE", help="a file written by opencxo db backup", show_default=False
+        ),
+    ],
+    yes: Annotated[
+        bool, typer.Option("--yes", help="replace a database that is not empty")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
+) -> None:
+    """Replace the configured database by the backup FILE; stop the app first.
+
+    The file is checked first (integrity, revision, audit chain) and an older revision is
+    upgraded; a database that is not empty is replaced only with --yes.
+    """
+    import opencxo.models  # noqa: F401 - every table mapped before the audit chain is read
+    from opencxo.core.backup import restore_database
+
+    report = restore_database(_settings().database_url, file, migrations=_migrations(), replace=yes)
+    if as_json:
+        typer.echo(json.dumps(dataclasses.asdict(report)))
+        return
+    typer.echo(f"restored {report.path} into {report.target}")
+    revision = report.revision_in_file + (
+        f", upgraded to {report.revision}" if report.upgraded else ""
+    )
+    _print_report(
+        [
+            ("revision", revision),
+            ("rows replaced", report.replaced_rows),
+            ("audit events", report.audit_events),
+            ("chain head", report.chain_head_hash),
+            ("restored at", f"{report.restored_at}, in {report.duration_s:.3f} s"),
+        ],
+        report.checks,
+    )
 
 
 def _load_demo(address: str | None = None) -> None:
