@@ -245,7 +245,11 @@ def _sourcing(
             sponsor,
             partial.id,
             first_lot,
-            AwardCreate(bid_id=partial_bid, password=PASSWORD),
+            AwardCreate(
+                bid_id=partial_bid,
+                version=sourcing.get_rfp(session, sponsor, partial.id).version,
+                password=PASSWORD,
+            ),
         )
         ids["rfp_partial"] = partial.id
         versions["rfp_partial"] = sourcing.get_rfp(session, sponsor, partial.id).version
@@ -330,8 +334,13 @@ def _contracts(
             update(Rfp).where(Rfp.id == rfp.id).values(bid_deadline=utcnow() - timedelta(minutes=1))
         )
         assert sourcing.close_due_rfps(session) == 1
+        version = sourcing.get_rfp(session, sponsor, rfp.id).version
         awarded = sourcing.award_lot(
-            session, sponsor, rfp.id, lot, AwardCreate(bid_id=bid.id, password=PASSWORD)
+            session,
+            sponsor,
+            rfp.id,
+            lot,
+            AwardCreate(bid_id=bid.id, version=version, password=PASSWORD),
         )
         return awarded.id
 
@@ -1376,7 +1385,11 @@ ROUTES: tuple[Route, ...] = (
         "/rfps/{rfp_id}/lots/{lot_id}/award",
         (401, 404, 403, 201),  # A's viewer lacks rfps:award
         {**CLOSED_RFP, "lot_id": "closed_lot"},
-        body=lambda s: {"bid_id": str(s.ids["closed_bid"]), "password": PASSWORD},
+        body=lambda s: {
+            "bid_id": str(s.ids["closed_bid"]),
+            "version": s.versions["rfp_closed"],
+            "password": PASSWORD,
+        },
         records=3,  # the signature, the award, and the RFP awarded (its only lot)
     ),
     # contracts: a work order is its two parties' (B gets 404 for it and everything under it);

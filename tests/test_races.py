@@ -176,7 +176,8 @@ def closed_rfp(
 
 def test_awarding_a_lot_twice_at_once_awards_it_once(deal: Deal, live_server: str) -> None:
     path, (lot_id,), bid_id = closed_rfp(deal)
-    body = {"bid_id": bid_id, "password": PASSWORD}
+    version = deal.ok(deal.get(path, "sponsor"))["version"]
+    body = {"bid_id": bid_id, "version": version, "password": PASSWORD}
     headers = deal.headers("sponsor")
 
     def award(client: httpx.Client) -> httpx.Response:
@@ -199,7 +200,7 @@ def test_an_rfp_is_never_cancelled_with_a_lot_awarded(deal: Deal, live_server: s
     def award(client: httpx.Client) -> httpx.Response:
         return client.post(
             f"{API}{path}/lots/{lot_ids[0]}/award",
-            json={"bid_id": bid_id, "password": PASSWORD},
+            json={"bid_id": bid_id, "version": version, "password": PASSWORD},
             headers=deal.headers("sponsor2"),
         )
 
@@ -222,11 +223,12 @@ def test_awarding_the_last_two_lots_at_once_awards_the_rfp(deal: Deal, live_serv
     """Two lots awarded at the same moment (two sponsor users): whatever lands, the RFP is
     awarded exactly when every lot is."""
     path, lot_ids, bid_id = closed_rfp(deal, ("CMC-GMPAPI", "CLIN-MONITOR"))
+    version = deal.ok(deal.get(path, "sponsor"))["version"]
 
     def award(lot_id: str, actor: str) -> Callable[[httpx.Client], httpx.Response]:
         return lambda client: client.post(
             f"{API}{path}/lots/{lot_id}/award",
-            json={"bid_id": bid_id, "password": PASSWORD},
+            json={"bid_id": bid_id, "version": version, "password": PASSWORD},
             headers=deal.headers(actor),
         )
 
@@ -744,12 +746,13 @@ def test_a_delete_during_a_save_of_the_record_answers_409(
 
 def test_an_award_during_a_change_to_the_rfp_answers_409(deal: Deal, live_server: str) -> None:
     path, (lot_id,), bid_id = closed_rfp(deal)
+    version = deal.ok(deal.get(path, "sponsor"))["version"]
 
     def award() -> httpx.Response:
         with httpx.Client(base_url=live_server, timeout=TIMEOUT_S) as client:
             return client.post(
                 f"{API}{path}/lots/{lot_id}/award",
-                json={"bid_id": bid_id, "password": PASSWORD},
+                json={"bid_id": bid_id, "version": version, "password": PASSWORD},
                 headers=deal.headers("sponsor"),
             )
 

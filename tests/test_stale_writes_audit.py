@@ -133,7 +133,7 @@ def test_an_award_changes_the_rfp_so_a_form_read_before_it_is_stale(deal: Deal) 
         deal.post(
             f"{path}/lots/{lot_ids[0]}/award",
             "sponsor2",
-            {"bid_id": bid_id, "password": PASSWORD},
+            {"bid_id": bid_id, "version": before, "password": PASSWORD},
         ),
         201,
     )

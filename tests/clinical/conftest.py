@@ -138,8 +138,13 @@ def _work_order(
         update(Rfp).where(Rfp.id == rfp.id).values(bid_deadline=utcnow() - timedelta(minutes=1))
     )
     assert sourcing.close_due_rfps(session) == 1
+    version = sourcing.get_rfp(session, sponsor, rfp.id).version
     award = sourcing.award_lot(
-        session, sponsor, rfp.id, lot, AwardCreate(bid_id=bid.id, password=PASSWORD)
+        session,
+        sponsor,
+        rfp.id,
+        lot,
+        AwardCreate(bid_id=bid.id, version=version, password=PASSWORD),
     )
     return contracts.create_from_award(session, sponsor, WorkOrderFromAward(award_id=award.id)).id
 

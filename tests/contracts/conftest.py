@@ -211,7 +211,11 @@ class Deal:
             self.post(
                 f"{path}/lots/{rfp['lots'][0]['id']}/award",
                 "sponsor",
-                {"bid_id": bid["id"], "password": PASSWORD},
+                {
+                    "bid_id": bid["id"],
+                    "version": self.ok(self.get(path, "sponsor"))["version"],
+                    "password": PASSWORD,
+                },
             ),
             201,
         )

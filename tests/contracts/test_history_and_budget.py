@@ -308,7 +308,11 @@ def test_finishing_an_award_leaves_the_other_lots_unawarded(deal: Deal, session:
         deal.post(
             f"{path}/lots/{api_lot['lot_id']}/award",
             "sponsor",
-            {"bid_id": winner["bid_id"], "password": PASSWORD},
+            {
+                "bid_id": winner["bid_id"],
+                "version": deal.ok(deal.get(path, "sponsor"))["version"],
+                "password": PASSWORD,
+            },
         ),
         201,
     )
@@ -397,7 +401,8 @@ def test_the_rfp_page_finishes_an_award_and_the_program_page_sets_a_budget(deal:
     )
     path = f"/rfps/{rfp['id']}"
     lot = deal.ok(deal.get(f"{path}/comparison", "sponsor"))["lots"][0]
-    body = {"bid_id": lot["rows"][0]["bid_id"], "password": PASSWORD}
+    version = deal.ok(deal.get(path, "sponsor"))["version"]
+    body = {"bid_id": lot["rows"][0]["bid_id"], "version": version, "password": PASSWORD}
     deal.ok(deal.post(f"{path}/lots/{lot['lot_id']}/award", "sponsor", body), 201)
     login(deal.client, deal.emails["sponsor"])
 

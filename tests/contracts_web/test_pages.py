@@ -131,8 +131,13 @@ def deal(client: TestClient, session: Session, world: World) -> Deal:
         update(Rfp).where(Rfp.id == rfp.id).values(bid_deadline=utcnow() - timedelta(minutes=5))
     )
     session.expire_all()
+    version = sourcing.get_rfp(session, sponsor, rfp.id).version  # read, and so closed
     award = sourcing.award_lot(
-        session, sponsor, rfp.id, lot_id, AwardCreate(bid_id=bid.id, password=PASSWORD)
+        session,
+        sponsor,
+        rfp.id,
+        lot_id,
+        AwardCreate(bid_id=bid.id, version=version, password=PASSWORD),
     )
     session.commit()
 
@@ -858,3 +863,28 @@ def test_a_viewer_of_a_party_may_read_but_not_act(
     assert session.get(WorkOrder, active.id).status == "active"  # type: ignore[union-attr]
     assert _count(session, ChangeOrder) == 0
     assert not list(Path(get_settings().files_dir).rglob("*"))  # no file stored either
+
+
+# --- QA fixes (2026-12-05) ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("version", ["²", "9" * 5000])
+def test_a_milestone_form_with_a_version_no_row_can_have_is_a_422(
+    session: Session, deal: Deal, active: WorkOrderRead, version: str
+) -> None:
+    """``str.isdigit`` takes "²" and 5,000 digits, which ``int()`` refuses: it was a 500."""
+    milestone = active.milestones[0]
+    page = f"/work-orders/{active.id}"
+    response = _post(
+        deal.provider, page, f"{page}/milestones/{milestone.id}/submit",
+        {"version": version, "note": "as agreed"},
+        files=[("files", ("report.pdf", REPORT, "application/pdf"))],
+    )  # fmt: skip
+    assert response.status_code == 422
+    assert "this form is incomplete; reload the page and try again" in response.text
+    assert (
+        contracts.get_work_order(session, principal_of(session, deal.world.manager), active.id)
+        .milestones[0]
+        .status
+        == "planned"
+    )

@@ -226,6 +226,12 @@ class Market:
         actor: str = "sponsor",
         **extra: Any,
     ) -> Response:
+        """Award as ``actor``, signing the RFP's version the sponsor reads now unless ``extra``
+        names one (``version=None`` leaves it out)."""
+        if "version" not in extra:
+            extra["version"] = self.read(rfp)["version"]
+        elif extra["version"] is None:
+            del extra["version"]
         body = {"bid_id": bid_id, "password": password, **extra}
         return self.post(f"/rfps/{rfp['id']}/lots/{lot_id}/award", actor, body)
 

@@ -1210,11 +1210,12 @@ def test_award_with_e_signature_and_each_bidder_sees_only_its_outcome(
     winner = session.scalars(select(Bid).where(Bid.provider_id == market.approved_id)).one()
     sponsor = as_user("manager@acme.example")
     token = csrf(sponsor, f"/rfps/{rfp_id}/comparison")
+    version = str(_version(session, rfp_id))
 
     wrong = sponsor.post(
         f"/rfps/{rfp_id}/lots/{lot_id}/award",
         data={"csrf_token": token, "bid_id": str(winner.id), "rationale": "Approved supplier",
-              "password": "not-my-password", "meaning": "awarded"},
+              "password": "not-my-password", "meaning": "awarded", "version": version},
     )  # fmt: skip
     assert wrong.status_code == 422
     assert (
@@ -1232,6 +1233,7 @@ def test_award_with_e_signature_and_each_bidder_sees_only_its_outcome(
         data={
             "csrf_token": csrf(viewer, "/"),
             "bid_id": str(winner.id),
+            "version": version,
             "password": "correct-horse-battery",
         },
     )
@@ -1241,7 +1243,7 @@ def test_award_with_e_signature_and_each_bidder_sees_only_its_outcome(
     done = sponsor.post(
         f"/rfps/{rfp_id}/lots/{lot_id}/award",
         data={"csrf_token": token, "bid_id": str(winner.id), "rationale": "Approved supplier",
-              "password": "correct-horse-battery", "meaning": "awarded"},
+              "password": "correct-horse-battery", "meaning": "awarded", "version": version},
         follow_redirects=False,
     )  # fmt: skip
     assert done.status_code == 303
@@ -1353,3 +1355,70 @@ def test_a_viewer_reads_but_cannot_change(
     assert response.status_code == 403
     session.expire_all()
     assert session.get(Rfp, rfp_id).status == "draft"  # type: ignore[union-attr]
+
+
+# --- QA fixes (2026-12-05) ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("weight", ["²", "9" * 5000])
+def test_a_weight_int_cannot_read_is_a_field_error(
+    as_user: Callable[[str], TestClient], session: Session, market: Market, weight: str
+) -> None:
+    """ "²" passes ``str.isdigit`` and 5,000 digits pass it too; ``int()`` refuses both (a 500)."""
+    program = _program(session, market)
+    sponsor = as_user("manager@acme.example")
+    data = {**_rfp_form(program.id, weight_price=weight), "csrf_token": csrf(sponsor, "/rfps/new")}
+    response = sponsor.post("/rfps", data=data)
+    assert response.status_code == 422
+    assert (
+        _field_error(response.text, "weights") == "Price weight: give a whole number from 0 to 100"
+    )
+    assert _count(session, Rfp) == 0
+
+
+def test_a_form_sent_back_with_a_made_up_row_number_shows_only_the_rows_sent(
+    as_user: Callable[[str], TestClient], session: Session, market: Market
+) -> None:
+    """The rate and price-line rows re-rendered after an error were every number up to the
+    highest one sent: row 9999 made 10,002 rows (row 10⁹ would have held the server for good).
+    A number of five digits or more is no row the page offers (one of 5,000 digits was a 500)."""
+    rfp_id = _rfp(session, market, invite=(market.approved_id,), publish=True)
+    sponsor = as_user("manager@acme.example")
+    token = csrf(sponsor, f"/rfps/{rfp_id}")
+    version = str(_version(session, rfp_id))
+    rates = sponsor.post(
+        f"/rfps/{rfp_id}/exchange-rates",
+        data={"csrf_token": token, "version": version, "rates.9999.currency": "GBP"},
+    )
+    assert rates.status_code == 422
+    assert _field_error(rates.text, "rates.9999") == "give both the currency and its rate"
+    assert re.findall(r'name="rates\.(\d+)\.currency"', rates.text) == [
+        "9999", "10000", "10001", "10002"
+    ]  # fmt: skip
+    huge = sponsor.post(
+        f"/rfps/{rfp_id}/exchange-rates",
+        data={"csrf_token": token, "version": version, f"rates.{'9' * 5000}.currency": "GBP"},
+        follow_redirects=False,
+    )
+    assert huge.status_code == 303  # no row the page offers: nothing to save, nothing refused
+    assert (
+        service.get_rfp(session, principal_of(session, market.manager), rfp_id).exchange_rates == {}
+    )
+
+    provider = as_user("bids@shanghai.example")
+    bid = provider.post(
+        f"/rfps/{rfp_id}/bid",
+        data={
+            "csrf_token": csrf(provider, f"/rfps/{rfp_id}"),
+            "bid.1.start_date": "2027-01-04",
+            "bid.1.duration_days": "150",
+            "bid.1.lines.9999.description": "All-in",  # no amount: the form comes back
+            "bid.1.lines.9999.currency": "USD",
+            "bid.1.lines.9999.due_offset_days": "100",
+        },
+    )
+    assert bid.status_code == 422
+    assert re.findall(r'name="bid\.1\.lines\.(\d+)\.description"', bid.text) == [
+        "1", "2", "3", "4", "5", "9999", "10000", "10001"
+    ]  # fmt: skip
+    assert _count(session, Bid) == 0

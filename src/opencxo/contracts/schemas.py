@@ -7,7 +7,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from opencxo.contracts.models import (
     ChangeOrderStatus,
@@ -50,11 +50,13 @@ class MsaCreate(BaseModel):
     effective_date: BusinessDate
     expiry_date: BusinessDate
 
-    @model_validator(mode="after")
-    def _dates(self) -> MsaCreate:
-        if self.expiry_date <= self.effective_date:
-            raise ValueError("expiry_date must be after effective_date")
-        return self
+    @field_validator("expiry_date")
+    @classmethod
+    def _after_effective(cls, value: date, info: ValidationInfo) -> date:
+        effective = info.data.get("effective_date")
+        if effective is not None and value <= effective:
+            raise ValueError("the expiry date must be after the effective date")
+        return value
 
 
 class MsaRead(ORMModel):

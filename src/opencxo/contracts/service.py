@@ -119,6 +119,8 @@ def create_msa(session: Session, principal: Principal, data: MsaCreate) -> MsaRe
 
 def _only_sponsor(session: Session, principal: Principal) -> uuid.UUID:
     sponsors = [o.id for o in parties.my_organizations(session, principal) if o.kind == "sponsor"]
+    if not sponsors:
+        raise NotPermitted("only a sponsor organisation creates MSAs with its providers")
     if len(sponsors) != 1:
         raise Invalid("say which sponsor", field_errors={"sponsor_id": "required"})
     return sponsors[0]
@@ -1112,6 +1114,16 @@ def issue_invoice(
     check_version("invoice", invoice.version, data.version)
     if invoice.status != InvoiceStatus.DRAFT:
         raise Conflict(f"invoice {invoice.number} is already {invoice.status}")
+    # Numbers are unique per work order (a constraint): say so next to the field rather than
+    # let the database refuse it with a page that loses the form.
+    if any(
+        other.number == data.number and other.id != invoice.id
+        for other in repository.invoices_of_work_orders(session, [work_order.id])
+    ):
+        raise Conflict(
+            f"invoice number {data.number} is already used on {work_order.number}",
+            field_errors={"number": "already used on this work order"},
+        )
     terms = work_order.payment_terms_days
     due_on = _days_after(data.issued_on, terms)
     if due_on is None:

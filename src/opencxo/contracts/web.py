@@ -8,6 +8,7 @@ they signed, what waits for them, and the forms only they may use.
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections import defaultdict
 from collections.abc import Callable
@@ -436,7 +437,7 @@ def _submit(
     section = f"submit-{milestone_id}"
     form = {"note": note}
     errors: dict[str, str] = {}
-    if not version.isdigit():
+    if not re.fullmatch(r"[0-9]{1,18}", version):  # str.isdigit() takes "²", which int() refuses
         errors["form"] = "this form is incomplete; reload the page and try again"
     if len(note) > 5000:
         errors["note"] = "at most 5,000 characters"

@@ -472,8 +472,7 @@ class Comparison(BaseModel):
 
 class AwardCreate(BaseModel):
     bid_id: uuid.UUID
-    version: int | None = Field(
-        None,
+    version: int = Field(
         description="the RFP's version you compared the bids at; a stale one answers 409 (the "
         "exchange rates, and so the amounts, may have changed since)",
     )

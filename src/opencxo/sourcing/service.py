@@ -489,6 +489,12 @@ def update_rfp(
     check_version("RFP", rfp.version, data.version)
     _require_status(rfp, RfpStatus.DRAFT, action="edit")
     before = audit.snapshot(rfp, RFP_FIELDS)
+    after: dict[str, object] = {}
+    if data.base_currency != rfp.base_currency and rfp.exchange_rates:
+        # Each rate is the value of one unit in the old base currency: kept under the new one,
+        # every converted price would be off by the two bases' ratio.
+        before["exchange_rates"], after["exchange_rates"] = dict(rfp.exchange_rates), {}
+        rfp.exchange_rates = {}
     _apply_fields(rfp, data)
     rfp.updated_at = utcnow()
     session.flush()
@@ -500,7 +506,7 @@ def update_rfp(
         actor=principal,
         organization_id=rfp.sponsor_id,
         before=before,
-        after=audit.snapshot(rfp, RFP_FIELDS),
+        after={**audit.snapshot(rfp, RFP_FIELDS), **after},
     )
     return _rfp_read(session, principal, rfp)
 
@@ -567,6 +573,30 @@ def cancel_rfp(
     return _rfp_read(session, principal, rfp)
 
 
+def _keep_awarded_rates(session: Session, rfp: Rfp, rates: dict[str, Decimal]) -> None:
+    """Refuse new rates that would change (or drop) the rate an awarded offer was priced at.
+
+    The award's amount is signed at those rates, and the work order converts the offer's lines
+    at them (``awarded_work``): a new rate would make the milestones disagree with the award.
+    """
+    awards = repository.awards(session, rfp.id)
+    if not awards:
+        return
+    bids = {b.id: b for b in repository.submitted_bids(session, rfp.id)}
+    numbers = {lot.id: lot.number for lot in rfp.lots}
+    for award in sorted(awards, key=lambda a: numbers[a.lot_id]):
+        bid = bids.get(award.bid_id)
+        offer = next((bl for bl in bid.lots if bl.lot_id == award.lot_id), None) if bid else None
+        used = {line.currency for line in offer.lines} if offer else set()
+        for currency in sorted(used - {rfp.base_currency}):
+            old = rfp.exchange_rates.get(currency)
+            if old is not None and rates.get(currency) != Decimal(old):
+                raise Conflict(
+                    f"lot {numbers[award.lot_id]} is awarded at {currency} {old}; that rate can "
+                    "no longer change (rates of other currencies can)"
+                )
+
+
 def set_exchange_rates(
     session: Session, principal: Principal, rfp_id: uuid.UUID, data: ExchangeRates
 ) -> RfpRead:
@@ -579,6 +609,7 @@ def set_exchange_rates(
         RfpStatus.CLOSED,
         action="change the exchange rates of",
     )
+    _keep_awarded_rates(session, rfp, data.rates)
     before = dict(rfp.exchange_rates)
     rfp.exchange_rates = {
         code: str(rate) for code, rate in data.rates.items() if code != rfp.base_currency

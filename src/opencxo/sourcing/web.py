@@ -73,9 +73,11 @@ TIME_ZONES = (
 WEIGHTS = (("price", "Price"), ("time", "Time"), ("quality", "Quality"), ("risk", "Risk"))
 LINE_ROWS = 5  # empty price-line rows offered per lot
 RATE_ROWS = 3  # empty exchange-rate rows offered
-_LOT_KEY = re.compile(r"^lots\.(\d+)\.")
-_LINE_KEY = re.compile(r"^bid\.(\d+)\.lines\.(\d+)\.")
-_RATE_KEY = re.compile(r"^rates\.(\d+)\.")
+# Row numbers of the forms' repeated fields: at most four ASCII digits (a longer number is no
+# row the page offered, and past 4,300 digits ``int()`` refuses it: a 500).
+_LOT_KEY = re.compile(r"^lots\.([0-9]{1,4})\.")
+_LINE_KEY = re.compile(r"^bid\.([0-9]{1,4})\.lines\.([0-9]{1,4})\.")
+_RATE_KEY = re.compile(r"^rates\.([0-9]{1,4})\.")
 _RATES_OPEN = (RfpStatus.DRAFT, RfpStatus.PUBLISHED, RfpStatus.CLOSED)
 _DOCUMENTS_OPEN = (RfpStatus.DRAFT, RfpStatus.PUBLISHED)  # the sponsor adds documents
 
@@ -483,7 +485,7 @@ def _rfp_form_parse(form: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any
     weights: dict[str, Any] = {}
     for name, label in WEIGHTS:
         raw = str(form.get(f"weight_{name}", "")).strip()
-        if not raw.lstrip("-").isdigit():
+        if not re.fullmatch(r"-?[0-9]{1,6}", raw):  # not "²", nor 5,000 digits (int() fails)
             errors["weights"] = f"{label} weight: give a whole number from 0 to 100"
         else:
             weights[name] = int(raw)
@@ -726,16 +728,21 @@ def _bid_flat(bid: BidRead | None) -> dict[str, Any]:
 
 
 def _line_rows(form: dict[str, Any], number: int) -> list[int]:
-    """Row numbers of a lot's price lines: the filled ones and room for more (at least five)."""
-    filled = [
+    """Row numbers of a lot's price lines: the filled ones and room for more (at least five).
+
+    Only the rows sent are shown, not every number up to the highest: a form sent back with a
+    row numbered 100000000 would otherwise render that many empty rows.
+    """
+    filled = {
         int(m.group(2))
         for key, value in form.items()
         if (m := _LINE_KEY.match(key))
         and int(m.group(1)) == number
         and not _blank(value)
         and key.endswith((".description", ".amount"))
-    ]
-    return list(range(1, max(LINE_ROWS, max([*filled, 0]) + 2) + 1))
+    }
+    top = max(filled, default=0)
+    return sorted({*range(1, LINE_ROWS + 1), *filled, top + 1, top + 2})
 
 
 def _rate_form(rfp: RfpRead, missing: list[str]) -> dict[str, Any]:
@@ -749,10 +756,12 @@ def _rate_form(rfp: RfpRead, missing: list[str]) -> dict[str, Any]:
 
 
 def _rate_rows(rate_form: dict[str, Any]) -> list[int]:
-    filled = [
+    """The filled rows and three empty ones after them (only the rows sent: see ``_line_rows``)."""
+    filled = {
         int(m.group(1)) for key, value in rate_form.items() if (m := _RATE_KEY.match(key)) and value
-    ]
-    return list(range(1, max([*filled, 0]) + RATE_ROWS + 1))
+    }
+    top = max(filled, default=0)
+    return sorted({*filled, *range(top + 1, top + RATE_ROWS + 1)})
 
 
 def _rfp_page(

@@ -1,0 +1,44 @@
+"""Contracts fixes of the QA pass of 2026-12-05 (docs/decisions.md, "Sourcing and contracts: QA
+fixes")."""
+
+from __future__ import annotations
+
+from tests.contracts.conftest import START, Deal
+
+
+def test_an_invoice_number_used_on_the_work_order_is_refused_next_to_its_field(
+    deal: Deal,
+) -> None:
+    """Invoice numbers are unique per work order; the database refused the second one with a
+    409 naming no field, and the page lost the form."""
+    work_order = deal.active()
+    first = deal.accept(work_order, 1)["invoice_id"]
+    second = deal.accept(work_order, 2)["invoice_id"]
+    deal.ok(deal.issue(first, number="INV-001", issued_on=START))
+    before = deal.invoice(second)
+
+    refused = deal.problem(deal.issue(second, number="INV-001", issued_on=START), 409)
+    assert refused["detail"] == f"invoice number INV-001 is already used on {work_order['number']}"
+    assert refused["errors"] == [{"field": "number", "message": "already used on this work order"}]
+    assert deal.invoice(second) == before
+    assert deal.ok(deal.issue(second, number="INV-002", issued_on=START))["number"] == "INV-002"
+
+
+def test_an_msa_ending_before_it_starts_names_the_expiry_date(deal: Deal) -> None:
+    """The rule was a model validator: the 422 named the field "body"."""
+    body = deal.msa_body(effective_date="2030-01-01", expiry_date="2029-12-31")
+    refused = deal.problem(deal.post("/msas", "sponsor", body), 422)
+    assert refused["errors"] == [
+        {
+            "field": "expiry_date",
+            "message": "Value error, the expiry date must be after the effective date",
+        }
+    ]
+    assert deal.ok(deal.get("/msas", "sponsor")) == []
+
+
+def test_a_provider_asking_for_an_msa_is_told_only_a_sponsor_makes_one(deal: Deal) -> None:
+    """It was a 422 asking it to "say which sponsor", as if it could."""
+    refused = deal.problem(deal.post("/msas", "provider", deal.msa_body()), 403)
+    assert refused["detail"] == "only a sponsor organisation creates MSAs with its providers"
+    assert deal.ok(deal.get("/msas", "provider")) == []
