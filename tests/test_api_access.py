@@ -2005,11 +2005,12 @@ ROUTES: tuple[Route, ...] = (
     # manufacturing — schedules
     # P plans A's order and solves its plant (the job runs in-process, after the commit, in
     # tests); schedules are P's alone (B and A's people get 404); A reads its order's slots
-    Route(
+    QueryRoute(
         "POST",
         "/mfg/orders/{order_id}/plan",
         (401, 404, 403, 200),
         MFG_ORDER,
+        query="version=1",
         records=1,  # the plan (B-0002, not started, is replaced by nothing: the order is made)
         **AS_P,
     ),

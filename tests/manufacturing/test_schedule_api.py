@@ -58,7 +58,7 @@ def auth(plant: PlantWorld) -> dict[str, dict[str, str]]:
 
 def _plan(client: TestClient, plant: PlantWorld, auth: dict[str, dict[str, str]]) -> None:
     for number in ("PO-A-1", "PO-B-1"):
-        r = client.post(f"{API}/orders/{plant.orders[number]}/plan", headers=auth["cdmo"])
+        r = client.post(f"{API}/orders/{plant.orders[number]}/plan?version=1", headers=auth["cdmo"])
         assert r.status_code == 200, r.text
 
 
@@ -84,7 +84,10 @@ def _at(text: str) -> datetime:
 def test_plan_answers_the_orders_batches(
     client: TestClient, plant: PlantWorld, auth: dict[str, dict[str, str]]
 ) -> None:
-    r = client.post(f"{API}/orders/{plant.orders['PO-A-1']}/plan", headers=auth["cdmo"])
+    missing = client.post(f"{API}/orders/{plant.orders['PO-A-1']}/plan", headers=auth["cdmo"])
+    assert missing.status_code == 422
+    assert missing.json()["errors"] == [{"field": "query.version", "message": "Field required"}]
+    r = client.post(f"{API}/orders/{plant.orders['PO-A-1']}/plan?version=1", headers=auth["cdmo"])
     assert r.status_code == 200, r.text
     assert [(b["batch_number"], b["planned_quantity"]) for b in r.json()] == [
         (f"API-1-{YY}-0001", "39.567500"), (f"API-1-{YY}-0002", "39.567500"),
@@ -93,13 +96,13 @@ def test_plan_answers_the_orders_batches(
     ]  # fmt: skip
     assert (
         client.post(
-            f"{API}/orders/{plant.orders['PO-A-1']}/plan", headers=auth["viewer"]
+            f"{API}/orders/{plant.orders['PO-A-1']}/plan?version=2", headers=auth["viewer"]
         ).status_code
         == 403
     )
     assert (
         client.post(
-            f"{API}/orders/{plant.orders['PO-A-1']}/plan", headers=auth["other_sponsor"]
+            f"{API}/orders/{plant.orders['PO-A-1']}/plan?version=2", headers=auth["other_sponsor"]
         ).status_code
         == 404
     )

@@ -31,9 +31,7 @@ def plan_order(
     order_id: uuid.UUID,
     session: DbSession,
     principal: ApiPrincipal,
-    version: Annotated[
-        int | None, Query(ge=1, description="the order's version you read (stale: 409)")
-    ] = None,
+    version: Annotated[int, Query(ge=1, description="the order's version you read (stale: 409)")],
 ) -> list[PlannedBatchRead]:
     """Derive the order's batches (quantity ÷ output per batch, rounded up; intermediates from
     the bill of materials). Not-started batches are replaced; started ones are kept. Planning
