@@ -41,7 +41,7 @@ from tests.factories import (
 )
 
 API = "/api/v1"
-TODAY = date.today()
+TODAY = utcnow().date()
 # A fixed start in the future: every due date below is exact and none is overdue.
 START = date(2030, 1, 7)
 LOTS: dict[str, dict[str, Any]] = {

@@ -106,12 +106,7 @@ def test_a_standard_msa_made_on_29_february_expires_on_28_february(
 ) -> None:
     award = deal.award()
 
-    class LeapDay(date):
-        @classmethod
-        def today(cls) -> LeapDay:
-            return cls(2028, 2, 29)
-
-    monkeypatch.setattr(contracts_service, "date", LeapDay)
+    monkeypatch.setattr(contracts_service, "utc_today", lambda: date(2028, 2, 29))
     body = {"award_id": award["id"]}
     work_order = deal.ok(deal.post("/work-orders", "sponsor", body), 201)
 

@@ -3,7 +3,14 @@ fixes")."""
 
 from __future__ import annotations
 
-from tests.contracts.conftest import START, Deal
+import time
+from collections.abc import Iterator
+from datetime import date
+
+import pytest
+
+from opencxo.core.types import utcnow
+from tests.contracts.conftest import START, TODAY, Deal, days
 
 
 def test_an_invoice_number_used_on_the_work_order_is_refused_next_to_its_field(
@@ -42,3 +49,31 @@ def test_a_provider_asking_for_an_msa_is_told_only_a_sponsor_makes_one(deal: Dea
     refused = deal.problem(deal.post("/msas", "provider", deal.msa_body()), 403)
     assert refused["detail"] == "only a sponsor organisation creates MSAs with its providers"
     assert deal.ok(deal.get("/msas", "provider")) == []
+
+
+@pytest.fixture
+def local_date_not_utc(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """The server's local zone set where its date is not the UTC date right now (+14 h in the
+    UTC afternoon, −12 h in the morning)."""
+    zone = "Etc/GMT-14" if utcnow().hour >= 12 else "Etc/GMT+12"
+    monkeypatch.setenv("TZ", zone)
+    time.tzset()
+    assert date.today() != utcnow().date()
+    yield
+    monkeypatch.undo()
+    time.tzset()
+
+
+def test_overdue_follows_the_utc_date_not_the_servers_local_one(
+    deal: Deal, local_date_not_utc: None
+) -> None:
+    lines = (("Kick-off", "100.00", "USD", 0), ("Report", "200.00", "USD", 10))
+    work_order = deal.active(start=days(-10), lines=lines, terms=30)
+    invoice_id = deal.accept(work_order, 2)["invoice_id"]
+    issued = deal.ok(deal.issue(invoice_id, number="K-2", issued_on=days(-30)))
+    # due today (UTC): not overdue, whatever the server's clock zone says
+    assert (issued["due_on"], issued["overdue"]) == (TODAY.isoformat(), False)
+    assert [(m["due_date"], m["overdue"]) for m in deal.ok(deal.get(
+        f"/work-orders/{work_order['id']}", "sponsor"))["milestones"]] == [
+        (days(-10).isoformat(), True), (TODAY.isoformat(), False),
+    ]  # fmt: skip

@@ -49,6 +49,7 @@ from opencxo.clinical.schemas import (
 from opencxo.core.auth.principal import Principal
 from opencxo.core.errors import Invalid
 from opencxo.core.geography import region_of
+from opencxo.core.types import utc_today
 from opencxo.parties.schemas import DisruptionRead
 
 __all__ = [
@@ -238,7 +239,7 @@ def study_inputs(
         ``as_of`` in the future, no site to forecast, the target reached already, data the
         engine refuses.
     """
-    today = date.today()
+    today = utc_today()
     as_of = as_of or today
     if as_of > today:
         raise Invalid(

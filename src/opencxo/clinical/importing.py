@@ -44,6 +44,7 @@ from opencxo.clinical.schemas import (
 from opencxo.core.auth.principal import Principal
 from opencxo.core.dates import EARLIEST_DATE, LATEST_DATE
 from opencxo.core.errors import Invalid
+from opencxo.core.types import utc_today
 
 MAX_BYTES = 5 * 1024 * 1024
 MAX_ROWS = 20_000
@@ -354,7 +355,7 @@ def _import_sites(
     session: Session, principal: Principal, study_id: uuid.UUID, table: Table
 ) -> ImportResult:
     existing = {s.code: s for s in service.list_sites(session, principal, study_id)}
-    creates, updates, problems = _site_plan(table, existing, date.today())
+    creates, updates, problems = _site_plan(table, existing, utc_today())
     if problems:
         raise ImportRejected(problems)
     for _, data in creates:
@@ -487,7 +488,7 @@ def _import_enrollment(
         for r in service.study_enrollment(session, principal, study_id).records
     }
     read = _subject_rows if kind == "subjects" else _enrollment_rows
-    rows, problems = read(table, sites, taken, date.today())
+    rows, problems = read(table, sites, taken, utc_today())
     if problems:
         raise ImportRejected(problems)
     created = service.record_enrollment(

@@ -9,6 +9,7 @@ from datetime import date
 from typing import Any, Protocol
 
 from opencxo.clinical import forecasting
+from opencxo.core.types import utc_today
 
 __all__ = [
     "BandPoint",
@@ -34,7 +35,7 @@ def forecast_options(
     if as_of is not None:
         form["as_of"] = as_of
         dates.insert(0, ("as_of", as_of))
-    today = date.today()
+    today = utc_today()
     for name, text in dates:
         if not text:
             continue

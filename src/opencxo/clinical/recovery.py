@@ -74,7 +74,7 @@ from opencxo.core.auth.principal import Principal
 from opencxo.core.errors import Conflict, Invalid, NotFound, NotPermitted, check_version
 from opencxo.core.geography import region_of
 from opencxo.core.pagination import Page, PageParams, paginate
-from opencxo.core.types import CENT, utcnow
+from opencxo.core.types import CENT, utc_today, utcnow
 from opencxo.parties import service as parties
 
 __all__ = [
@@ -575,7 +575,7 @@ def propose_recovery_plan(
     acting_for = service.side(principal, row)
     principal.require(Permission.STUDIES_WRITE, acting_for)
     study: StudyRead = service.get_study(session, principal, study_id)
-    today = date.today()
+    today = utc_today()
     as_of = data.as_of or today
     if as_of > today:
         raise Invalid(
@@ -862,7 +862,7 @@ def accept_recovery_plan(
                 f"the offer {a['offer_name']} of {a['provider_name']} was withdrawn: "
                 "propose a new plan"
             )
-    today = date.today()
+    today = utc_today()
     taken = {s.code for s in rows.values()}
     added = []
     for a in plan.added:

@@ -43,6 +43,7 @@ from opencxo.core.errors import Invalid
 from opencxo.core.geography import country_name
 from opencxo.core.http import CsrfProtected, DbSession
 from opencxo.core.pagination import PageParams
+from opencxo.core.types import utc_today
 from opencxo.web.deps import FormData, PageUser, run_form
 from opencxo.web.exports import XlsxSheet, csv_response, xlsx_workbook_response
 from opencxo.web.pages import PLOTLY_JS
@@ -264,7 +265,7 @@ def _recovery_page(
             "errors": errors or {},
             "can_propose": _can_propose(principal, study),
             "limits": {"min_paths": MIN_RECOVERY_PATHS, "max_paths": MAX_RECOVERY_PATHS},
-            "today": date.today().isoformat(),
+            "today": utc_today().isoformat(),
             "active": "studies",
         },
         status_code=status_code,

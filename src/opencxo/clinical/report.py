@@ -45,6 +45,7 @@ from opencxo.clinical.schemas import (
 from opencxo.core.auth.principal import Principal
 from opencxo.core.errors import Invalid
 from opencxo.core.geography import country_name
+from opencxo.core.types import utc_today
 
 __all__ = [
     "plan_on",
@@ -337,7 +338,7 @@ def study_report(
         cannot be forecast is not an error: the report says why instead.
     """
     study = service.get_study(session, principal, study_id)
-    today = date.today()
+    today = utc_today()
     as_of = as_of or today
     if as_of > today:
         raise Invalid(

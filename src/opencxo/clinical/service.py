@@ -56,7 +56,7 @@ from opencxo.core.auth.permissions import Permission
 from opencxo.core.auth.principal import Principal
 from opencxo.core.errors import Conflict, Invalid, NotFound, NotPermitted, check_version
 from opencxo.core.pagination import Page, PageParams
-from opencxo.core.types import utcnow
+from opencxo.core.types import utc_today, utcnow
 from opencxo.parties import service as parties
 from opencxo.parties.schemas import DisruptionRead
 from opencxo.sourcing import service as sourcing
@@ -510,7 +510,7 @@ def create_site(
         raise Conflict(
             f"site {data.code} exists in this study", field_errors={"code": "already used"}
         )
-    _check_activation(data.status, data.actual_activation_date, date.today())
+    _check_activation(data.status, data.actual_activation_date, utc_today())
     site = StudySite(
         study_id=study.id,
         **data.model_dump(include=set(SITE_FIELDS) - {"provider_id"}),
@@ -564,7 +564,7 @@ def change_site_status(
             f"a site that is {current.value.replace('_', ' ')} cannot become "
             f"{data.status.value.replace('_', ' ')} (it may become: {allowed})"
         )
-    today = date.today()
+    today = utc_today()
     before = audit.snapshot(site, ("status", "actual_activation_date"))
     if data.status == SiteStatus.ACTIVE and site.actual_activation_date is None:
         on = data.on or today
@@ -616,7 +616,7 @@ def add_enrollment(
 ) -> EnrollmentRead:
     site, study = _site(session, principal, site_id)
     principal.require(Permission.STUDIES_WRITE, side(principal, study))
-    refusal = enrollment_refusal(site, data.on_date, today=date.today())
+    refusal = enrollment_refusal(site, data.on_date, today=utc_today())
     if refusal:
         raise Invalid(refusal, field_errors={"on_date": refusal})
     if (site.id, data.on_date) in repository.record_dates(session, [site.id]):
@@ -651,7 +651,7 @@ def record_enrollment(
     study = _writable(session, principal, study_id)
     sites = {s.code: s for s in repository.sites(session, study.id)}
     taken = repository.record_dates(session, [s.id for s in sites.values()])
-    today = date.today()
+    today = utc_today()
     records = []
     for row in rows:
         site = sites.get(row.site_code)

@@ -50,6 +50,7 @@ from opencxo.core.errors import Invalid, NotFound, OpenCXOError
 from opencxo.core.geography import REGIONS, country_name, region_of
 from opencxo.core.http import CsrfProtected, DbSession
 from opencxo.core.pagination import MAX_PAGE, MAX_SORT_LENGTH, Page, PageParams, paginate
+from opencxo.core.types import utc_today
 from opencxo.parties import service as parties
 from opencxo.parties.models import DisruptionCause
 from opencxo.parties.schemas import (
@@ -188,8 +189,8 @@ def _enrollment_chart(study: StudyRead, enrollment: StudyEnrollment) -> dict[str
     if first and last and last > first:
         traces.append(plan_trace(first, last, study.target_enrollment))
         dates += [first, last]
-    start = min(dates) if dates else date.today() - timedelta(days=30)
-    end = max([*dates, date.today()])
+    start = min(dates) if dates else utc_today() - timedelta(days=30)
+    end = max([*dates, utc_today()])
     traces.append(target_trace(study.target_enrollment, start, end))
     return {
         "data": traces,
@@ -202,8 +203,8 @@ def _enrollment_chart(study: StudyRead, enrollment: StudyEnrollment) -> dict[str
                     "type": "line",
                     "xref": "x",
                     "yref": "paper",
-                    "x0": date.today().isoformat(),
-                    "x1": date.today().isoformat(),
+                    "x0": utc_today().isoformat(),
+                    "x1": utc_today().isoformat(),
                     "y0": 0,
                     "y1": 1,
                     "line": {"color": "#adb5bd", "dash": "dot"},
@@ -444,7 +445,7 @@ def study_page(
         deadline=deadline, paths=paths, seed=seed
     )
     result, forecast_problem = _run_forecast(session, principal, study_id, options)
-    today = date.today()
+    today = utc_today()
     site_params = PageParams(page=page, page_size=SITES_PAGE_SIZE, sort=sort or None)
     here = request.url.path + (f"?{request.url.query}" if request.url.query else "")
     return render(
@@ -456,7 +457,7 @@ def study_page(
             "site_table_params": _hidden_params(request, SITE_TABLE_KEYS),
             "forecast_params": _hidden_params(request, FORECAST_KEYS),
             "summary": study.summary,
-            "plan_today": plan_on(study, date.today()),
+            "plan_today": plan_on(study, utc_today()),
             "figure": _enrollment_chart(study, enrollment),
             "table": _enrollment_table(study, enrollment),
             "disruptions": disruptions,
@@ -625,8 +626,8 @@ def _disruption_form_page(
         {
             "study": study,
             "disruption": disruption,
-            "row": StudyDisruption.of(disruption, date.today()) if disruption else None,
-            "today": date.today(),
+            "row": StudyDisruption.of(disruption, utc_today()) if disruption else None,
+            "today": utc_today(),
             "form": form,
             "errors": errors or {},
             "back": back,
@@ -646,7 +647,7 @@ def new_study_disruption_page(
     return _disruption_form_page(
         request,
         study,
-        form=_new_disruption(study, date.today()),
+        form=_new_disruption(study, utc_today()),
         back=f"/studies/{study_id}#disruptions",
     )
 
@@ -841,8 +842,8 @@ def _site_page(
             "records": list(reversed(service.list_enrollment(session, principal, site_id))),
             "can_write": _can_write(principal, study),
             "errors": errors or {},
-            "form": form or {"on_date": date.today().isoformat()},
-            "today": date.today().isoformat(),
+            "form": form or {"on_date": utc_today().isoformat()},
+            "today": utc_today().isoformat(),
             "active": "studies",
         },
         status_code=status_code,

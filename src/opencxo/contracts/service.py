@@ -64,7 +64,7 @@ from opencxo.core.errors import Conflict, Invalid, NotFound, NotPermitted, check
 from opencxo.core.files import StoredFile
 from opencxo.core.pagination import Page, PageParams
 from opencxo.core.signatures import Signature, SignatureMeaning
-from opencxo.core.types import utcnow
+from opencxo.core.types import utc_today, utcnow
 from opencxo.parties import service as parties
 from opencxo.sourcing import service as sourcing
 
@@ -231,7 +231,7 @@ def _work_order_read(
 ) -> WorkOrderRead:
     names = _names(session, work_order)
     signed = signatures.signatures_of(session, "work_order", work_order.id)
-    today = date.today()
+    today = utc_today()
     return WorkOrderRead(
         id=work_order.id,
         number=work_order.number,
@@ -379,7 +379,7 @@ def create_from_award(
         )
     msa = repository.msa_of_pair(session, work.sponsor_id, work.provider_id)
     if msa is None:
-        today = date.today()
+        today = utc_today()
         msa = Msa(
             sponsor_id=work.sponsor_id,
             provider_id=work.provider_id,
@@ -401,7 +401,7 @@ def create_from_award(
             after={"reference": msa.reference},
             reason="made with the first work order",
         )
-    prefix = f"WO-{date.today():%Y}-"
+    prefix = f"WO-{utc_today():%Y}-"
     number = f"{prefix}{repository.count_work_orders_numbered(session, prefix) + 1:04d}"
     work_order = WorkOrder(
         msa_id=msa.id,
@@ -657,7 +657,7 @@ def submit_milestone(
         message=f"Milestone {milestone.position} of {work_order.number} was submitted for review.",
         link=f"/work-orders/{work_order.id}",
     )
-    return _milestone_read(session, milestone, work_order.currency, date.today())
+    return _milestone_read(session, milestone, work_order.currency, utc_today())
 
 
 def decide_milestone(
@@ -736,7 +736,7 @@ def decide_milestone(
         + ("" if data.accept else f": {data.reason}"),
         link=f"/work-orders/{work_order.id}",
     )
-    return _milestone_read(session, milestone, work_order.currency, date.today())
+    return _milestone_read(session, milestone, work_order.currency, utc_today())
 
 
 def download_deliverable(
@@ -1069,7 +1069,7 @@ def _invoice_read(session: Session, invoice: Invoice, work_order: WorkOrder) -> 
         outstanding=invoice.amount - paid,
         overdue=invoice.status == InvoiceStatus.ISSUED
         and invoice.due_on is not None
-        and invoice.due_on < date.today(),
+        and invoice.due_on < utc_today(),
         payments=[PaymentRead.model_validate(p) for p in invoice.payments],
         version=invoice.version,
     )
@@ -1304,7 +1304,7 @@ def _against_budget(budget: Decimal | None, committed: Decimal) -> dict[str, Any
 def flag_overdue_invoices(session: Session) -> int:
     """Tell both parties once when an issued invoice passes its due date unpaid."""
     sent = 0
-    today = date.today()
+    today = utc_today()
     for invoice, work_order in repository.issued_invoices_due_before(session, today):
         sent += notifications.notify_once(
             session,

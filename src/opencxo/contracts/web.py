@@ -49,6 +49,7 @@ from opencxo.core.auth.principal import Principal
 from opencxo.core.errors import Invalid, OpenCXOError
 from opencxo.core.http import CsrfProtected, DbSession, attachment
 from opencxo.core.pagination import Page, PageParams, paginate
+from opencxo.core.types import utc_today
 from opencxo.parties import service as parties
 from opencxo.parties.models import OrganizationKind
 from opencxo.web.deps import FormData, FormOutcome, PageUser, run_form, validate_form
@@ -735,7 +736,7 @@ def _invoice_page(
     invoice = service.get_invoice(session, principal, invoice_id)
     work_order = service.get_work_order(session, principal, invoice.work_order_id)
     role = work_order.viewer_role
-    today = date.today()
+    today = utc_today()
     return render(
         request,
         "contracts/invoice.html",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -17,6 +17,11 @@ ISO_4217_CURRENCIES: frozenset[str] = frozenset(c.alpha_3 for c in pycountry.cur
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+def utc_today() -> date:
+    """Today's date in UTC (``date.today()`` is the server's local date)."""
+    return utcnow().date()
 
 
 class UTCDateTime(TypeDecorator[datetime]):

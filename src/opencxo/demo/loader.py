@@ -67,6 +67,7 @@ from opencxo.core.errors import NotFound
 from opencxo.core.notifications import Notification
 from opencxo.core.pagination import MAX_PAGE_SIZE, PageParams, every_page
 from opencxo.core.signatures import Signature, signatures_of
+from opencxo.core.types import utc_today
 from opencxo.demo.manufacturing import load_manufacturing
 from opencxo.demo.process_chemistry import load_process_chemistry
 from opencxo.economics import service as economics
@@ -1612,7 +1613,7 @@ def _logins(world: Raw) -> list[Login]:
 def load_demo_world(session: Session) -> DemoLoadReport:
     """Create whatever of the demo world is missing; flush, never commit."""
     world = read_world()
-    today = date.today()
+    today = utc_today()
     password: str = world["password"]
     counts: Counter[str] = Counter()
     operator = _operator(session, world["operator"], password, counts)

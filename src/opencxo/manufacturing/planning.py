@@ -27,7 +27,7 @@ from opencxo.core import audit
 from opencxo.core.auth.permissions import Permission
 from opencxo.core.auth.principal import Principal
 from opencxo.core.errors import Conflict, Invalid, NotFound, check_version
-from opencxo.core.types import utcnow
+from opencxo.core.types import utc_today, utcnow
 from opencxo.manufacturing import access
 from opencxo.manufacturing.models import (
     Batch,
@@ -210,7 +210,7 @@ def plan_order(
             "batch sizes, or split the order",
             field_errors={"quantity": f"needs more than {MAX_NEW_BATCHES} batches"},
         )
-    year = (today or date.today()).strftime("%y")
+    year = (today or utc_today()).strftime("%y")
     next_serial = {
         pid: _next_numbers(session, order.provider_id, f"{products[pid].code}-{year}-")
         for pid in sequence
