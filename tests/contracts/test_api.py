@@ -731,7 +731,7 @@ def test_invoice_draft_issued_paid_with_partial_payments_exact_to_the_cent(deal:
     assert (first["status"], first["paid"], first["outstanding"]) == ("issued", "300.03", "700.07")
 
     before = deal.state()
-    over = deal.problem(deal.pay(invoice_id, "700.08"), 422)
+    over = deal.problem(deal.pay(invoice_id, "700.08", paid_on=date(2030, 3, 10)), 422)
     assert over["detail"] == "the payment exceeds the outstanding 700.07 USD"
     assert over["errors"] == [{"field": "amount", "message": "at most 700.07"}]
     for bad in ("0", "-1.00", "0.001"):

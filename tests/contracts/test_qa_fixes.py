@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from datetime import date
+from datetime import date, timedelta
 
 import pytest
 
@@ -77,3 +77,16 @@ def test_overdue_follows_the_utc_date_not_the_servers_local_one(
         f"/work-orders/{work_order['id']}", "sponsor"))["milestones"]] == [
         (days(-10).isoformat(), True), (TODAY.isoformat(), False),
     ]  # fmt: skip
+
+
+def test_a_payment_dated_before_its_invoice_was_issued_is_refused(deal: Deal) -> None:
+    invoice_id = deal.accept(deal.active(), 1)["invoice_id"]
+    deal.ok(deal.issue(invoice_id, number="P-1", issued_on=START))
+    early = deal.pay(invoice_id, "10.00", paid_on=START - timedelta(days=1))
+    assert early.status_code == 422
+    assert early.json()["errors"] == [
+        {"field": "paid_on", "message": f"on or after its issue date, {START}"}
+    ]
+    assert deal.invoice(invoice_id)["payments"] == []
+    on_the_day = deal.ok(deal.pay(invoice_id, "10.00", paid_on=START))
+    assert [p["paid_on"] for p in on_the_day["payments"]] == [START.isoformat()]

@@ -1172,6 +1172,11 @@ def record_payment(
     check_version("invoice", invoice.version, data.version)
     if invoice.status != InvoiceStatus.ISSUED:
         raise Conflict(f"only an issued invoice is paid (this one is {invoice.status})")
+    if invoice.issued_on is not None and data.paid_on < invoice.issued_on:
+        raise Invalid(
+            f"a payment of invoice {invoice.number} is made once it is issued",
+            field_errors={"paid_on": f"on or after its issue date, {invoice.issued_on}"},
+        )
     outstanding = invoice.amount - sum((p.amount for p in invoice.payments), ZERO)
     if data.amount > outstanding:
         raise Invalid(
