@@ -104,7 +104,10 @@ def test_qc_only_on_completed_batches(plant: PlantWorld) -> None:
 def test_start_record_steps_and_complete(plant: PlantWorld) -> None:
     s, cdmo = plant.session, plant["cdmo"]
     batch = make_batch(plant, "API-1", "B-API-1")
-    started = service.start_batch(s, cdmo, batch.id, BatchStart(version=1))
+    # started three days ago, so that every step and the completion below lie in the past
+    three_days_ago = utcnow() - timedelta(days=3)
+    started = service.start_batch(s, cdmo, batch.id,
+                                  BatchStart(version=1, started_at=three_days_ago))  # fmt: skip
     assert started.status == "in_progress" and started.version == 2
     assert [(x.sequence, x.operation, x.equipment_class) for x in started.steps] == [
         (1, "Deprotection", "reactor"),

@@ -14,7 +14,7 @@ from __future__ import annotations
 import calendar
 import uuid
 from collections.abc import Callable, Iterable, Sequence
-from datetime import MAXYEAR, date
+from datetime import MAXYEAR, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -98,6 +98,25 @@ ALLOWED: dict[str, str] = {
     BatchStatus.REJECTED: "read its record",
 }
 MAX_TREE_DEPTH = 25
+#: How far past the server's clock a recorded time may lie (a client's clock runs a little
+#: ahead); a later one is a typo, and a batch "started" in the future could record no step.
+CLOCK_SKEW = timedelta(minutes=5)
+#: Step numbers a path may name: recipes have at most 100 steps; a larger integer would not
+#: even fit the database's column.
+MAX_STEP_SEQUENCE = 1000
+
+
+def _not_in_future(**times: datetime | None) -> None:
+    """422 naming each time that lies in the future: a batch record states what happened."""
+    now = utcnow()
+    errors = {
+        name: f"{value:%Y-%m-%d %H:%M} UTC is in the future; record what happened, at "
+        f"{now:%Y-%m-%d %H:%M} UTC or earlier"
+        for name, value in times.items()
+        if value is not None and value > now + CLOCK_SKEW
+    }
+    if errors:
+        raise Invalid("; ".join(f"{k}: {v}" for k, v in errors.items()), field_errors=errors)
 
 
 # --- access -------------------------------------------------------------------------------------
@@ -383,15 +402,25 @@ def _deviation_read(d: Deviation) -> DeviationRead:
     )
 
 
+def _judged_limits(spec: Specification, result: QcResult | None) -> dict[str, Decimal | None]:
+    """The limits a result was judged against: those copied into it when recorded, else (no
+    result, or one without copied limits) the specification's."""
+    if result is not None and (result.lower_limit is not None or result.upper_limit is not None):
+        return {"lower_limit": result.lower_limit, "upper_limit": result.upper_limit}
+    return {"lower_limit": spec.lower_limit, "upper_limit": spec.upper_limit}
+
+
 def _qc_lines(session: Session, batch: Batch) -> list[QcLine]:
+    """The product's specification lines with the batch's results; a line with a result shows
+    the limits the result was judged against (copied when it was recorded), not the line's
+    current ones, so a later change of the specification never contradicts the OOS flag."""
     results = repository.qc_results(session, batch.id)
     return [
         QcLine(
             specification_id=s.id,
             test=s.test,
             method=s.method,
-            lower_limit=s.lower_limit,
-            upper_limit=s.upper_limit,
+            **_judged_limits(s, results.get(s.id)),
             result_unit=s.result_unit,
             acceptance_text=s.acceptance_text,
             numeric=s.acceptance_text is None,
@@ -499,6 +528,7 @@ def start_batch(
     batch = _writable(session, principal, batch_id)
     _require_state(batch, "start", BatchStatus.PLANNED)
     check_version(f"batch {batch.batch_number}", batch.version, body.version)
+    _not_in_future(started_at=body.started_at)
     existing = {s.sequence for s in repository.steps(session, batch.id)}
     for planned in repository.recipe_steps(session, batch.recipe_id):
         if planned.sequence not in existing:
@@ -523,6 +553,8 @@ def record_step(
     batch = _writable(session, principal, batch_id)
     _require_state(batch, "recording a step", BatchStatus.IN_PROGRESS)
     check_version(f"batch {batch.batch_number}", batch.version, body.version)
+    if not 1 <= sequence <= MAX_STEP_SEQUENCE:
+        raise NotFound(f"batch {batch.batch_number} has no step {sequence}")
     step = repository.step(session, batch.id, sequence)
     planned = {s.sequence: s for s in repository.recipe_steps(session, batch.recipe_id)}.get(
         sequence
@@ -549,6 +581,7 @@ def record_step(
             f"{planned.equipment_class} of the recipe's plant",
             field_errors={"unit_id": f"choose an active GMP {planned.equipment_class}: {codes}"},
         )
+    _not_in_future(started_at=body.started_at, ended_at=body.ended_at)
     if batch.started_at and body.started_at < batch.started_at:
         raise Invalid(
             "a step cannot start before its batch",
@@ -586,6 +619,7 @@ def complete_batch(
             f"batch {batch.batch_number} cannot be completed: these steps have not ended: "
             f"{', '.join(still_open)}"
         )
+    _not_in_future(completed_at=body.completed_at)
     completed_at = body.completed_at or utcnow()
     last_end = max((s.ended_at for s in steps if s.ended_at), default=batch.started_at)
     if last_end is not None and completed_at < last_end:
@@ -1098,7 +1132,18 @@ def certificate(session: Session, principal: Principal, batch_id: uuid.UUID) -> 
          if s.id == batch.disposition_signature_id),
         None,
     )  # fmt: skip
-    lines = _qc_lines(session, batch)
+    # A test added to the specification after the release was not part of it: the
+    # certificate states the results QA signed, and stays valid.
+    added_later = {
+        s.id
+        for s in repository.specifications(session, batch.product_id)
+        if signature is not None and s.created_at > signature.signed_at
+    }
+    lines = [
+        line
+        for line in _qc_lines(session, batch)
+        if line.result is not None or line.specification_id not in added_later
+    ]
     untested = [line.test for line in lines if line.result is None]
     if signature is None or untested or batch.manufactured_on is None:
         missing = "its release signature" if signature is None else (

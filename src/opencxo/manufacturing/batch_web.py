@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
+from decimal import Decimal
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
@@ -48,6 +49,12 @@ EXPORT_HEADERS = (
     "Actual quantity", "Unit", "Started (UTC)", "Completed (UTC)", "Manufactured on",
     "Out of specification", "Open deviations", "Disposed (UTC)",
 )  # fmt: skip
+
+
+def _number(value: Decimal | None) -> float | None:
+    """A quantity as a number cell (a ``Decimal`` would be written as text, which Excel
+    neither sums nor sorts as a number); 15 digits at most, so a float keeps it exactly."""
+    return None if value is None else float(value)
 
 
 def _uuid(value: str) -> uuid.UUID | None:
@@ -118,7 +125,8 @@ def batches_export(
     page = service.list_batches(session, principal, params=params, everything=True, **chosen)
     rows = [
         (b.batch_number, b.product_code, b.product_name, b.order_number, b.sponsor_name,
-         b.status.value, b.planned_quantity, b.actual_quantity, b.unit, b.started_at,
+         b.status.value, _number(b.planned_quantity), _number(b.actual_quantity), b.unit,
+         b.started_at,
          b.completed_at, b.manufactured_on, "yes" if b.out_of_specification else "no",
          b.open_deviations, b.disposed_at)
         for b in page.items

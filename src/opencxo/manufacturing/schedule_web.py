@@ -5,6 +5,7 @@ stop button, and the sponsor's fragment of its order's slots — thin: same serv
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import timedelta
 from typing import Annotated, Any
@@ -195,7 +196,7 @@ def _operation_rows(operations: list[ScheduledOperationRead]) -> list[list[Any]]
             o.starts_at,
             o.ends_at,
             round((o.ends_at - o.starts_at).total_seconds() / 3600, 2),
-            o.changeover_hours,
+            float(o.changeover_hours),  # a number cell, not the Decimal's text
             "late" if o.late else "",
         ]
         for o in operations
@@ -211,7 +212,8 @@ def plan_order(
 ) -> Response:
     raw = str(form.get("version", ""))
     try:
-        if not raw.isdigit():
+        # [0-9] only: str.isdigit() accepts "²", which int() refuses (a 500)
+        if not re.fullmatch(r"[0-9]{1,9}", raw):
             raise Invalid("the form lacks the order's version; reload the page and plan again")
         # The version of the order page the planner looked at: planning from a stale page
         # (the quantity changed since, another plan) is refused.

@@ -15,7 +15,14 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from opencxo.core.dates import EARLIEST_DATE, LATEST_DATE
 from opencxo.manufacturing.models import (
@@ -461,11 +468,15 @@ class OrderCreate(BaseModel):
     def _number(cls, value: str | None) -> str | None:
         return (value.strip() or None) if value is not None else None
 
-    @model_validator(mode="after")
-    def _dates(self) -> OrderCreate:
-        if self.release_date and self.release_date > self.due_date:
+    @field_validator("release_date")
+    @classmethod
+    def _by_due_date(cls, value: date | None, info: ValidationInfo) -> date | None:
+        # a field's check (not the model's), so the 422 names release_date and the form shows
+        # the message next to it; due_date is validated first (declared first)
+        due = info.data.get("due_date")
+        if value is not None and due is not None and value > due:
             raise ValueError("release_date must be on or before due_date")
-        return self
+        return value
 
 
 class OrderUpdate(BaseModel):

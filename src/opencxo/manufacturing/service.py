@@ -944,6 +944,13 @@ def _validated_recipe(
                 errors[f"{where}.component_product_id"] = "choose a product of the same provider"
             else:
                 name = name or component.name
+                if line.unit.value != component.unit:
+                    # planning adds the line to the component's need as it is: kg and
+                    # tablets do not convert
+                    errors[f"{where}.unit"] = (
+                        f"{component.code} is counted in {component.unit}: give the quantity "
+                        f"in {component.unit}"
+                    )
                 path = _cycle([*edges, (product.id, component.id)], component.id, product.id)
                 if path is not None:
                     codes = {p.id: p.code for p in repository.products_by_ids(session, path)}
