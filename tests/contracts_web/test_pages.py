@@ -888,3 +888,36 @@ def test_a_milestone_form_with_a_version_no_row_can_have_is_a_422(
         .status
         == "planned"
     )
+
+
+def test_the_proposer_withdraws_a_pending_change_order(
+    session: Session, deal: Deal, active: WorkOrderRead
+) -> None:
+    page = f"/work-orders/{active.id}"
+    form = {
+        "version": str(active.version),
+        "reason": "Add a batch",
+        "add.0.description": "Extra batch",
+        "add.0.amount": "50000.00",
+        "add.0.due_date": (TODAY + timedelta(days=200)).isoformat(),
+    }
+    assert _post(deal.sponsor, page, f"{page}/change-orders", form).status_code == 303
+    change = session.execute(select(ChangeOrder)).scalar_one()
+    withdraw = f"{page}/change-orders/{change.id}/withdraw"
+    assert 'data-testid="co-withdraw"' not in deal.provider.get(page).text  # not its proposal
+    assert f'action="{withdraw}"' in deal.sponsor.get(page).text
+
+    stale = _post(deal.sponsor, page, withdraw, {"version": str(change.version + 1)})
+    assert stale.status_code == 409
+    assert "change order was changed by someone else" in stale.text
+    refused = _post(deal.provider, page, withdraw, {"version": str(change.version)})
+    assert refused.status_code == 403
+    session.expire_all()
+    assert session.get(ChangeOrder, change.id).status == "pending"  # type: ignore[union-attr]
+
+    assert _post(deal.sponsor, page, withdraw, {"version": str(change.version)}).status_code == 303
+    assert _flash(deal.sponsor, page) == "Change order 1 withdrawn; a new one may be proposed."
+    session.expire_all()
+    assert session.get(ChangeOrder, change.id).status == "withdrawn"  # type: ignore[union-attr]
+    after = deal.sponsor.get(page).text
+    assert 'data-testid="co-withdraw"' not in after and "Propose a change order" in after

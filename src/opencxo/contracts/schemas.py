@@ -210,6 +210,7 @@ class ChangeOrderRead(BaseModel):
     value_after: Decimal
     signatures: list[SignatureRead]
     awaiting_signature_from: list[str]
+    proposed_by_organization_id: uuid.UUID
     created_at: datetime
     applied_at: datetime | None
     version: int

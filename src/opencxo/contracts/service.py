@@ -772,6 +772,7 @@ def _change_order_read(
         awaiting_signature_from=_awaiting(signed, _names(session, work_order))
         if change.status == ChangeOrderStatus.PENDING
         else [],
+        proposed_by_organization_id=change.proposed_by_organization_id,
         created_at=change.created_at,
         applied_at=change.applied_at,
         version=change.version,

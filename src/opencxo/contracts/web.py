@@ -635,6 +635,29 @@ def propose_change(
     )  # fmt: skip
 
 
+@router.post("/work-orders/{work_order_id}/change-orders/{change_order_id}/withdraw")
+def withdraw_change_order(
+    request: Request,
+    work_order_id: uuid.UUID,
+    change_order_id: uuid.UUID,
+    session: DbSession,
+    principal: PageUser,
+    form: FormData,
+) -> Response:
+    outcome = run_form(
+        session,
+        Transition,
+        form,
+        lambda body: service.withdraw_change(session, principal, change_order_id, body),
+    )
+    return _after(
+        request, session, principal, work_order_id, outcome,
+        section=f"co-withdraw-{change_order_id}", form=form,
+        done=lambda co: f"Change order {co.number} withdrawn; a new one may be proposed.",
+        anchor="#change-orders",
+    )  # fmt: skip
+
+
 @router.post("/work-orders/{work_order_id}/change-orders/{change_order_id}/sign")
 def sign_change_order(
     request: Request,
