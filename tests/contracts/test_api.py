@@ -879,6 +879,10 @@ def test_spend_by_program_provider_stage_and_country_exact_to_the_cent(deal: Dea
     # each party sees its own contracts only
     assert spend("provider", "provider") == [("Apex Chem", *apex_eur), ("Apex Chem", *apex_usd)]
     assert spend("country", "other_provider") == [("IN", *borealis_usd)]
+    assert spend("sponsor", "provider") == [
+        ("Northwind Therapeutics", *apex_eur),
+        ("Northwind Therapeutics", *apex_usd),
+    ]
     assert spend("program", "other_sponsor") == []
     assert deal.problem(deal.get("/spend?by=colour", "sponsor"), 422)["errors"] == [
         {"field": "by", "message": "unknown dimension"}

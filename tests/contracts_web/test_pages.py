@@ -739,7 +739,16 @@ def test_spend_page_and_its_exports(session: Session, deal: Deal, active: WorkOr
     assert '<option value="stage" selected>' in page
     assert 'id="spend-chart-USD"' in page and '<script src="/assets/plotly.min.js">' in page
     assert "Amount (USD)" in page and "Spend by stage (USD)" in page
-    assert "Revenue by provider" in deal.provider.get("/spend?by=provider").text
+    # A provider's revenue splits by client (it sees no program names, and every row is its own)
+    revenue = deal.provider.get("/spend").text
+    assert "Revenue by client" in revenue
+    assert re.findall(r'<option value="(\w+)"', revenue) == ["sponsor", "stage"]
+    row = _text(re.search(r'data-testid="spend-row"[^>]*>(.*?)</tr>', revenue, re.DOTALL).group(1))  # type: ignore[union-attr]
+    assert row == "Acme Therapeutics USD 600,000.50 0.00 120,000.00 20,000.00 480,000.50"
+    assert "Revenue by client" in deal.provider.get("/spend?by=program").text
+    assert list(csv.reader(io.StringIO(deal.provider.get("/spend.csv").text)))[1][0] == (
+        "Acme Therapeutics"
+    )
     assert '<option value="program" selected>' in deal.sponsor.get("/spend?by=nonsense").text
 
     exported = deal.sponsor.get("/spend.csv?by=provider")

@@ -231,6 +231,8 @@ def record_payment(
 def spend(
     session: DbSession,
     principal: ApiPrincipal,
-    by: Annotated[str, Query(description="program, provider, stage or country")] = "program",
+    by: Annotated[
+        str, Query(description="program, provider, sponsor, stage or country")
+    ] = "program",
 ) -> SpendReport:
     return service.spend(session, principal, by=by)

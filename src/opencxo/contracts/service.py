@@ -1212,7 +1212,7 @@ def record_payment(
 
 # --- spend --------------------------------------------------------------------------------------
 
-SPEND_DIMENSIONS = ("program", "provider", "stage", "country")
+SPEND_DIMENSIONS = ("program", "provider", "sponsor", "stage", "country")
 
 
 def spend(session: Session, principal: Principal, *, by: str) -> SpendReport:
@@ -1237,7 +1237,10 @@ def spend(session: Session, principal: Principal, *, by: str) -> SpendReport:
         for i in repository.invoices_of_work_orders(session, [o.id for o in signed])
     }
     organizations = {
-        o.id: o for o in parties.organizations_named_by_id(session, {o.provider_id for o in signed})
+        o.id: o
+        for o in parties.organizations_named_by_id(
+            session, {o.provider_id for o in signed} | {o.sponsor_id for o in signed}
+        )
     }
     programs = {
         p.id: p.name
@@ -1262,6 +1265,9 @@ def spend(session: Session, principal: Principal, *, by: str) -> SpendReport:
             "program": programs.get(order.program_id, "—"),
             "provider": organizations[order.provider_id].name
             if order.provider_id in organizations
+            else "—",
+            "sponsor": organizations[order.sponsor_id].name
+            if order.sponsor_id in organizations
             else "—",
             "stage": catalog.stages.get(entry.stage, entry.stage) if entry else "—",
             "country": organizations[order.provider_id].country

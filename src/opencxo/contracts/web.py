@@ -68,9 +68,14 @@ ADD_ROWS = 2  # empty "add a milestone" rows offered by the change-order form
 SPEND_LABELS = {
     "program": "Program",
     "provider": "Provider",
+    "sponsor": "Client",
     "stage": "Stage",
     "country": "Provider country",
 }
+# A provider sees no sponsor's program names and is the provider of every row: its revenue
+# splits by client and stage.
+PROVIDER_SPEND = ("sponsor", "stage")
+SPONSOR_SPEND = ("program", "provider", "stage", "country")
 INVOICE_SORTS = ("due_on", "number", "work_order", "amount", "outstanding", "status")
 
 
@@ -862,8 +867,20 @@ def record_payment(
 # --- spend --------------------------------------------------------------------------------------
 
 
-def _dimension(by: str) -> str:
-    return by if by in service.SPEND_DIMENSIONS else "program"
+def _dimensions(request: Request) -> dict[str, str]:
+    """The groupings that mean something to the viewer; the first is the default."""
+    if _provider_only(request):
+        keys: tuple[str, ...] = PROVIDER_SPEND
+    elif OrganizationKind.PROVIDER.value in _kinds(request):
+        keys = (*SPONSOR_SPEND, "sponsor")
+    else:
+        keys = SPONSOR_SPEND
+    return {key: SPEND_LABELS[key] for key in keys}
+
+
+def _dimension(request: Request, by: str | None) -> str:
+    dimensions = _dimensions(request)
+    return by if by in dimensions else next(iter(dimensions))
 
 
 def _spend_charts(report: SpendReport, noun: str) -> list[dict[str, Any]]:
@@ -931,9 +948,9 @@ SPEND_HEADERS = ("Currency", "Committed", "Accrued", "Invoiced", "Paid", "Remain
 
 @router.get("/spend")
 def spend_page(
-    request: Request, session: DbSession, principal: PageUser, by: str = "program"
+    request: Request, session: DbSession, principal: PageUser, by: str | None = None
 ) -> Response:
-    by = _dimension(by)
+    by = _dimension(request, by)
     report = service.spend(session, principal, by=by)
     noun = "Revenue" if _provider_only(request) else "Spend"
     totals: dict[str, dict[str, Decimal]] = defaultdict(lambda: defaultdict(Decimal))
@@ -946,7 +963,7 @@ def spend_page(
         {
             "report": report,
             "by": by,
-            "dimensions": SPEND_LABELS,
+            "dimensions": _dimensions(request),
             "noun": noun,
             "totals": {c: dict(v) for c, v in sorted(totals.items())},
             "has_budget": any(r.budget is not None for r in report.rows),
@@ -957,8 +974,10 @@ def spend_page(
     )
 
 
-def _spend_export(session: Session, principal: Principal, by: str, *, excel: bool) -> Response:
-    by = _dimension(by)
+def _spend_export(
+    request: Request, session: Session, principal: Principal, by: str | None, *, excel: bool
+) -> Response:
+    by = _dimension(request, by)
     report = service.spend(session, principal, by=by)
     with_budget = any(r.budget is not None for r in report.rows)
     headers = (
@@ -991,10 +1010,14 @@ def _spend_export(session: Session, principal: Principal, by: str, *, excel: boo
 
 
 @router.get("/spend.csv")
-def spend_csv(session: DbSession, principal: PageUser, by: str = "program") -> Response:
-    return _spend_export(session, principal, by, excel=False)
+def spend_csv(
+    request: Request, session: DbSession, principal: PageUser, by: str | None = None
+) -> Response:
+    return _spend_export(request, session, principal, by, excel=False)
 
 
 @router.get("/spend.xlsx")
-def spend_xlsx(session: DbSession, principal: PageUser, by: str = "program") -> Response:
-    return _spend_export(session, principal, by, excel=True)
+def spend_xlsx(
+    request: Request, session: DbSession, principal: PageUser, by: str | None = None
+) -> Response:
+    return _spend_export(request, session, principal, by, excel=True)
