@@ -109,6 +109,30 @@ def test_a_bom_line_of_a_product_must_use_the_products_unit(plant: PlantWorld) -
     ]
 
 
+def test_a_bom_line_may_not_consume_another_sponsors_product(plant: PlantWorld) -> None:
+    s, cdmo = plant.session, plant["cdmo"]
+    recipe = service.get_recipe(s, cdmo, plant.recipes["API-1"])
+    body = RecipeUpdate(
+        plant_id=plant.plant_id,
+        batch_size=recipe.batch_size,
+        version=recipe.version,
+        steps=[RecipeStepInput.model_validate(step.model_dump()) for step in recipe.steps],
+        # API-B is sponsor B's: its batches would be planned on sponsor A's order
+        bom=[
+            BomLineInput(
+                component_product_id=plant.products["API-B"], quantity_per_batch=Decimal(5)
+            )
+        ],
+    )
+    with pytest.raises(Invalid) as refused:
+        service.update_recipe(s, cdmo, recipe.id, body)
+    assert refused.value.field_errors == {
+        "bom[0].component_product_id": "API-B is made for another sponsor; choose a product made "
+        "for the sponsor of API-1"
+    }
+    assert service.get_recipe(s, cdmo, recipe.id).version == recipe.version
+
+
 def test_the_recipe_editor_shows_the_unit_error_next_to_the_line(
     client: TestClient, plant: PlantWorld
 ) -> None:

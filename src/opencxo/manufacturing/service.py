@@ -942,6 +942,13 @@ def _validated_recipe(
             component = repository.product(session, line.component_product_id)
             if component is None or component.provider_id != product.provider_id:
                 errors[f"{where}.component_product_id"] = "choose a product of the same provider"
+            elif component.sponsor_id != product.sponsor_id:
+                # One sponsor's material in another's product: its batches would carry the
+                # first sponsor's product onto the second's records (and its IP into them).
+                errors[f"{where}.component_product_id"] = (
+                    f"{component.code} is made for another sponsor; choose a product made for "
+                    f"the sponsor of {product.code}"
+                )
             else:
                 name = name or component.name
                 if line.unit.value != component.unit:
