@@ -76,6 +76,7 @@ def test_user_errors_are_one_line_and_exit_1(session: Session, database_url: str
     cases = [
         ("tokens", "create", "--user", "ghost@test.example"),
         ("users", "create", "--email", "x@test.example", "--name", "X", "--password", "short"),
+        ("users", "create", "--email", "x y@test", "--name", "X", "--password", "long-enough-pw"),
         (
             "users", "create", "--email", "y@test.example", "--name", "Y",
             "--password", "long-enough-pw", "--organization", "Nope Inc",

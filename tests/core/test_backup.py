@@ -91,7 +91,10 @@ def _populate(engine: Engine, *, sponsor: str = "Northwind Test") -> None:
         org = make_organization(session, name=sponsor)
         provider = make_provider(session, name=f"{sponsor} Provider")
         manager = make_user(
-            session, organization_id=org.id, role="manager", email=f"m@{sponsor[:5]}.test".lower()
+            session,
+            organization_id=org.id,
+            role="manager",
+            email=f"m@{sponsor.replace(' ', '')[:5]}.test".lower(),
         )
         make_qualification(session, sponsor_user=manager, provider_id=provider.id)
 

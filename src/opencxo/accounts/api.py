@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Query, status
+from fastapi import APIRouter, Query, Response, status
 
 from opencxo.accounts import service
 from opencxo.core.auth import service as auth
@@ -36,8 +36,12 @@ def list_tokens(session: DbSession, principal: ApiPrincipal) -> list[TokenRead]:
 
 
 @router.post("/tokens", response_model=TokenCreated, status_code=status.HTTP_201_CREATED)
-def create_token(body: TokenCreate, session: DbSession, principal: ApiPrincipal) -> TokenCreated:
+def create_token(
+    body: TokenCreate, session: DbSession, principal: ApiPrincipal, response: Response
+) -> TokenCreated:
     token, plain = auth.create_token(session, principal, name=body.name)
+    # The plain token is shown once: not cached, and not kept by the Idempotency-Key store.
+    response.headers["Cache-Control"] = "no-store"
     return TokenCreated(**TokenRead.model_validate(token).model_dump(), token=plain)
 
 

@@ -16,6 +16,7 @@ from opencxo.core.errors import OpenCXOError
 from opencxo.core.http import SESSION_USER_KEY, CsrfProtected, DbSession
 from opencxo.core.pagination import MAX_PAGE_SIZE, PageParams
 from opencxo.core.schemas import MemberAdd, RoleChange
+from opencxo.parties import service as parties
 from opencxo.web.deps import FormData, PageUser, run_form, validate_form
 from opencxo.web.exports import csv_response
 from opencxo.web.rendering import flash, render
@@ -94,7 +95,7 @@ def create_token(
             status_code=exc.status_code,
         )
     tokens = auth.list_tokens(session, principal)
-    return render(
+    page = render(
         request,
         "accounts/tokens.html",
         {
@@ -106,6 +107,8 @@ def create_token(
         },
         status_code=201,
     )
+    page.headers["Cache-Control"] = "no-store"  # the page shows the plain token, once
+    return page
 
 
 @router.post("/account/tokens/{token_id}/revoke")
@@ -128,7 +131,9 @@ def _members_page(
     status_code: int = 200,
 ) -> Response:
     members = service.members(session, principal, organization_id)
-    organization = next((o for o in request.state.organizations if o.id == organization_id), None)
+    # Looked up, not taken from the layout's list: an operator manages organisations they do
+    # not belong to (without it the add-user form posted to "/organizations//members").
+    organization = parties.get_organization(session, principal, organization_id)
     return render(
         request,
         "accounts/members.html",

@@ -27,6 +27,9 @@ from opencxo.core.types import utcnow
 
 KEEP_FOR = timedelta(hours=24)
 HEADER = "Idempotency-Key"
+# Stored instead of the content type of an answer sent with ``Cache-Control: no-store`` (a new
+# API token's plain text): its body is not kept, so a secret shown once is not in the database.
+WITHHELD = "withheld"
 
 
 class IdempotencyRecord(IdMixin, Base):
@@ -72,8 +75,14 @@ class IdempotencyMiddleware(BaseHTTPMiddleware):
             return claimed
         response = await call_next(request)
         content = b"".join([chunk async for chunk in response.body_iterator])  # type: ignore[attr-defined]
+        secret = "no-store" in response.headers.get("cache-control", "")
         await run_in_threadpool(
-            self._finish, scope, key, response.status_code, response.media_type, content
+            self._finish,
+            scope,
+            key,
+            response.status_code,
+            WITHHELD if secret else response.media_type,
+            b"" if secret else content,
         )
         return Response(
             content,
@@ -115,6 +124,14 @@ class IdempotencyMiddleware(BaseHTTPMiddleware):
             if existing.status_code is None:
                 return _problem(
                     409, "Request in progress", "a request with this Idempotency-Key is running"
+                )
+            if existing.content_type == WITHHELD:
+                return _problem(
+                    409,
+                    "Answer not kept",
+                    f"the request with this Idempotency-Key succeeded ({existing.status_code}); "
+                    "its answer held a secret that is shown only once and was not stored. "
+                    "List what it created and revoke it if the answer was lost",
                 )
             response = Response(
                 existing.body or b"", existing.status_code, media_type=existing.content_type

@@ -54,6 +54,18 @@ def _country(value: str) -> str:
     return value
 
 
+def _website(value: str) -> str:
+    """Blank, or an http(s) address: the profile page links it, and a ``javascript:`` link
+    would run in every reader's session."""
+    value = value.strip()
+    if not value:
+        return ""
+    scheme, _, rest = value.partition("://")
+    if scheme.lower() not in {"http", "https"} or not rest or rest[0] in "/?#" or " " in value:
+        raise ValueError("use a web address starting with https:// (or http://)")
+    return value
+
+
 class ORMModel(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
@@ -86,6 +98,7 @@ class OrganizationBase(BaseModel):
     website: str = Field("", max_length=300)
 
     _check_country = field_validator("country")(_country)
+    _check_website = field_validator("website")(_website)
 
     @field_validator("regions_served")
     @classmethod
@@ -115,6 +128,11 @@ class OrganizationUpdate(BaseModel):
     @classmethod
     def _check_country(cls, value: str | None) -> str | None:
         return None if value is None else _country(value)
+
+    @field_validator("website")
+    @classmethod
+    def _check_website(cls, value: str | None) -> str | None:
+        return None if value is None else _website(value)
 
     @field_validator("regions_served")
     @classmethod

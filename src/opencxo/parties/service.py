@@ -22,7 +22,7 @@ from opencxo.core.auth.principal import Principal
 from opencxo.core.errors import Conflict, Invalid, NotFound, NotPermitted, check_version
 from opencxo.core.geography import countries_in, region_of
 from opencxo.core.pagination import Page, PageParams, paginate
-from opencxo.core.types import utcnow
+from opencxo.core.types import utc_today, utcnow
 from opencxo.parties import repository
 from opencxo.parties.catalog import ServiceCatalog, service_catalog
 from opencxo.parties.models import (
@@ -333,13 +333,15 @@ def provider_profile(
     )
 
 
-def _own_sites(organization: Organization, site_ids: Sequence[uuid.UUID]) -> list[Site]:
+def _own_sites(
+    organization: Organization, site_ids: Sequence[uuid.UUID], *, field: str = "site_ids"
+) -> list[Site]:
     own = {s.id: s for s in organization.sites}
     unknown = [str(i) for i in site_ids if i not in own]
     if unknown:
         raise Invalid(
             "site(s) not found in this organisation: " + ", ".join(unknown),
-            field_errors={"site_ids": "choose sites of this organisation"},
+            field_errors={field: "choose sites of this organisation"},
         )
     return [own[i] for i in site_ids]
 
@@ -414,7 +416,7 @@ def add_certification(
     provider = _provider(session, organization_id)
     _require_write(principal, organization_id)
     if data.site_id is not None:
-        _own_sites(provider, [data.site_id])
+        _own_sites(provider, [data.site_id], field="site_id")
     if data.valid_from and data.valid_until and data.valid_until < data.valid_from:
         raise Invalid(
             "a certificate cannot expire before it is valid",
@@ -442,7 +444,7 @@ def add_inspection(
     provider = _provider(session, organization_id)
     _require_write(principal, organization_id)
     if data.site_id is not None:
-        _own_sites(provider, [data.site_id])
+        _own_sites(provider, [data.site_id], field="site_id")
     if data.inspected_on > utcnow().date():
         raise Invalid(
             "an inspection date cannot be in the future",
@@ -717,6 +719,26 @@ def _check_dates(data: QualificationFields) -> None:
         )
 
 
+# Dates of things that have happened: a CDA signed or an audit held "next year" is a typo.
+PAST_EVENT_FIELDS = (
+    "cda_signed_on", "msa_signed_on", "quality_agreement_signed_on", "last_audit_on",
+)  # fmt: skip
+
+
+def _check_past_events(values: dict[str, Any], names: Iterable[str]) -> None:
+    today = utcnow().date()
+    errors = {
+        name: f"cannot be after today ({today.isoformat()}); record it once it has happened"
+        for name in names
+        if values.get(name) is not None and values[name] > today
+    }
+    if errors:
+        raise Invalid(
+            "signature and audit dates cannot be in the future: " + ", ".join(errors),
+            field_errors=errors,
+        )
+
+
 def create_qualification(
     session: Session, principal: Principal, data: QualificationCreate
 ) -> QualificationRead:
@@ -731,6 +753,7 @@ def create_qualification(
         )
     _check_dates(data)
     fields = data.model_dump(include=set(QUALIFICATION_FIELDS))
+    _check_past_events(fields, PAST_EVENT_FIELDS)
     qualification = Qualification(sponsor_id=sponsor_id, provider_id=provider.id, **fields)
     qualification.provider = provider
     session.add(qualification)
@@ -765,6 +788,10 @@ def update_qualification(
             "the qualification", error, "send the corrected date with this change"
         ) from None
     _check_dates(merged)
+    # Only the dates this change sets: one stored before the rule does not block other edits.
+    _check_past_events(
+        changes, [n for n in PAST_EVENT_FIELDS if n in changes and changes[n] != current[n]]
+    )
     before = audit.snapshot(qualification, QUALIFICATION_FIELDS)
     for name, value in merged.model_dump(include=set(QUALIFICATION_FIELDS)).items():
         setattr(qualification, name, value)
@@ -936,7 +963,7 @@ def end_disruption(
     """End a disruption today: an update of ``ends_on`` alone, under the same rules (a stale
     version is 409, one that starts later cannot end today: 422). One that already ended before
     today is left alone (409: ending it "today" would extend it); one ending today is unchanged."""
-    today = today or date.today()
+    today = today or utc_today()
     disruption = _disruption(session, principal, disruption_id)
     principal.require(Permission.DISRUPTIONS_WRITE, disruption.organization_id)
     check_version("disruption", disruption.version, data.version)

@@ -17,6 +17,7 @@ from opencxo.core.errors import NotPermitted, OpenCXOError
 from opencxo.core.geography import REGIONS, country_name
 from opencxo.core.http import CsrfProtected, DbSession
 from opencxo.core.pagination import MAX_PAGE_SIZE, MAX_SORT_LENGTH, Page, PageParams, paginate
+from opencxo.core.types import utc_today
 from opencxo.parties import service
 from opencxo.parties.models import (
     AuditOutcome,
@@ -278,7 +279,7 @@ def provider_page(
         for sponsor in sponsors
         if (q := service.qualification_of(session, principal, sponsor.id, provider_id)) is not None
     ]
-    can_qualify = any(principal.can(Permission.QUALIFICATIONS_WRITE, s.id) for s in sponsors)
+    can_qualify = _can_qualify(request, principal)
     history = service.organization_history(session, principal, provider_id)
     return render(
         request,
@@ -337,6 +338,7 @@ def qualifications_page(
             "sort": params.sort or "",
             "status": status or "",
             "statuses": [s.value for s in QualificationStatus],
+            "can_qualify": _can_qualify(request, principal),
             "active": "qualifications",
         },
     )
@@ -379,10 +381,24 @@ def qualifications_export(
     return xlsx_response("opencxo-qualifications.xlsx", "Qualifications", headers, rows)
 
 
+def _can_qualify(request: Request, principal: PageUser) -> bool:
+    """Whether the user may record qualifications: qualifications:write in one of their sponsors."""
+    return any(
+        principal.can(Permission.QUALIFICATIONS_WRITE, o.id)
+        for o in request.state.organizations
+        if o.kind == OrganizationKind.SPONSOR
+    )
+
+
 @router.get("/qualifications/new")
 def new_qualification_page(
     request: Request, session: DbSession, principal: PageUser, provider_id: str = ""
 ) -> Response:
+    # Refused before the form is filled in, not after (a viewer, a provider, the operator).
+    if not _can_qualify(request, principal):
+        raise NotPermitted(
+            "recording a qualification needs qualifications:write in a sponsor organisation"
+        )
     context = _qualification_form_context(
         request, session, principal, form={"provider_id": provider_id}
     )
@@ -770,7 +786,7 @@ def _disruption_form_context(request: Request, principal: PageUser) -> dict[str,
         "countries": _countries(),
         "writers": writers,
         "can_write": bool(writers),
-        "today": date.today(),
+        "today": utc_today(),
         "active": "disruptions",
     }
 
@@ -795,7 +811,7 @@ def _disruptions_page(
     form: dict[str, Any] | None = None,
     status_code: int = 200,
 ) -> Response:
-    today = date.today()
+    today = utc_today()
     rows = [DisruptionRow.of(d, today) for d in service.list_disruptions(session, principal)]
     state = state if state in DISRUPTION_STATES else ""
     shown = _sorted_rows([r for r in rows if not state or r.state == state], params)

@@ -27,6 +27,32 @@ def _cell(value: Any) -> Any:
     return str(value)
 
 
+# A spreadsheet runs a cell that starts with one of these as a formula ("CSV injection"): text
+# anyone can type (a login e-mail in the audit trail, a provider's name) must stay text.
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _csv_text(value: Any) -> Any:
+    """A CSV cell that a spreadsheet reads as the text it is: a leading ``'`` before anything
+    that would start a formula (numbers such as -12.50 stay numbers)."""
+    if (
+        isinstance(value, str)
+        and len(value) > 1
+        and value.startswith(_FORMULA_STARTS)
+        and not _is_number(value)
+    ):
+        return "'" + value
+    return value
+
+
 @dataclass(frozen=True)
 class XlsxSheet:
     """One sheet of a workbook: a bold header row, then the rows (which may be shorter or longer
@@ -50,6 +76,10 @@ def _write_sheet(workbook: Workbook, spec: XlsxSheet, *, first: bool) -> None:
     for index, row in enumerate(spec.rows):
         values = [_cell(v) for v in row]
         sheet.append(values)
+        for cell in sheet[sheet.max_row]:
+            # openpyxl stores a string starting with "=" as a formula; it is text here.
+            if isinstance(cell.value, str) and cell.value.startswith("="):
+                cell.data_type = "s"
         if index in spec.bold_rows:
             for cell in sheet[sheet.max_row]:
                 cell.font = Font(bold=True)
@@ -86,7 +116,7 @@ def csv_response(filename: str, headers: Sequence[str], rows: Iterable[Sequence[
     writer = csv.writer(buffer)
     writer.writerow(headers)
     for row in rows:
-        writer.writerow(_cell(v) for v in row)
+        writer.writerow(_csv_text(_cell(v)) for v in row)
     return Response(
         buffer.getvalue(),
         media_type="text/csv; charset=utf-8",

@@ -29,6 +29,7 @@ from opencxo.core.errors import (
     TooManyAttempts,
     check_version,
 )
+from opencxo.core.schemas import EMAIL
 from opencxo.core.settings import get_settings
 from opencxo.core.types import utcnow
 
@@ -69,8 +70,11 @@ def create_user(
     if actor is not None and not actor.is_operator:
         raise Invalid("only a platform operator creates users outside an organisation")
     email = email.strip().lower()
-    if "@" not in email:
-        raise Invalid("email must be an e-mail address", field_errors={"email": "not an e-mail"})
+    if not EMAIL.fullmatch(email):
+        raise Invalid(
+            "email must be an e-mail address",
+            field_errors={"email": "not an e-mail address (name@example.com)"},
+        )
     if not full_name.strip():
         raise Invalid("full name is required", field_errors={"full_name": "required"})
     check_password_rules(password)
@@ -366,7 +370,8 @@ def remove_member(session: Session, principal: Principal, membership_id: uuid.UU
     member = _own_membership(session, principal, membership_id)
     if member.user_id == principal.user_id:
         raise Invalid("you cannot remove yourself from your organisation")
-    before = {"user_id": str(member.user_id), "role": member.role}
+    # Who was removed, by e-mail as well as id (as "create" records it): the trail reads alone.
+    before = {"user": member.user.email, "user_id": str(member.user_id), "role": member.role}
     member_id, organization_id = member.id, member.organization_id
     # The row first, then the audit chain: the lock order of every update (change_role too);
     # the other way round a removal and a concurrent role change can deadlock on PostgreSQL.
