@@ -10,8 +10,8 @@ from sqlalchemy import select
 
 from opencxo.core.audit import AuditEvent
 from opencxo.core.errors import Conflict, Invalid, NotFound, NotPermitted
-from opencxo.manufacturing import planning
-from opencxo.manufacturing.models import Batch, BatchStep, ProductionOrder
+from opencxo.manufacturing import planning, service
+from opencxo.manufacturing.models import Batch, BatchStep, ProductionOrder, Recipe
 from tests.manufacturing.conftest import PlantWorld
 
 API_OUT = Decimal("50") * Decimal("0.85") * Decimal("0.95") * Decimal("0.98")  # 39.5675 kg
@@ -83,6 +83,26 @@ def test_a_tablet_order_explodes_two_levels(plant: PlantWorld) -> None:
     # API: 3 × 10 kg = 30 kg / 39.5675 → 1 batch; INT: 1 × 60 kg / 85.5 → 1 batch
     assert counts == {"TAB-1": 3, "API-1": 1, "INT-1": 1}
     assert {b.planned_quantity for b in batches if b.product_code == "TAB-1"} == {Decimal("194040")}
+
+
+def test_a_batch_counted_in_units_makes_whole_units(plant: PlantWorld) -> None:
+    recipe = plant.session.get(Recipe, plant.recipes["TAB-1"])
+    assert recipe is not None
+    recipe.steps[0].yield_fraction = Decimal("0.9871")
+    order = ProductionOrder(
+        provider_id=plant.provider_id, sponsor_id=plant.sponsor_a_id, plant_id=plant.plant_id,
+        product_id=plant.products["TAB-1"], number="PO-A-TAB", quantity=Decimal("500000"),
+        due_date=date.today(), priority=1,
+    )  # fmt: skip
+    plant.session.add(order)
+    plant.session.commit()
+    batches = planning.plan_order(plant.session, plant["cdmo"], order.id)
+    # 200000 × 0.9871 × 0.99 = 195445.8 tablets: a batch makes 195445, not a fraction more
+    assert [b.planned_quantity for b in batches if b.product_code == "TAB-1"] == [
+        Decimal("195445")
+    ] * 3
+    read = service.get_recipe(plant.session, plant["cdmo"], plant.recipes["TAB-1"])
+    assert read.output_per_batch == Decimal("195445")
 
 
 def test_replanning_replaces_planned_batches_and_keeps_started_ones(plant: PlantWorld) -> None:

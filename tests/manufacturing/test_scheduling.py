@@ -404,7 +404,7 @@ def test_the_cli_plans_and_solves_synchronously(plant: PlantWorld, database_url:
 
     solved = _cli(
         database_url, "mfg", "schedule", str(plant.plant_id), "--as", email,
-        "--time-limit", "2", "--workers", "1", "--no-warm-start", "--json",
+        "--time-limit", "10", "--workers", "1", "--no-warm-start", "--json",
     )  # fmt: skip
     assert solved.returncode == 0, solved.stderr
     result = json.loads(solved.stdout)

@@ -18,7 +18,7 @@ import math
 import uuid
 from collections import defaultdict
 from datetime import date
-from decimal import Decimal
+from decimal import ROUND_FLOOR, Decimal
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -35,6 +35,7 @@ from opencxo.manufacturing.models import (
     OrderStatus,
     Product,
     ProductionOrder,
+    QuantityUnit,
     Recipe,
 )
 from opencxo.manufacturing.schedule_schemas import PlannedBatchRead
@@ -46,12 +47,15 @@ MAX_NEW_BATCHES = 1000
 __all__ = ["order_batches", "output_per_batch", "plan_order"]
 
 
-def output_per_batch(recipe: Recipe) -> Decimal:
-    """``batch_size × Π yield_fraction`` of the recipe's steps (the product's unit), to the
-    column's six decimals."""
+def output_per_batch(recipe: Recipe, unit: str) -> Decimal:
+    """``batch_size × Π yield_fraction`` of the recipe's steps in the product's ``unit``: kg to
+    the column's six decimals, whole units (tablets, vials) rounded down — a batch makes no
+    fraction of a tablet."""
     out = Decimal(recipe.batch_size)
     for step in recipe.steps:
         out *= Decimal(step.yield_fraction)
+    if unit == QuantityUnit.UNITS:
+        return out.to_integral_value(rounding=ROUND_FLOOR)
     return out.quantize(Decimal("0.000001"))
 
 
@@ -137,6 +141,7 @@ def _new_batches(
     order: ProductionOrder,
     sequence: list[uuid.UUID],
     recipes: dict[uuid.UUID, Recipe],
+    units: dict[uuid.UUID, str],
     kept: list[Batch],
 ) -> dict[uuid.UUID, int]:
     """How many new batches of each product (in ``sequence``, consumers first) the order
@@ -149,7 +154,7 @@ def _new_batches(
         mine = [b for b in kept if b.product_id == pid]
         usable = [b for b in mine if b.status != BatchStatus.REJECTED.value]
         shortfall = need[pid] - sum((_contribution(b) for b in mine), Decimal(0))
-        counts[pid] = max(0, math.ceil(shortfall / output_per_batch(recipe)))
+        counts[pid] = max(0, math.ceil(shortfall / output_per_batch(recipe, units[pid])))
         total = len(usable) + counts[pid]
         for line in recipe.bom_lines:
             component = line.component_product_id
@@ -195,13 +200,16 @@ def plan_order(
         )
     sequence = _product_order(order.product_id, recipes, products)
     for pid in sequence:
-        if output_per_batch(recipes[pid]) <= 0:  # pragma: no cover - the constraints forbid it
+        if (
+            output_per_batch(recipes[pid], products[pid].unit) <= 0
+        ):  # pragma: no cover - the constraints forbid it
             raise Invalid(f"the recipe of {products[pid].code} makes nothing")
 
     existing = order_batches(session, order)
     replaced = [b for b in existing if b.status == BatchStatus.PLANNED.value]
     kept = [b for b in existing if b.status != BatchStatus.PLANNED.value]
-    counts = _new_batches(order, sequence, recipes, kept)
+    units = {pid: products[pid].unit for pid in sequence}
+    counts = _new_batches(order, sequence, recipes, units, kept)
     if sum(counts.values()) > MAX_NEW_BATCHES:
         listed = ", ".join(f"{products[pid].code} {n}" for pid, n in counts.items() if n)
         raise Invalid(
@@ -228,7 +236,7 @@ def plan_order(
     created: list[Batch] = []
     for pid in sequence:
         recipe = recipes[pid]
-        per_batch = output_per_batch(recipe)
+        per_batch = output_per_batch(recipe, products[pid].unit)
         for _ in range(counts[pid]):
             number = f"{products[pid].code}-{year}-{next_serial[pid]:04d}"
             next_serial[pid] += 1

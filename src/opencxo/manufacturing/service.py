@@ -849,7 +849,7 @@ def _recipe_read(session: Session, recipe: Recipe, plant_name: str | None = None
             )
             for b in recipe.bom_lines
         ],
-        output_per_batch=planning.output_per_batch(recipe),
+        output_per_batch=planning.output_per_batch(recipe, product.unit),
         cycle_hours=sum((s.duration_hours for s in recipe.steps), Decimal(0)).quantize(
             OUTPUT_QUANTUM
         ),
