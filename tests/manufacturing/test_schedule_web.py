@@ -211,8 +211,19 @@ def test_a_breakdown_reported_on_the_plant_page_reschedules_around_the_unit(
               "reason": "seal", "time_limit_s": "2"},
         follow_redirects=False,
     )  # fmt: skip
-    assert refused.status_code == 303
-    assert refused.headers["location"] == f"/mfg/plants/{plant.plant_id}#units"
+    # the plant page again, the unit's breakdown form open with the input and what to fix
+    assert refused.status_code == 422
+    assert 'data-field-error="until">until: give a UTC instant after now<' in refused.text
+    assert 'value="2020-01-01T08:00"' in refused.text and 'value="seal"' in refused.text
+    assert refused.text.count('<details open><summary class="small text-danger">') == 1
+    years = (datetime.now(UTC) + timedelta(days=400)).strftime("%Y-%m-%dT%H:%M")
+    too_long = client.post(
+        f"/mfg/units/{unit}/breakdown",
+        data={"csrf_token": token, "plant_id": str(plant.plant_id), "until": years,
+              "reason": "seal", "time_limit_s": "2"},
+    )  # fmt: skip
+    assert too_long.status_code == 422
+    assert "until: at most 366 days from now" in too_long.text
     assert plant.session.scalars(select(MaintenanceWindow)).all() == []
     back = (datetime.now(UTC) + timedelta(days=2)).replace(second=0, microsecond=0)
     done = client.post(

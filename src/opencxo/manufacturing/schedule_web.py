@@ -17,6 +17,7 @@ from opencxo.core.errors import Invalid, OpenCXOError
 from opencxo.core.http import CsrfProtected, DbSession
 from opencxo.core.pagination import PageParams
 from opencxo.manufacturing import planning, scheduling, tasks
+from opencxo.manufacturing import web as mfg_web
 from opencxo.manufacturing.schedule_schemas import (
     BreakdownRequest,
     ScheduledOperationRead,
@@ -335,12 +336,17 @@ def record_breakdown(
         lambda body: tasks.start_breakdown_reschedule(session, principal, unit_id, body),
     )
     if outcome.result is None:
-        flash(request, "; ".join(f"{k}: {v}" for k, v in outcome.errors.items()), "danger")
         try:
-            back = f"/mfg/plants/{uuid.UUID(str(plant_id))}#units"
+            plant = uuid.UUID(str(plant_id))
         except ValueError:
-            back = "/mfg/plants"
-        return RedirectResponse(back, status_code=303)
+            flash(request, "; ".join(f"{k}: {v}" for k, v in outcome.errors.items()), "danger")
+            return RedirectResponse("/mfg/plants", status_code=303)
+        # The plant page again, the form open with what was typed and what to fix.
+        return mfg_web.plant_form_errors(
+            request, session, principal, plant, form=dict(form),
+            form_name=f"breakdown-{unit_id}", errors=outcome.errors,
+            status_code=outcome.status_code,
+        )  # fmt: skip
     flash(request, "Breakdown recorded; the plant is being re-scheduled around it.")
     return RedirectResponse(f"/mfg/schedules/{outcome.result.id}", status_code=303)
 

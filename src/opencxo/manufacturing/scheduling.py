@@ -108,6 +108,10 @@ ABANDONED_AFTER_S = 300.0
 # --------------------------------------------------------------------------- time
 
 
+#: The longest breakdown one report re-schedules around (a year).
+MAX_BREAKDOWN = timedelta(days=366)
+
+
 def horizon_start_at(now: datetime) -> datetime:
     """``now`` rounded up to the hour (UTC)."""
     now = now.astimezone(UTC)
@@ -842,6 +846,13 @@ def record_breakdown(
         raise Invalid(
             "the unit must be back after now",
             field_errors={"until": "give a UTC instant after now"},
+        )
+    if until > now + MAX_BREAKDOWN:
+        # Longer is no breakdown: take the unit out of service instead.
+        raise Invalid(
+            f"a breakdown lasts at most {MAX_BREAKDOWN.days} days; a unit out for longer is "
+            "taken out of service (Deactivate)",
+            field_errors={"until": f"at most {MAX_BREAKDOWN.days} days from now"},
         )
     reason = (
         body.reason

@@ -131,6 +131,24 @@ def _plant_page(
     )
 
 
+def plant_form_errors(
+    request: Request,
+    session: Session,
+    principal: Principal,
+    plant_id: uuid.UUID,
+    *,
+    form: dict[str, Any],
+    form_name: str,
+    errors: dict[str, str],
+    status_code: int,
+) -> Response:
+    """The plant page with one of its forms open again: what was typed and what to fix."""
+    return _plant_page(
+        request, session, principal, plant_id, errors=errors, form=form, form_name=form_name,
+        status_code=status_code,
+    )  # fmt: skip
+
+
 @router.get("/mfg/plants/{plant_id}")
 def plant_page(
     plant_id: uuid.UUID, request: Request, session: DbSession, principal: PageUser
