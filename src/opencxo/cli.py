@@ -312,7 +312,6 @@ def users_create(
 ) -> None:
     """Create a user, optionally as a member of an organisation."""
     from opencxo.core.auth import service as auth
-    from opencxo.core.auth.principal import Principal
     from opencxo.parties import service as parties
 
     _settings()
@@ -327,11 +326,65 @@ def users_create(
         )
         if organization:
             org = parties.organization_named(session, organization)
-            console = Principal(user.id, "cli", "command line", is_operator=True)
+            # The console acts (None), as for the user itself: the trail says "cli".
             auth.add_member(
-                session, console, org.id, email=user.email, full_name=name, role=role, password=None
+                session, None, org.id, email=user.email, full_name=name, role=role, password=None
             )
     typer.echo(f"created user {user.email} ({user.id})")
+
+
+@users_app.command("set-password")
+@user_errors
+def users_set_password(
+    email: Annotated[str, typer.Option(help="login e-mail of the user")],
+    password: Annotated[
+        str,
+        typer.Option(
+            prompt=True,
+            hide_input=True,
+            confirmation_prompt=True,
+            help="at least 10 characters (asked for when not given)",
+        ),
+    ],
+) -> None:
+    """Set a user's password; every session of theirs ends and a login lock-out is lifted."""
+    from opencxo.core.auth import service as auth
+
+    _settings()
+    with unit_of_work_from_settings() as session:
+        user = auth.set_password(session, email=email, password=password)
+    typer.echo(f"password of {user.email} changed; their sessions have ended")
+
+
+def _set_active(email: str, *, active: bool) -> None:
+    from opencxo.core.auth import service as auth
+
+    _settings()
+    with unit_of_work_from_settings() as session:
+        user = auth.set_active(session, None, auth.user_named(session, email).id, active=active)
+    typer.echo(
+        f"{user.email} reactivated"
+        if active
+        else f"{user.email} deactivated; their sessions and API tokens no longer work"
+    )
+
+
+@users_app.command("deactivate")
+@user_errors
+def users_deactivate(
+    email: Annotated[str, typer.Option(help="login e-mail of the user")],
+) -> None:
+    """Deactivate a user: no login, sessions end, API tokens and signatures refused."""
+    _set_active(email, active=False)
+
+
+@users_app.command("activate")
+@user_errors
+def users_activate(
+    email: Annotated[str, typer.Option(help="login e-mail of the user")],
+) -> None:
+    """Reactivate a deactivated user (they log in again; old sessions stay ended)."""
+    _set_active(email, active=True)
 
 
 @tokens_app.command("create")

@@ -22,7 +22,7 @@ from opencxo.core.auth.models import ApiToken, Membership, User
 from opencxo.core.db import Base
 from opencxo.core.files import StoredFile
 from opencxo.core.idempotency import IdempotencyRecord
-from opencxo.core.notifications import Notification
+from opencxo.core.notifications import Notification, NotificationRead
 from opencxo.core.signatures import Signature
 from opencxo.economics.models import Portfolio, Valuation, ValuationScenario
 from opencxo.manufacturing.models import (
@@ -99,6 +99,7 @@ __all__ = [
     "Milestone",
     "Msa",
     "Notification",
+    "NotificationRead",
     "Organization",
     "Payment",
     "Portfolio",

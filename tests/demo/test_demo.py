@@ -20,7 +20,7 @@ from opencxo.core.auth import service as auth
 from opencxo.core.auth.principal import Principal
 from opencxo.core.errors import NotFound
 from opencxo.core.geography import region_of
-from opencxo.core.notifications import Notification
+from opencxo.core.notifications import Notification, NotificationRead
 from opencxo.core.pagination import PageParams
 from opencxo.core.signatures import Signature, signatures_of
 from opencxo.core.types import utcnow
@@ -165,8 +165,17 @@ def _notifications_dated(session: Session, rfp: Rfp) -> None:
         f"You are invited to bid on “{rfp.title}” by {rfp.bid_deadline:%Y-%m-%d %H:%M} UTC."
     }
     month_ago = utcnow() - timedelta(days=30)
-    for n in invited:  # read a day after, if older than a month
-        assert n.read_at == (n.created_at + timedelta(days=1) if n.created_at < month_ago else None)
+    for n in invited:  # read by every member a day after, if older than a month
+        members = {m.user_id for m in auth_repository.memberships_of_organization(
+            session, n.organization_id)}  # fmt: skip
+        reads = session.scalars(
+            select(NotificationRead).where(NotificationRead.notification_id == n.id)
+        ).all()
+        if n.created_at < month_ago:
+            assert {r.user_id for r in reads} == members and members
+            assert {r.read_at for r in reads} == {n.created_at + timedelta(days=1)}
+        else:
+            assert reads == []
     bids = session.scalars(select(Bid).where(Bid.rfp_id == rfp.id, Bid.submitted_at.is_not(None)))
     assert when(link, "bid_received") == sorted(b.submitted_at + minute for b in bids)
     assert rfp.closed_at is not None and when(link, "rfp_closed") == [rfp.closed_at + minute]

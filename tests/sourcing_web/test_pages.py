@@ -20,7 +20,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from opencxo.core.auth.models import User
-from opencxo.core.notifications import Notification
+from opencxo.core.notifications import Notification, NotificationRead
 from opencxo.core.signatures import Signature
 from opencxo.core.types import utcnow
 from opencxo.sourcing import service
@@ -320,6 +320,8 @@ def test_notifications_badge_list_and_mark_read(
     client: TestClient, as_user: Callable[[str], TestClient], session: Session, market: Market
 ) -> None:
     assert client.get("/notifications/badge").status_code == 204  # no session: keep the bell
+    make_user(session, organization_id=market.approved_id, email="colleague@shanghai.example")
+    session.commit()
     provider = as_user("bids@shanghai.example")
     empty = provider.get("/notifications")
     assert 'data-testid="notifications-empty"' in empty.text
@@ -338,13 +340,19 @@ def test_notifications_badge_list_and_mark_read(
     )
     assert response.status_code == 303
     session.expire_all()
-    assert session.scalars(
-        select(Notification.read_at).where(Notification.organization_id == market.approved_id)
-    ).all() != [None]
+    reads = session.scalars(select(NotificationRead)).all()
+    bids = session.scalars(select(User).where(User.email == "bids@shanghai.example")).one()
+    assert [(r.user_id, r.notification_id) for r in reads] == [
+        (bids.id, session.scalars(select(Notification.id)).one())
+    ]
     assert 'data-testid="unread-count"' not in provider.get("/notifications/badge").text
     after = provider.get("/notifications")
     assert "All notifications marked as read." in after.text
     assert "notification-unread" not in after.text
+    # read for the one who read it: a colleague still has it as new
+    colleague = as_user("colleague@shanghai.example")
+    assert re.search(r'data-testid="unread-count">1<', colleague.get("/notifications/badge").text)
+    assert "notification-unread" in colleague.get("/notifications").text
 
 
 # --- programs ----------------------------------------------------------------------------------

@@ -138,7 +138,7 @@ def test_sign_in_search_open_a_provider_and_sign_out(
 
     p.get_by_role("button", name="Log out").click()
     expect(p).to_have_url(f"{live_server}/login")
-    expect(p.get_by_role("alert")).to_contain_text("You have logged out.")
+    expect(p.get_by_role("alert")).to_contain_text("You have logged out of every browser session.")
     p.goto("/providers")
     assert p.url == f"{live_server}/login?next=/providers"
     expect(p.get_by_role("button", name="Log in")).to_be_visible()

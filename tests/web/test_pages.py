@@ -151,7 +151,7 @@ def test_logout_ends_the_session(client: TestClient, session: Session, world: Wo
     )
     assert response.status_code == 303
     assert response.headers["location"] == "/login"
-    assert "You have logged out." in client.get("/login").text
+    assert "You have logged out of every browser session." in client.get("/login").text
     assert client.get("/", follow_redirects=False).headers["location"] == "/login?next=/"
 
 

@@ -43,6 +43,14 @@ def members(
     return [_read(m) for m in auth.list_members(session, principal, organization_id)]
 
 
+def members_and_inactive(
+    session: Session, principal: Principal, organization_id: uuid.UUID
+) -> tuple[list[MembershipRead], frozenset[uuid.UUID]]:
+    """The organisation's members, and which of them are deactivated users."""
+    rows = auth.list_members(session, principal, organization_id)
+    return [_read(m) for m in rows], frozenset(m.user_id for m in rows if not m.user.is_active)
+
+
 def add_member(
     session: Session, principal: Principal, organization_id: uuid.UUID, body: MemberAdd
 ) -> MembershipRead:

@@ -13,11 +13,11 @@ from opencxo.accounts import service
 from opencxo.core.auth import service as auth
 from opencxo.core.auth.permissions import Permission, Role
 from opencxo.core.errors import OpenCXOError
-from opencxo.core.http import SESSION_USER_KEY, CsrfProtected, DbSession
+from opencxo.core.http import CsrfProtected, DbSession
 from opencxo.core.pagination import MAX_PAGE_SIZE, PageParams
 from opencxo.core.schemas import MemberAdd, RoleChange
 from opencxo.parties import service as parties
-from opencxo.web.deps import FormData, PageUser, run_form, validate_form
+from opencxo.web.deps import FormData, PageUser, run_form, start_session, validate_form
 from opencxo.web.exports import csv_response
 from opencxo.web.rendering import flash, render
 
@@ -54,17 +54,58 @@ def login(request: Request, session: DbSession, form: FormData) -> Response:
             {"next": target, "errors": {"form": message}, "email": email},
             status_code=status,
         )
-    request.session.clear()
-    request.session[SESSION_USER_KEY] = str(outcome.user.id)
+    start_session(request, outcome.user.id, outcome.user.session_generation)
     return RedirectResponse(target, status_code=303)
 
 
 @router.post("/logout")
 def logout(request: Request, session: DbSession, principal: PageUser) -> Response:
-    auth.record_logout(session, principal)
+    # Ends every session of the user on the server, not only this browser's cookie.
+    auth.log_out(session, principal)
     request.session.clear()
-    flash(request, "You have logged out.", "info")
+    flash(request, "You have logged out of every browser session.", "info")
     return RedirectResponse("/login", status_code=303)
+
+
+def _password_page(
+    request: Request, *, errors: dict[str, str] | None = None, status_code: int = 200
+) -> Response:
+    return render(
+        request,
+        "accounts/password.html",
+        {"active": "password", "errors": errors or {}},
+        status_code=status_code,
+    )
+
+
+@router.get("/account/password")
+def password_page(request: Request, principal: PageUser) -> Response:
+    return _password_page(request)
+
+
+@router.post("/account/password")
+def change_password(
+    request: Request, session: DbSession, principal: PageUser, form: FormData
+) -> Response:
+    outcome = auth.change_password(
+        session,
+        principal,
+        current_password=str(form.get("current_password", "")),
+        new_password=str(form.get("new_password", "")),
+        new_password_again=str(form.get("new_password_again", "")),
+    )
+    # A wrong current password is counted like a failed login, even though the change fails.
+    session.commit()
+    if outcome.error is not None or outcome.user is None:
+        error = outcome.error
+        errors = (error.field_errors or {"form": error.message}) if error else {"form": "failed"}
+        return _password_page(
+            request, errors=errors, status_code=error.status_code if error else 422
+        )
+    # This browser stays signed in with a new cookie; every other session has ended.
+    start_session(request, outcome.user.id, outcome.user.session_generation)
+    flash(request, "Password changed. Your other browser sessions have ended.")
+    return RedirectResponse("/account/password", status_code=303)
 
 
 @router.get("/account/tokens")
@@ -130,7 +171,7 @@ def _members_page(
     form: dict[str, object] | None = None,
     status_code: int = 200,
 ) -> Response:
-    members = service.members(session, principal, organization_id)
+    members, inactive = service.members_and_inactive(session, principal, organization_id)
     # Looked up, not taken from the layout's list: an operator manages organisations they do
     # not belong to (without it the add-user form posted to "/organizations//members").
     organization = parties.get_organization(session, principal, organization_id)
@@ -142,6 +183,7 @@ def _members_page(
             "organization": organization,
             "roles": list(Role),
             "can_manage": principal.can(Permission.USERS_MANAGE, organization_id),
+            "inactive": inactive,
             "errors": errors or {},
             "form": form or {},
             "active": "members",
@@ -211,6 +253,50 @@ def remove_member(
     auth.remove_member(session, principal, membership_id)
     flash(request, "Member removed.")
     return RedirectResponse(request.headers.get("referer", "/"), status_code=303)
+
+
+def _set_active(
+    request: Request,
+    session: DbSession,
+    principal: PageUser,
+    user_id: uuid.UUID,
+    form: FormData,
+    *,
+    active: bool,
+) -> Response:
+    target = _safe_next(form.get("next"))
+    try:
+        user = auth.set_active(session, principal, user_id, active=active)
+    except OpenCXOError as exc:
+        if exc.status_code in (401, 403, 404):
+            raise
+        # A button, not a form: "not yourself" or "already done" comes back as a message.
+        session.rollback()
+        flash(request, exc.message, "danger")
+        return RedirectResponse(target, status_code=303)
+    flash(
+        request,
+        f"{user.email} reactivated; they can log in again."
+        if active
+        else f"{user.email} deactivated; their sessions and API tokens no longer work.",
+    )
+    return RedirectResponse(target, status_code=303)
+
+
+@router.post("/users/{user_id}/deactivate")
+def deactivate_user(
+    request: Request, user_id: uuid.UUID, session: DbSession, principal: PageUser, form: FormData
+) -> Response:
+    """The platform operator deactivates a user everywhere (an organisation's admin removes
+    the membership instead)."""
+    return _set_active(request, session, principal, user_id, form, active=False)
+
+
+@router.post("/users/{user_id}/activate")
+def activate_user(
+    request: Request, user_id: uuid.UUID, session: DbSession, principal: PageUser, form: FormData
+) -> Response:
+    return _set_active(request, session, principal, user_id, form, active=True)
 
 
 @router.get("/audit.csv")

@@ -64,7 +64,7 @@ from opencxo.core.auth.models import User
 from opencxo.core.auth.principal import Principal
 from opencxo.core.auth.service import add_member, create_user, principal_for
 from opencxo.core.errors import NotFound
-from opencxo.core.notifications import Notification
+from opencxo.core.notifications import Notification, NotificationRead
 from opencxo.core.pagination import MAX_PAGE_SIZE, PageParams, every_page
 from opencxo.core.signatures import Signature, signatures_of
 from opencxo.core.types import utc_today
@@ -830,14 +830,26 @@ def _date_notifications(session: Session, rfp: Rfp) -> None:
                     datetime.combine(invoice.due_on + timedelta(days=1), at_nine, UTC)
                 ]
             _restamp_notifications(session, f"/invoices/{invoice.id}", events, now)
-    # What a user would have read long ago is read: the bell counts this month's news only.
+    # What the members would have read long ago is read: the bell counts this month's news.
     read_before = now - timedelta(days=READ_AFTER_DAYS)
-    for notification in session.scalars(
-        select(Notification).where(
-            Notification.created_at < read_before, Notification.read_at.is_(None)
-        )
-    ):
-        notification.read_at = notification.created_at + timedelta(days=1)
+    old = session.scalars(select(Notification).where(Notification.created_at < read_before)).all()
+    members: dict[uuid.UUID, list[uuid.UUID]] = {}
+    for notification in old:
+        organization = notification.organization_id
+        if organization not in members:
+            members[organization] = [
+                m.user_id
+                for m in auth_repository.memberships_of_organization(session, organization)
+            ]
+        for user_id in members[organization]:
+            if session.get(NotificationRead, (notification.id, user_id)) is None:
+                session.add(
+                    NotificationRead(
+                        notification_id=notification.id,
+                        user_id=user_id,
+                        read_at=notification.created_at + timedelta(days=1),
+                    )
+                )
     session.flush()
 
 

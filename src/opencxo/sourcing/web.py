@@ -26,7 +26,7 @@ from opencxo.contracts import service as contracts
 from opencxo.core import files, notifications
 from opencxo.core.auth.permissions import Permission
 from opencxo.core.auth.principal import Principal
-from opencxo.core.auth.service import principal_for_user_id
+from opencxo.core.auth.service import principal_for_user_id, session_is_current
 from opencxo.core.errors import Invalid, NotFound, OpenCXOError
 from opencxo.core.http import SESSION_USER_KEY, CsrfProtected, DbSession, attachment
 from opencxo.core.pagination import MAX_PAGE_SIZE, PageParams
@@ -55,7 +55,7 @@ from opencxo.sourcing.schemas import (
     Transition,
 )
 from opencxo.sourcing.scope import scope_fields, validate_scope
-from opencxo.web.deps import FormData, PageUser, run_form, validate_form
+from opencxo.web.deps import SESSION_GENERATION_KEY, FormData, PageUser, run_form, validate_form
 from opencxo.web.exports import xlsx_response
 from opencxo.web.rendering import environment, flash, render
 
@@ -151,7 +151,7 @@ def _is_provider_user(request: Request) -> bool:
 
 @router.get("/notifications")
 def notifications_page(request: Request, session: DbSession, principal: PageUser) -> Response:
-    items = notifications.recent(session, principal.organization_ids, limit=100)
+    items = notifications.recent(session, principal.organization_ids, principal.user_id, limit=100)
     unread = sum(1 for n in items if n.read_at is None)
     return render(
         request,
@@ -162,7 +162,7 @@ def notifications_page(request: Request, session: DbSession, principal: PageUser
 
 @router.post("/notifications/read")
 def mark_notifications_read(request: Request, session: DbSession, principal: PageUser) -> Response:
-    notifications.mark_read(session, principal.organization_ids)
+    notifications.mark_read(session, principal.organization_ids, principal.user_id)
     flash(request, "All notifications marked as read.")
     return RedirectResponse("/notifications", status_code=303)
 
@@ -181,9 +181,11 @@ def notifications_badge(request: Request, session: DbSession) -> Response:
             principal = principal_for_user_id(session, uuid.UUID(str(raw)))
         except ValueError:
             principal = None
-    if principal is None:
-        return Response(status_code=204)
-    count = notifications.unread_count(session, principal.organization_ids)
+    if principal is None or not session_is_current(
+        session, principal.user_id, request.session.get(SESSION_GENERATION_KEY)
+    ):
+        return Response(status_code=204)  # logged out elsewhere: the plain bell
+    count = notifications.unread_count(session, principal.organization_ids, principal.user_id)
     # Rendered bare, not with ``render``: that would consume the page's flash messages.
     fragment = environment.get_template("sourcing/_bell.html").render(count=count)
     return HTMLResponse(fragment, headers={"Cache-Control": "no-store"})

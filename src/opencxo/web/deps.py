@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated, Any, Generic, TypeVar
@@ -11,15 +12,34 @@ from fastapi.responses import RedirectResponse, Response
 from pydantic import BaseModel, ValidationError
 from sqlalchemy.orm import Session
 
+from opencxo.core.auth import service as auth
 from opencxo.core.auth.principal import Principal
 from opencxo.core.errors import OpenCXOError
-from opencxo.core.http import DbSession, WebPrincipal
+from opencxo.core.http import SESSION_USER_KEY, DbSession, LoginRequired, WebPrincipal
 from opencxo.parties import service as parties
 from opencxo.parties.schemas import OrganizationSummary
 from opencxo.web.rendering import flash
 
+# The user's session generation when the cookie was issued (``User.session_generation``).
+SESSION_GENERATION_KEY = "generation"
+
+
+def start_session(request: Request, user_id: uuid.UUID, generation: int) -> None:
+    """Sign a browser in: a fresh session (no state of a previous one is kept) that stays valid
+    until the user's session generation moves on (logout, password change, deactivation)."""
+    request.session.clear()
+    request.session[SESSION_USER_KEY] = str(user_id)
+    request.session[SESSION_GENERATION_KEY] = generation
+
 
 def _page_user(request: Request, session: DbSession, principal: WebPrincipal) -> Principal:
+    # A signed cookie stays readable until it expires; the server ends it by moving the user's
+    # session generation on, and a cookie issued before that is treated as logged out.
+    if not auth.session_is_current(
+        session, principal.user_id, request.session.get(SESSION_GENERATION_KEY)
+    ):
+        request.session.clear()
+        raise LoginRequired("your session has ended; log in again")
     request.state.principal = principal
     # Plain snapshots, not ORM rows: an error page renders the layout after the transaction
     # rolled back and closed, when ORM rows can no longer be read.

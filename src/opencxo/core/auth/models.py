@@ -22,6 +22,9 @@ class User(IdMixin, TimestampMixin, VersionedMixin, Base):
     failed_login_count: Mapped[int] = mapped_column(default=0)
     last_failed_login_at: Mapped[datetime | None]
     locked_until: Mapped[datetime | None]
+    # Web sessions carry the generation they were issued at; raising it (logout, password
+    # change, deactivation) ends every session issued before. Not the optimistic-locking version.
+    session_generation: Mapped[int] = mapped_column(default=0)
 
     memberships: Mapped[list[Membership]] = relationship(
         back_populates="user", cascade="all, delete-orphan"

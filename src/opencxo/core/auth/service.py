@@ -25,6 +25,7 @@ from opencxo.core.errors import (
     Invalid,
     NotAuthenticated,
     NotFound,
+    NotPermitted,
     OpenCXOError,
     TooManyAttempts,
     check_version,
@@ -120,37 +121,68 @@ def _wait_seconds(user: User, now: datetime) -> int:
     return 0
 
 
-def authenticate(session: Session, *, email: str, password: str) -> LoginOutcome:
-    """Check a password; slow down, then lock, an account after repeated failures."""
+def _count_failure(session: Session, user: User, now: datetime, *, action: str, what: str) -> None:
+    """One more failed password check: the throttle of logins, shared by every password form."""
     settings = get_settings()
+    user.failed_login_count += 1
+    user.last_failed_login_at = now
+    if user.failed_login_count >= settings.login_lockout_after:
+        user.locked_until = now + timedelta(minutes=settings.login_lockout_minutes)
+    session.flush()
+    audit.record(
+        session,
+        action=action,
+        entity_type="user",
+        entity_id=user.id,
+        actor=None,
+        actor_label=user.email,
+        reason=f"{what} (failure {user.failed_login_count})",
+    )
+
+
+def _throttled(user: User, now: datetime) -> TooManyAttempts | None:
+    wait = _wait_seconds(user, now)
+    if wait <= 0:
+        return None
+    locked = user.locked_until is not None and user.locked_until > now
+    message = (
+        f"account locked after repeated failed logins; try again in {wait} s"
+        if locked
+        else f"too many failed logins; wait {wait} s before trying again"
+    )
+    return TooManyAttempts(message, retry_after_s=wait)
+
+
+DEACTIVATED = "this account is deactivated; ask the platform operator"
+
+
+def authenticate(session: Session, *, email: str, password: str) -> LoginOutcome:
+    """Check a password; slow down, then lock, an account after repeated failures.
+
+    A deactivated account is named as such only to whoever knows its password: to anyone else
+    it answers like a wrong password, so the message tells no stranger which accounts exist.
+    """
     now = utcnow()
     user = repository.user_by_email(session, email)
     generic = NotAuthenticated("e-mail or password is wrong")
-    if user is None or not user.is_active:
+    if user is None:
         audit.record(
             session,
             action="login_failed",
             entity_type="user",
-            entity_id=user.id if user else "-",
+            entity_id="-",
             actor=None,
             actor_label=email.strip().lower()[:254] or "(empty)",
-            reason="unknown or inactive user",
+            reason="unknown user",
         )
         return LoginOutcome(None, generic)
-    wait = _wait_seconds(user, now)
-    if wait > 0:
-        locked = user.locked_until is not None and user.locked_until > now
-        message = (
-            f"account locked after repeated failed logins; try again in {wait} s"
-            if locked
-            else f"too many failed logins; wait {wait} s before trying again"
-        )
-        return LoginOutcome(None, TooManyAttempts(message, retry_after_s=wait))
+    throttled = _throttled(user, now)
+    if throttled is not None:
+        return LoginOutcome(None, throttled)
     if not verify_password(user.password_hash, password):
-        user.failed_login_count += 1
-        user.last_failed_login_at = now
-        if user.failed_login_count >= settings.login_lockout_after:
-            user.locked_until = now + timedelta(minutes=settings.login_lockout_minutes)
+        _count_failure(session, user, now, action="login_failed", what="wrong password")
+        return LoginOutcome(None, generic)
+    if not user.is_active:
         audit.record(
             session,
             action="login_failed",
@@ -158,13 +190,13 @@ def authenticate(session: Session, *, email: str, password: str) -> LoginOutcome
             entity_id=user.id,
             actor=None,
             actor_label=user.email,
-            reason=f"wrong password (failure {user.failed_login_count})",
+            reason="deactivated account",
         )
-        session.flush()
-        return LoginOutcome(None, generic)
+        return LoginOutcome(None, NotPermitted(DEACTIVATED))
     user.failed_login_count = 0
     user.last_failed_login_at = None
     user.locked_until = None
+    session.flush()
     audit.record(
         session,
         action="login",
@@ -172,14 +204,197 @@ def authenticate(session: Session, *, email: str, password: str) -> LoginOutcome
         entity_id=user.id,
         actor=principal_for(session, user),
     )
-    session.flush()
     return LoginOutcome(user, None)
 
 
-def record_logout(session: Session, principal: Principal) -> None:
-    audit.record(
-        session, action="logout", entity_type="user", entity_id=principal.user_id, actor=principal
+# --- sessions ---------------------------------------------------------------------------------
+
+
+def session_is_current(session: Session, user_id: uuid.UUID, generation: object) -> bool:
+    """Whether a web session issued at ``generation`` is still valid for its user: none is
+    once the user logged out, changed the password or was deactivated after it was issued."""
+    user = repository.user_by_id(session, user_id)
+    if user is None or not user.is_active:
+        return False
+    # A cookie from before generations existed counts as generation 0.
+    if generation is None:
+        generation = 0
+    return type(generation) is int and generation == user.session_generation
+
+
+def _end_sessions(session: Session, user: User) -> None:
+    """Raise the user's session generation in one statement (no lost update between two
+    logouts at once; not a versioned edit, so it never makes a concurrent edit stale)."""
+    session.execute(
+        update(User)
+        .where(User.id == user.id)
+        .values(session_generation=User.session_generation + 1)
+        .execution_options(synchronize_session=False)
     )
+    session.refresh(user, ["session_generation"])
+
+
+def log_out(session: Session, principal: Principal) -> None:
+    """End every web session of the user: a copy of any of their cookies stops working."""
+    user = repository.user_by_id(session, principal.user_id)
+    if user is not None:
+        _end_sessions(session, user)
+    audit.record(
+        session,
+        action="logout",
+        entity_type="user",
+        entity_id=principal.user_id,
+        actor=principal,
+        after={"sessions_ended": "all"},
+    )
+
+
+# --- passwords --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PasswordChangeOutcome:
+    """A password change's result; the boundary commits (so a wrong current password is counted
+    like a failed login) before it shows ``error``."""
+
+    user: User | None
+    error: OpenCXOError | None
+
+
+def change_password(
+    session: Session,
+    principal: Principal,
+    *,
+    current_password: str,
+    new_password: str,
+    new_password_again: str,
+) -> PasswordChangeOutcome:
+    """The signed-in user changes their own password; every other session of theirs ends.
+
+    A wrong current password counts as a failed login and the login throttle applies, so the
+    form is no way to guess a password past the lock-out. The caller issues the current
+    session a new cookie with the user's new ``session_generation``.
+    """
+    now = utcnow()
+    user = repository.user_by_id(session, principal.user_id)
+    if user is None or not user.is_active:
+        return PasswordChangeOutcome(None, NotAuthenticated(DEACTIVATED))
+    throttled = _throttled(user, now)
+    if throttled is not None:
+        return PasswordChangeOutcome(None, throttled)
+    errors: dict[str, str] = {}
+    if not verify_password(user.password_hash, current_password):
+        _count_failure(
+            session, user, now, action="password_change_failed", what="wrong current password"
+        )
+        errors["current_password"] = "this is not your current password"
+    try:
+        check_password_rules(new_password, field="new_password")
+    except Invalid as exc:
+        errors.update(exc.field_errors or {"new_password": exc.message})
+    if new_password != new_password_again:
+        errors["new_password_again"] = "the two new passwords differ"
+    if errors:
+        message = (
+            "the current password is wrong"
+            if "current_password" in errors
+            else "the new password cannot be used"
+        )
+        return PasswordChangeOutcome(None, Invalid(message, field_errors=errors))
+    _set_password(session, user, new_password)
+    audit.record(
+        session,
+        action="password_change",
+        entity_type="user",
+        entity_id=user.id,
+        actor=principal,
+        after={"sessions_ended": "others"},
+    )
+    return PasswordChangeOutcome(user, None)
+
+
+def _set_password(session: Session, user: User, password: str) -> None:
+    user.password_hash = hash_password(password)
+    user.failed_login_count = 0
+    user.last_failed_login_at = None
+    user.locked_until = None
+    session.flush()
+    _end_sessions(session, user)
+
+
+def set_password(session: Session, *, email: str, password: str) -> User:
+    """The operator at the console sets a user's password (the command line; no web actor).
+
+    Every session of the user ends and a lock-out after failed logins is lifted."""
+    user = repository.user_by_email(session, email)
+    if user is None:
+        raise NotFound(f"no user with e-mail {email.strip().lower()}")
+    check_password_rules(password)
+    _set_password(session, user, password)
+    audit.record(
+        session,
+        action="password_change",
+        entity_type="user",
+        entity_id=user.id,
+        actor=None,
+        actor_label="cli",
+        after={"sessions_ended": "all"},
+        reason="set by the operator at the command line",
+    )
+    return user
+
+
+# --- deactivation -----------------------------------------------------------------------------
+
+
+def set_active(
+    session: Session, actor: Principal | None, user_id: uuid.UUID, *, active: bool
+) -> User:
+    """Deactivate or reactivate a user; only the platform operator may (``actor`` None is the
+    command line). Deactivation ends the user's sessions; their API tokens and signatures are
+    refused while the account is inactive (reactivation does not revive old sessions)."""
+    if actor is not None and not actor.is_operator:
+        raise NotPermitted("only the platform operator deactivates or reactivates users")
+    user = repository.user_by_id(session, user_id)
+    if user is None:
+        raise NotFound("no such user")
+    if actor is not None and actor.user_id == user.id and not active:
+        raise Invalid("you cannot deactivate yourself")
+    if user.is_active == active:
+        raise Conflict(f"{user.email} is already {'active' if active else 'deactivated'}")
+    # Changed only if still in the other state, in one statement: of two deactivations at
+    # once, the second finds it done (409) instead of auditing it twice.
+    changed = session.execute(
+        update(User)
+        .where(User.id == user.id, User.is_active.is_(not active))
+        .values(
+            is_active=active,
+            version=User.version + 1,
+            session_generation=User.session_generation + (0 if active else 1),
+        )
+        .execution_options(synchronize_session=False)
+    )
+    if cast("CursorResult[Any]", changed).rowcount != 1:
+        raise Conflict(f"{user.email} is already {'active' if active else 'deactivated'}")
+    session.refresh(user)
+    audit.record(
+        session,
+        action="activate" if active else "deactivate",
+        entity_type="user",
+        entity_id=user.id,
+        actor=actor,
+        actor_label=None if actor else "cli",
+        before={"email": user.email, "is_active": not active},
+        after={"email": user.email, "is_active": active},
+    )
+    return user
+
+
+def user_named(session: Session, email: str) -> User:
+    user = repository.user_by_email(session, email)
+    if user is None:
+        raise NotFound(f"no user with e-mail {email.strip().lower()}")
+    return user
 
 
 # --- API tokens -------------------------------------------------------------------------------
@@ -275,7 +490,7 @@ def list_members(
 
 def add_member(
     session: Session,
-    principal: Principal,
+    principal: Principal | None,
     organization_id: uuid.UUID,
     *,
     email: str,
@@ -283,10 +498,14 @@ def add_member(
     role: str,
     password: str | None,
 ) -> Membership:
-    """Add a user to an organisation, creating the user when the e-mail is new."""
-    if organization_id not in principal.organization_ids and not principal.is_operator:
-        raise NotFound("no such organisation")
-    principal.require(Permission.USERS_MANAGE, organization_id)
+    """Add a user to an organisation, creating the user when the e-mail is new.
+
+    ``principal`` None means the command line (an operator at the console), as in
+    ``create_user``: the audit trail names "cli", never a made-up user."""
+    if principal is not None:
+        if organization_id not in principal.organization_ids and not principal.is_operator:
+            raise NotFound("no such organisation")
+        principal.require(Permission.USERS_MANAGE, organization_id)
     try:
         role_value = Role(role)
     except ValueError:
@@ -302,7 +521,11 @@ def add_member(
             )
         user = create_user(
             session,
-            actor=Principal(principal.user_id, principal.email, principal.full_name, True),
+            actor=(
+                None
+                if principal is None
+                else Principal(principal.user_id, principal.email, principal.full_name, True)
+            ),
             email=email,
             full_name=full_name,
             password=password,
@@ -318,6 +541,7 @@ def add_member(
         entity_type="membership",
         entity_id=member.id,
         actor=principal,
+        actor_label=None if principal else "cli",
         organization_id=organization_id,
         after={"user": user.email, "role": role_value.value},
     )
