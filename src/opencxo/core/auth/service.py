@@ -30,7 +30,7 @@ from opencxo.core.errors import (
     TooManyAttempts,
     check_version,
 )
-from opencxo.core.schemas import EMAIL
+from opencxo.core.schemas import NOT_AN_EMAIL, email_address
 from opencxo.core.settings import get_settings
 from opencxo.core.types import utcnow
 
@@ -71,11 +71,12 @@ def create_user(
     if actor is not None and not actor.is_operator:
         raise Invalid("only a platform operator creates users outside an organisation")
     email = email.strip().lower()
-    if not EMAIL.fullmatch(email):
+    try:
+        email = email_address(email).lower()
+    except ValueError:
         raise Invalid(
-            "email must be an e-mail address",
-            field_errors={"email": "not an e-mail address (name@example.com)"},
-        )
+            "email must be an e-mail address", field_errors={"email": NOT_AN_EMAIL}
+        ) from None
     if not full_name.strip():
         raise Invalid("full name is required", field_errors={"full_name": "required"})
     check_password_rules(password)
