@@ -136,4 +136,5 @@ def test_the_platform_operator_has_no_tenant_work_panels(
     page = client.get("/").text
     assert 'data-testid="overview"' not in page
     assert "Waiting for you" not in page
+    assert 'data-testid="platform"' in page  # their own row instead (test_dashboard_operator)
     assert 'data-testid="kpi-approved"' in page  # the directory's figures stay

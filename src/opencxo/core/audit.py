@@ -241,6 +241,26 @@ def verify_chain(session: Session) -> VerificationResult:
     return VerificationResult(True, checked)
 
 
+@dataclass(frozen=True)
+class ChainSummary:
+    events: int  # as the chain's head counts them
+    newest_at: datetime | None
+
+
+def chain_summary(session: Session) -> ChainSummary:
+    """How many events the trail holds and when the newest happened, read from the chain's head
+    and that one event (two lookups, not a walk of the chain: ``verify_chain`` is the check)."""
+    last = session.execute(
+        select(AuditChainHead.last_sequence).where(AuditChainHead.id == 1)
+    ).scalar_one_or_none()
+    if not last:
+        return ChainSummary(0, None)
+    newest = session.execute(
+        select(AuditEvent.occurred_at).where(AuditEvent.sequence == last)
+    ).scalar_one_or_none()
+    return ChainSummary(int(last), newest)
+
+
 def events_for_entity(session: Session, entity_type: str, entity_id: str) -> Sequence[AuditEvent]:
     return (
         session.execute(

@@ -218,6 +218,18 @@ def count_organizations(session: Session) -> dict[str, int]:
     return {str(kind): int(count) for kind, count in rows}
 
 
+def newest_organizations(session: Session, *, limit: int) -> Sequence[Organization]:
+    return (
+        session.execute(
+            select(Organization)
+            .order_by(Organization.created_at.desc(), Organization.name)
+            .limit(limit)
+        )
+        .scalars()
+        .all()
+    )
+
+
 def disruption_for(
     session: Session, disruption_id: uuid.UUID, organization_ids: Iterable[uuid.UUID]
 ) -> Disruption | None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 from pydantic import ValidationError
@@ -137,6 +137,30 @@ def get_organization(
     session: Session, principal: Principal, organization_id: uuid.UUID
 ) -> OrganizationRead:
     return OrganizationRead.model_validate(_organization(session, organization_id))
+
+
+def organization_counts(session: Session, principal: Principal) -> dict[OrganizationKind, int]:
+    """How many organisations of each kind are registered (public, as the directory is)."""
+    counts = repository.count_organizations(session)
+    return {kind: counts.get(kind.value, 0) for kind in OrganizationKind}
+
+
+@dataclass(frozen=True)
+class RegisteredOrganization:
+    id: uuid.UUID
+    name: str
+    kind: OrganizationKind
+    registered_at: datetime
+
+
+def newest_organizations(
+    session: Session, principal: Principal, *, limit: int
+) -> list[RegisteredOrganization]:
+    """The organisations registered last, newest first."""
+    return [
+        RegisteredOrganization(o.id, o.name, OrganizationKind(o.kind), o.created_at)
+        for o in repository.newest_organizations(session, limit=limit)
+    ]
 
 
 def _normalise_lines(kind: str, sponsor_kind: str | None, service_lines: list[str]) -> None:

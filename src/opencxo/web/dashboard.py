@@ -6,12 +6,18 @@ contracts to sign, milestones to review, invoices due, studies' enrolment, the p
 schedules with their late orders, batches waiting for QA. A row is marked urgent when this
 user's role can act on it (sign, review, award, bid, dispose) or when it is late. A panel the
 user's roles do not grant is left out; an empty one says so.
+
+The platform operator, a member of no organisation, gets a row of their own instead: how many
+organisations and users there are (accounts locked by the login throttle or deactivated listed
+with a link to their organisation's users), the audit trail's size and newest event, and how to
+back up. Each figure comes from its owner's service: parties, core auth, core audit.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
+from datetime import datetime
 from decimal import Decimal
 
 from sqlalchemy.orm import Session
@@ -20,13 +26,18 @@ from opencxo.clinical import service as clinical
 from opencxo.clinical.models import StudyStatus
 from opencxo.contracts import service as contracts
 from opencxo.contracts.models import InvoiceStatus, MilestoneStatus, WorkOrderStatus
+from opencxo.core import audit
+from opencxo.core.auth import service as auth
 from opencxo.core.auth.permissions import Permission
 from opencxo.core.auth.principal import Principal
 from opencxo.core.pagination import PageParams
+from opencxo.core.settings import get_settings
 from opencxo.core.types import utcnow
 from opencxo.manufacturing import batch_records, scheduling
 from opencxo.manufacturing import service as manufacturing
 from opencxo.manufacturing.models import BatchStatus, OrderStatus
+from opencxo.parties import service as parties
+from opencxo.parties.models import OrganizationKind
 from opencxo.sourcing import service as sourcing
 from opencxo.sourcing.models import BidStatus, RfpStatus
 
@@ -36,11 +47,13 @@ __all__ = ["Overview", "overview"]
 SHOWN = 6
 #: Active work orders whose milestones are read for the contracts panel.
 WORK_ORDERS_READ = 25
+#: The newest organisations the operator's panel lists.
+NEWEST_ORGANIZATIONS = 5
 
 
 @dataclass(frozen=True)
 class Row:
-    """One line of a panel: what, a link, a short state, and whether it is urgent."""
+    """One line of a panel: what, a link ("" for none), a short state, and whether it is urgent."""
 
     label: str
     href: str
@@ -48,15 +61,34 @@ class Row:
     urgent: bool = False
 
 
+@dataclass(frozen=True)
+class Figure:
+    """A number at the top of a panel, linked to the list it counts when there is one."""
+
+    label: str
+    value: str
+    href: str = ""
+
+
+@dataclass(frozen=True)
+class Note:
+    """A line of advice under a panel's rows: ``text``, then ``command`` as code, then ``tail``."""
+
+    text: str
+    command: str = ""
+    tail: str = ""
+
+
 @dataclass
 class Panel:
     key: str
     title: str
-    href: str
-    empty: str
+    href: str  # "" when the panel has no page of its own
+    empty: str  # "" when a panel without rows needs no word
     rows: list[Row] = field(default_factory=list)
     total: int = 0  # rows before the cut to SHOWN
-    figures: list[tuple[str, str]] = field(default_factory=list)  # (label, value)
+    figures: list[Figure] = field(default_factory=list)
+    notes: list[Note] = field(default_factory=list)
 
     def add(self, row: Row) -> None:
         self.total += 1
@@ -66,7 +98,8 @@ class Panel:
 
 @dataclass(frozen=True)
 class Overview:
-    panels: list[Panel]
+    panels: list[Panel]  # the tenant work waiting for this user
+    platform: list[Panel] = field(default_factory=list)  # the platform operator's
 
 
 def _money(amount: Decimal, currency: str) -> str:
@@ -166,8 +199,8 @@ def _invoices(session: Session, principal: Principal) -> Panel:
                 invoice.overdue)
         )  # fmt: skip
     panel.figures = [
-        *((f"Outstanding ({currency})", f"{amount:,.2f}") for currency, amount in sorted(outstanding.items())),
-        ("Overdue", str(overdue)),
+        *(Figure(f"Outstanding ({currency})", f"{amount:,.2f}") for currency, amount in sorted(outstanding.items())),
+        Figure("Overdue", str(overdue)),
     ]  # fmt: skip
     return panel
 
@@ -266,11 +299,129 @@ def _provides_manufacturing(session: Session, principal: Principal) -> bool:
     return bool(manufacturing.list_plants(session, principal))
 
 
+# --- the platform operator --------------------------------------------------------------------
+
+
+def _when(moment: datetime) -> str:
+    return f"{moment:%Y-%m-%d %H:%M} UTC"
+
+
+def _organizations(session: Session, principal: Principal) -> Panel:
+    panel = Panel("organizations", "Organisations", "/organizations",
+                  "No organisation is registered yet: register the first sponsor or provider.")  # fmt: skip
+    counts = parties.organization_counts(session, principal)
+    panel.figures = [
+        Figure("Sponsors", str(counts[OrganizationKind.SPONSOR]), "/organizations?kind=sponsor"),
+        Figure("Providers", str(counts[OrganizationKind.PROVIDER]), "/organizations?kind=provider"),
+    ]
+    for organization in parties.newest_organizations(
+        session, principal, limit=NEWEST_ORGANIZATIONS
+    ):
+        panel.add(
+            Row(organization.name, f"/organizations/{organization.id}",
+                f"{organization.kind.value}, registered {organization.registered_at:%Y-%m-%d}")
+        )  # fmt: skip
+    panel.total = sum(counts.values())  # "All N →" when the list is longer than the panel
+    return panel
+
+
+def _users(session: Session, principal: Principal) -> Panel:
+    """Counts of users; the accounts locked now (urgent), then the deactivated ones, each linked
+    to the users page of their first organisation (a user of none has no page to link)."""
+    panel = Panel("users", "Users", "", "No account is locked or deactivated.")
+    counts = auth.user_counts(session, principal)
+    panel.figures = [
+        Figure("Active", str(counts.active)),
+        Figure("Deactivated", str(counts.deactivated)),
+        Figure("Locked now", str(counts.locked)),
+    ]
+    locked = auth.locked_accounts(session, principal, limit=SHOWN)
+    shown = {account.user_id for account in locked}
+    deactivated = [
+        account
+        for account in auth.deactivated_accounts(session, principal, limit=SHOWN)
+        if account.user_id not in shown  # a deactivated account can be locked as well
+    ]
+    names = {
+        organization.id: organization.name
+        for organization in parties.organizations_named_by_id(
+            session, {o for account in [*locked, *deactivated] for o in account.organization_ids}
+        )
+    }
+
+    def where(account: auth.AccountStanding) -> tuple[str, str]:
+        if not account.organization_ids:
+            return "", " · no organisation"
+        first = account.organization_ids[0]
+        more = len(account.organization_ids) - 1
+        name = names.get(first, "an organisation") + (f" and {more} more" if more else "")
+        return f"/organizations/{first}/members", f" · {name}"
+
+    for account in locked:
+        href, name = where(account)
+        assert account.locked_until is not None
+        state = "" if account.is_active else ", deactivated"
+        panel.add(
+            Row(account.email, href,
+                f"locked until {_when(account.locked_until)} after {account.failed_login_count} "
+                f"failed logins{state}{name}", True)
+        )  # fmt: skip
+    for account in deactivated:
+        href, name = where(account)
+        panel.add(Row(account.email, href, f"deactivated{name}"))
+    if counts.locked:
+        minutes = get_settings().login_lockout_minutes
+        panel.notes = [
+            Note(f"A lock ends by itself {minutes} minutes after the last failed login, or at "
+                 "once when you set a new password:", "opencxo users set-password --email …")
+        ]  # fmt: skip
+    return panel
+
+
+def _audit(session: Session) -> Panel:
+    panel = Panel("audit", "Audit trail", "/audit", "")
+    summary = audit.chain_summary(session)
+    panel.figures = [
+        Figure("Events", f"{summary.events:,}", "/audit"),
+        Figure("Newest", _when(summary.newest_at) if summary.newest_at else "none yet"),
+    ]
+    # verifying reads every event: the console's job, not each dashboard load's
+    panel.notes = [
+        Note("To check that no event was changed or removed, run", "opencxo audit verify",
+             " at the console: it reads the whole chain and names the first bad event.")
+    ]  # fmt: skip
+    return panel
+
+
+def _backups() -> Panel:
+    # OpenCXO keeps no record of backups, so the panel says how, not when
+    panel = Panel("backups", "Backups", "", "")
+    panel.notes = [
+        Note("Back up the database while the app keeps serving:", "opencxo db backup FILE",
+             " (a verified copy: integrity, revision and audit chain)."),
+        Note("Then copy the stored files directory,", "OPENCXO_FILES_DIR", "."),
+        Note("Restore with the app stopped:", "opencxo db restore FILE", "."),
+        Note("OpenCXO keeps no record of backups: schedule the command and watch its exit "
+             "status. See “Backups” in the README."),
+    ]  # fmt: skip
+    return panel
+
+
+def _platform(session: Session, principal: Principal) -> list[Panel]:
+    return [
+        _organizations(session, principal),
+        _users(session, principal),
+        _audit(session),
+        _backups(),
+    ]
+
+
 def overview(session: Session, principal: Principal) -> Overview:
     panels: list[Panel] = []
+    platform = _platform(session, principal) if principal.is_operator else []
     if not principal.roles:
         # the platform operator, a member of no organisation: no work of a tenant is theirs
-        return Overview(panels)
+        return Overview(panels, platform)
     if principal.can(Permission.RFPS_READ):
         panels.append(_rfps(session, principal))
     if principal.can(Permission.CONTRACTS_READ):
@@ -285,4 +436,4 @@ def overview(session: Session, principal: Principal) -> Overview:
         else:
             panels.append(_orders(session, principal))
         panels.append(_batches(session, principal, provider))
-    return Overview(panels)
+    return Overview(panels, platform)

@@ -398,6 +398,74 @@ def user_named(session: Session, email: str) -> User:
     return user
 
 
+# --- the platform operator's overview ---------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class UserCounts:
+    active: int
+    deactivated: int
+    locked: int  # by the login throttle, now (deactivated accounts included)
+
+
+@dataclass(frozen=True)
+class AccountStanding:
+    """A user the operator may want to look at: locked by the login throttle or deactivated."""
+
+    user_id: uuid.UUID
+    email: str
+    full_name: str
+    is_active: bool
+    failed_login_count: int
+    locked_until: datetime | None
+    organization_ids: tuple[uuid.UUID, ...]  # their memberships, oldest first
+
+
+def _require_operator(principal: Principal) -> None:
+    if not principal.is_operator:
+        raise NotPermitted("only the platform operator sees every user")
+
+
+def user_counts(session: Session, principal: Principal) -> UserCounts:
+    """How many users are active, deactivated and locked out right now (operator only)."""
+    _require_operator(principal)
+    active, deactivated, locked = repository.count_users(session, now=utcnow())
+    return UserCounts(active=active, deactivated=deactivated, locked=locked)
+
+
+def _standings(session: Session, users: Sequence[User]) -> list[AccountStanding]:
+    organizations: dict[uuid.UUID, list[uuid.UUID]] = {user.id: [] for user in users}
+    for membership in repository.memberships_of_users(session, organizations):
+        organizations[membership.user_id].append(membership.organization_id)
+    return [
+        AccountStanding(
+            user_id=user.id,
+            email=user.email,
+            full_name=user.full_name,
+            is_active=user.is_active,
+            failed_login_count=user.failed_login_count,
+            locked_until=user.locked_until,
+            organization_ids=tuple(organizations[user.id]),
+        )
+        for user in users
+    ]
+
+
+def locked_accounts(session: Session, principal: Principal, *, limit: int) -> list[AccountStanding]:
+    """Accounts the login throttle has locked until a time still to come, the latest lock
+    first (operator only). A lock ends by itself, or by ``opencxo users set-password``."""
+    _require_operator(principal)
+    return _standings(session, repository.users_locked_at(session, now=utcnow(), limit=limit))
+
+
+def deactivated_accounts(
+    session: Session, principal: Principal, *, limit: int
+) -> list[AccountStanding]:
+    """Deactivated users by e-mail (operator only)."""
+    _require_operator(principal)
+    return _standings(session, repository.deactivated_users(session, limit=limit))
+
+
 # --- API tokens -------------------------------------------------------------------------------
 
 
