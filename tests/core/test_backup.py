@@ -165,6 +165,14 @@ def _sqlite_state(path: Path) -> tuple[list[tuple[str]], str, str]:
 # --- SQLite --------------------------------------------------------------------------------
 
 
+@pytest.fixture
+def live(migrated: Path, tmp_path: Path, sqlite_engines: list[Engine]) -> Path:
+    """A migrated database file holding the populated world (see ``_populate``)."""
+    path = _fresh(migrated, tmp_path / "live.db")
+    _populate(_engine(sqlite_engines, path))
+    return path
+
+
 def test_backup_while_another_thread_writes_is_one_consistent_verified_snapshot(
     migrated: Path,
     tmp_path: Path,
@@ -250,14 +258,13 @@ def test_backup_while_another_thread_writes_is_one_consistent_verified_snapshot(
 
 
 def test_backup_then_restore_round_trips_every_row(
+    live: Path,
     migrated: Path,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     sqlite_engines: list[Engine],
 ) -> None:
-    live = _fresh(migrated, tmp_path / "live.db")
     live_engine = _engine(sqlite_engines, live)
-    _populate(live_engine)
     original = _picture(live_engine)
     copy = tmp_path / "backup.db"
     backed_up = cli(monkeypatch, _url(live), "db", "backup", str(copy))
@@ -308,13 +315,12 @@ def test_backup_then_restore_round_trips_every_row(
 
 
 def test_restore_refuses_a_tampered_backup_and_changes_nothing(
+    live: Path,
     migrated: Path,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     sqlite_engines: list[Engine],
 ) -> None:
-    live = _fresh(migrated, tmp_path / "live.db")
-    _populate(_engine(sqlite_engines, live))
     copy = tmp_path / "backup.db"
     assert cli(monkeypatch, _url(live), "db", "backup", str(copy)).exit_code == 0
     # One audit row's payload changed behind the application's back, in the copy only.
@@ -346,13 +352,10 @@ def test_restore_refuses_a_tampered_backup_and_changes_nothing(
 
 
 def test_a_database_whose_chain_is_broken_is_copied_as_evidence_and_the_backup_fails(
-    migrated: Path,
+    live: Path,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
-    sqlite_engines: list[Engine],
 ) -> None:
-    live = _fresh(migrated, tmp_path / "live.db")
-    _populate(_engine(sqlite_engines, live))
     with sqlite3.connect(live) as connection:
         connection.execute(
             "UPDATE audit_events SET after = json_set(after, '$.name', 'Mallory Pharma') "
@@ -379,13 +382,10 @@ def test_a_database_whose_chain_is_broken_is_copied_as_evidence_and_the_backup_f
 
 
 def test_backup_refuses_to_overwrite_a_file_without_force(
-    migrated: Path,
+    live: Path,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
-    sqlite_engines: list[Engine],
 ) -> None:
-    live = _fresh(migrated, tmp_path / "live.db")
-    _populate(_engine(sqlite_engines, live))
     (tmp_path / "backups").mkdir()
     existing = tmp_path / "backups" / "monday.db"
     existing.write_bytes(b"last week's backup")
@@ -403,14 +403,13 @@ def test_backup_refuses_to_overwrite_a_file_without_force(
 
 
 def test_restore_into_a_database_that_is_not_empty_needs_yes(
+    live: Path,
     migrated: Path,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     sqlite_engines: list[Engine],
 ) -> None:
-    live = _fresh(migrated, tmp_path / "live.db")
     live_engine = _engine(sqlite_engines, live)
-    _populate(live_engine)
     copy = tmp_path / "backup.db"
     assert cli(monkeypatch, _url(live), "db", "backup", str(copy)).exit_code == 0
     target = _fresh(migrated, tmp_path / "target.db")

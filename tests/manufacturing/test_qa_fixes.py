@@ -30,6 +30,7 @@ from opencxo.manufacturing.schedule_web import OPERATION_HEADERS, _operation_row
 from opencxo.manufacturing.schemas import (
     BomLineInput,
     OrderCreate,
+    RecipeRead,
     RecipeStepInput,
     RecipeUpdate,
     SpecificationCreate,
@@ -75,23 +76,21 @@ def test_the_schedule_export_writes_changeover_hours_as_numbers() -> None:
 # --- a BOM line is in its component's unit -----------------------------------------------------
 
 
+def _api_1_with_bom(plant: PlantWorld, bom: list[BomLineInput]) -> tuple[RecipeRead, RecipeUpdate]:
+    """API-1's recipe as read, and an update of it that keeps everything but the BOM."""
+    recipe = service.get_recipe(plant.session, plant["cdmo"], plant.recipes["API-1"])
+    steps = [RecipeStepInput.model_validate(step.model_dump()) for step in recipe.steps]
+    body = RecipeUpdate(plant_id=plant.plant_id, batch_size=recipe.batch_size,
+                        version=recipe.version, steps=steps, bom=bom)  # fmt: skip
+    return recipe, body
+
+
 def test_a_bom_line_of_a_product_must_use_the_products_unit(plant: PlantWorld) -> None:
     s, cdmo = plant.session, plant["cdmo"]
-    recipe = service.get_recipe(s, cdmo, plant.recipes["API-1"])
-    body = RecipeUpdate(
-        plant_id=plant.plant_id,
-        batch_size=recipe.batch_size,
-        version=recipe.version,
-        steps=[RecipeStepInput.model_validate(step.model_dump()) for step in recipe.steps],
-        # INT-1 is counted in kg: 60 "units" of it would be planned as 60 kg
-        bom=[
-            BomLineInput(
-                component_product_id=plant.products["INT-1"],
-                quantity_per_batch=Decimal(60),
-                unit="units",
-            )
-        ],
-    )
+    # INT-1 is counted in kg: 60 "units" of it would be planned as 60 kg
+    recipe, body = _api_1_with_bom(plant, [BomLineInput(
+        component_product_id=plant.products["INT-1"], quantity_per_batch=Decimal(60), unit="units",
+    )])  # fmt: skip
     with pytest.raises(Invalid) as refused:
         service.update_recipe(s, cdmo, recipe.id, body)
     assert refused.value.field_errors == {
@@ -111,19 +110,10 @@ def test_a_bom_line_of_a_product_must_use_the_products_unit(plant: PlantWorld) -
 
 def test_a_bom_line_may_not_consume_another_sponsors_product(plant: PlantWorld) -> None:
     s, cdmo = plant.session, plant["cdmo"]
-    recipe = service.get_recipe(s, cdmo, plant.recipes["API-1"])
-    body = RecipeUpdate(
-        plant_id=plant.plant_id,
-        batch_size=recipe.batch_size,
-        version=recipe.version,
-        steps=[RecipeStepInput.model_validate(step.model_dump()) for step in recipe.steps],
-        # API-B is sponsor B's: its batches would be planned on sponsor A's order
-        bom=[
-            BomLineInput(
-                component_product_id=plant.products["API-B"], quantity_per_batch=Decimal(5)
-            )
-        ],
-    )
+    # API-B is sponsor B's: its batches would be planned on sponsor A's order
+    recipe, body = _api_1_with_bom(plant, [BomLineInput(
+        component_product_id=plant.products["API-B"], quantity_per_batch=Decimal(5),
+    )])  # fmt: skip
     with pytest.raises(Invalid) as refused:
         service.update_recipe(s, cdmo, recipe.id, body)
     assert refused.value.field_errors == {
